@@ -1,0 +1,5 @@
+"""drift-monitor: catches silent behaviour changes in hosted language models."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

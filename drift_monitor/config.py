@@ -1,0 +1,329 @@
+"""Typed, frozen settings from ``drift-monitor.yaml`` and the environment.
+
+Every error names the file, the key and the line. ``${VAR}`` (or ``${VAR:-default}``) in any
+string is replaced from the environment. Unknown keys are errors. Secrets are only ever named by
+environment variable (``api_key_env``, ``webhook_url_env``, ``bot_token_env``); their values are
+read when needed and never stored on the settings objects.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from drift_monitor.errors import ConfigError
+from drift_monitor.probes import ProbeLibrary, load_library
+from drift_monitor.providers import PROVIDERS
+from drift_monitor.yamlio import Path_, dotted, line_for, load_yaml_with_lines, raise_located
+
+DEFAULT_CONFIG = "drift-monitor.yaml"
+ENV_CONFIG = "DRIFT_MONITOR_CONFIG"
+ENV_DATABASE_URL = "DRIFT_MONITOR_DATABASE_URL"
+
+_STRICT = ConfigDict(extra="forbid", frozen=True)
+_ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+_EVERY = re.compile(r"^every\s+(\d+(?:\.\d+)?)\s*(s|m|h|d)$")
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d)$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def parse_duration(text: str) -> float:
+    """``"30s"``, ``"5m"``, ``"4h"``, ``"1d"`` -> seconds. Raises ValueError otherwise."""
+    m = _DURATION.match(text.strip())
+    if not m:
+        raise ValueError(f"'{text}' is not a duration like 30s, 5m, 4h or 1d")
+    return float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Either a fixed interval (``every 5m``) or a cron expression (5 fields)."""
+
+    text: str
+    interval_seconds: float | None
+    cron: str | None
+
+
+def parse_schedule(text: str) -> Schedule:
+    m = _EVERY.match(text.strip())
+    if m:
+        seconds = float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
+        if seconds < 1:
+            raise ValueError("a schedule interval must be at least 1s")
+        return Schedule(text=text, interval_seconds=seconds, cron=None)
+    fields = text.split()
+    if len(fields) != 5:
+        raise ValueError(f"'{text}' is neither 'every N(s|m|h|d)' nor a 5-field cron expression")
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        CronTrigger.from_crontab(text, timezone="UTC")
+    except ValueError as exc:
+        raise ValueError(f"'{text}' is not a valid cron expression: {exc}") from None
+    return Schedule(text=text, interval_seconds=None, cron=text)
+
+
+class Limits(BaseModel):
+    model_config = _STRICT
+    concurrency: int = Field(default=8, ge=1, le=512)
+    requests_per_minute: float | None = Field(default=None, gt=0)
+    daily_budget_usd: float | None = Field(default=None, gt=0)
+    timeout_s: float = Field(default=60.0, gt=0)
+    max_attempts: int = Field(default=4, ge=1, le=20)
+
+
+class Price(BaseModel):
+    model_config = _STRICT
+    input_per_mtok: float = Field(ge=0)
+    output_per_mtok: float = Field(ge=0)
+
+
+class TargetConfig(BaseModel):
+    model_config = _STRICT
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    provider: str
+    model: str = Field(min_length=1)
+    base_url: str | None = None
+    api_key_env: str | None = Field(default=None, pattern=_ENV_NAME)
+    suites: list[str] = Field(min_length=1)
+    samples: int | None = Field(default=None, ge=1, le=1000)
+    schedule: str = "every 1h"
+    params: dict[str, Any] = Field(default_factory=dict)
+    limits: Limits = Limits()
+    price: Price | None = None
+
+    @field_validator("provider")
+    @classmethod
+    def _known_provider(cls, v: str) -> str:
+        if v not in PROVIDERS:
+            raise ValueError(f"unknown provider '{v}' (available: {', '.join(sorted(PROVIDERS))})")
+        return v
+
+    @field_validator("schedule")
+    @classmethod
+    def _valid_schedule(cls, v: str) -> str:
+        parse_schedule(v)
+        return v
+
+    @property
+    def parsed_schedule(self) -> Schedule:
+        return parse_schedule(self.schedule)
+
+
+class BaselineConfig(BaseModel):
+    model_config = _STRICT
+    min_runs: int = Field(default=3, ge=1, le=100)
+
+
+class DetectionConfig(BaseModel):
+    model_config = _STRICT
+    window_runs: int = Field(default=1, ge=1, le=100)
+    confirm: bool = True
+
+
+class SlackConfig(BaseModel):
+    model_config = _STRICT
+    webhook_url_env: str | None = Field(default=None, pattern=_ENV_NAME)
+    bot_token_env: str | None = Field(default=None, pattern=_ENV_NAME)
+    channel: str | None = None
+    api_base_url: str | None = None
+
+    @model_validator(mode="after")
+    def _one_way(self) -> SlackConfig:
+        if not self.webhook_url_env and not self.bot_token_env:
+            raise ValueError("set webhook_url_env, or bot_token_env and channel")
+        if self.bot_token_env and not self.channel:
+            raise ValueError("bot_token_env needs a channel")
+        return self
+
+
+class NotifyConfig(BaseModel):
+    model_config = _STRICT
+    slack: SlackConfig | None = None
+    min_severity: Literal["critical", "warning", "info"] = "warning"
+    repeat_interval: str = "4h"
+
+    @field_validator("repeat_interval")
+    @classmethod
+    def _duration(cls, v: str) -> str:
+        parse_duration(v)
+        return v
+
+
+class DigestConfig(BaseModel):
+    model_config = _STRICT
+    schedule: str = "0 9 * * mon"
+    timezone: str = "UTC"
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, v: str) -> str:
+        parse_schedule(v)
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone '{v}'") from None
+        return v
+
+
+class ServerConfig(BaseModel):
+    model_config = _STRICT
+    host: str = "127.0.0.1"
+    port: int = Field(default=9464, ge=0, le=65535)
+
+
+class Settings(BaseModel):
+    model_config = _STRICT
+    database: str = "sqlite:///drift-monitor.db"
+    targets: list[TargetConfig] = Field(min_length=1)
+    baseline: BaselineConfig = BaselineConfig()
+    detection: DetectionConfig = DetectionConfig()
+    notify: NotifyConfig = NotifyConfig()
+    digest: DigestConfig = DigestConfig()
+    server: ServerConfig = ServerConfig()
+
+    @model_validator(mode="after")
+    def _unique_targets(self) -> Settings:
+        seen: set[str] = set()
+        for t in self.targets:
+            if t.name in seen:
+                raise ValueError(f"duplicate target name '{t.name}'")
+            seen.add(t.name)
+        return self
+
+
+@dataclass(frozen=True)
+class Config:
+    """Loaded settings plus where they came from (for error messages and relative paths)."""
+
+    settings: Settings
+    path: Path
+    lines: dict[Path_, int]
+    database_url: str
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+    @property
+    def probes_dir(self) -> Path:
+        return self.base_dir / "probes"
+
+    def target(self, name: str) -> TargetConfig:
+        for t in self.settings.targets:
+            if t.name == name:
+                return t
+        known = ", ".join(t.name for t in self.settings.targets)
+        raise ConfigError(f"unknown target '{name}' (targets: {known})", file=str(self.path),
+                          key="targets")
+
+    def targets(self, names: list[str] | tuple[str, ...] | None = None) -> list[TargetConfig]:
+        if not names:
+            return list(self.settings.targets)
+        return [self.target(n) for n in names]
+
+    def _target_index(self, target: TargetConfig) -> int:
+        return [t.name for t in self.settings.targets].index(target.name)
+
+    def secret(self, env_name: str | None, key_path: Path_) -> str | None:
+        """The value of the env var named at ``key_path``; ConfigError naming it when unset."""
+        if env_name is None:
+            return None
+        value = os.environ.get(env_name)
+        if not value:
+            raise ConfigError(f"environment variable {env_name} is not set (it should hold the "
+                              "secret; the file only names it)", file=str(self.path),
+                              key=dotted(key_path), line=line_for(key_path, self.lines))
+        return value
+
+    def api_key(self, target: TargetConfig) -> str | None:
+        return self.secret(target.api_key_env,
+                           ("targets", self._target_index(target), "api_key_env"))
+
+    def load_probes(self) -> ProbeLibrary:
+        return load_library(self.probes_dir)
+
+    def check_suites(self, library: ProbeLibrary) -> None:
+        """ProbeError naming the config line of any suite a target lists that does not exist."""
+        for i, t in enumerate(self.settings.targets):
+            for j, s in enumerate(t.suites):
+                if s not in library.suites:
+                    from drift_monitor.errors import ProbeError
+
+                    known = ", ".join(sorted(library.suites)) or "none"
+                    raise ProbeError(
+                        f"target '{t.name}' lists unknown suite '{s}' "
+                        f"(suites in {library.directory}: {known})", file=str(self.path),
+                        key=f"targets.{i}.suites.{j}", line=line_for(("targets", i, "suites", j),
+                                                                     self.lines))
+
+
+def _interpolate(value: Any, path: Path_, file: str, lines: dict[Path_, int]) -> Any:
+    if isinstance(value, str):
+        def repl(m: re.Match[str]) -> str:
+            name, default = m.group(1), m.group(2)
+            got = os.environ.get(name)
+            if got is None:
+                if default is not None:
+                    return default
+                raise ConfigError(f"environment variable {name} is not set (used as ${{{name}}})",
+                                  file=file, key=dotted(path) or None,
+                                  line=line_for(path, lines))
+            return got
+
+        return _VAR.sub(repl, value)
+    if isinstance(value, dict):
+        return {k: _interpolate(v, (*path, k), file, lines) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, (*path, i), file, lines) for i, v in enumerate(value)]
+    return value
+
+
+def resolve_config_path(path: str | os.PathLike[str] | None) -> Path:
+    if path is not None:
+        return Path(path)
+    return Path(os.environ.get(ENV_CONFIG) or DEFAULT_CONFIG)
+
+
+def _resolve_database_url(url: str, base_dir: Path) -> str:
+    """Relative SQLite paths are relative to the config file, not the working directory."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != prefix + ":memory:":
+        rest = url[len(prefix):]
+        return prefix + str((base_dir / rest).resolve())
+    return url
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Load and validate the config. Raises ConfigError naming file, key and line."""
+    p = resolve_config_path(path)
+    file = str(p)
+    if not p.exists():
+        raise ConfigError("config file not found (run 'drift-monitor init' to create one, or "
+                          f"pass --config / set {ENV_CONFIG})", file=file)
+    data, lines = load_yaml_with_lines(p, ConfigError)
+    if data is None:
+        raise ConfigError("the config file is empty", file=file)
+    if not isinstance(data, dict):
+        raise ConfigError("expected a mapping at the top level", file=file, line=1)
+    data = _interpolate(data, (), file, lines)
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        raise_located(exc, file, lines, ConfigError)
+    url = os.environ.get(ENV_DATABASE_URL) or settings.database
+    return Config(settings=settings, path=p.resolve(), lines=lines,
+                  database_url=_resolve_database_url(url, p.resolve().parent))

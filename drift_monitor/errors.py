@@ -1,0 +1,88 @@
+"""The one exception tree of drift-monitor.
+
+::
+
+    DriftMonitorError                 anything the CLI turns into a clear message and exit code 2
+     ├── ConfigError                  drift-monitor.yaml is wrong (names file, key, line)
+     ├── ProbeError                   a probe suite file is wrong (names file, key, line)
+     ├── StorageError                 the database cannot be reached or migrated (URL without password)
+     └── ProviderCallError            one provider call failed; carries the error kind and whether
+                                      a retry can help (``retryable``) and how long to wait
+
+Constructors take structured fields and format the message themselves, so every message that
+reaches a user has the same shape.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class DriftMonitorError(Exception):
+    """Base of every error drift-monitor raises on purpose."""
+
+
+class _LocatedError(DriftMonitorError):
+    """An error in a file, at a key, optionally at a line."""
+
+    what = "error"
+
+    def __init__(self, message: str, *, file: str | None = None, key: str | None = None,
+                 line: int | None = None) -> None:
+        self.file = file
+        self.key = key
+        self.line = line
+        self.detail = message
+        where = []
+        if file:
+            where.append(f"{file}" + (f":{line}" if line else ""))
+        if key:
+            where.append(f"key '{key}'")
+        prefix = ", ".join(where)
+        super().__init__(f"{prefix}: {message}" if prefix else message)
+
+
+class ConfigError(_LocatedError):
+    """drift-monitor.yaml is malformed, has an unknown key, or names a missing env var."""
+
+
+class ProbeError(_LocatedError):
+    """A probe suite file is malformed, empty, has a duplicate id, or a suite is unknown."""
+
+
+class StorageError(DriftMonitorError):
+    """The database cannot be reached or migrated. The URL in the message never has a password."""
+
+
+class ErrorKind(StrEnum):
+    """Why a provider call failed. Stored with the failed response; never a behaviour sample."""
+
+    RATE_LIMITED = "rate_limited"
+    SERVER_ERROR = "server_error"
+    TIMEOUT = "timeout"
+    AUTH = "auth"
+    BAD_REQUEST = "bad_request"
+    MALFORMED = "malformed"
+    QUOTA = "quota"
+    BUDGET = "budget"
+
+
+class ProviderCallError(DriftMonitorError):
+    """One provider call failed.
+
+    ``retryable`` says whether another attempt can help (429 rate limits, 5xx, 529, timeouts,
+    connection errors); quota, auth and other 4xx errors are permanent. ``retry_after`` is the
+    server's requested wait in seconds, when it gave one.
+    """
+
+    def __init__(self, kind: ErrorKind, detail: str, *, retryable: bool,
+                 status: int | None = None, retry_after: float | None = None,
+                 request_id: str | None = None) -> None:
+        self.kind = kind
+        self.detail = detail
+        self.retryable = retryable
+        self.status = status
+        self.retry_after = retry_after
+        self.request_id = request_id
+        status_part = f" (HTTP {status})" if status is not None else ""
+        super().__init__(f"{kind.value}{status_part}: {detail}")

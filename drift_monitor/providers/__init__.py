@@ -1,0 +1,27 @@
+"""SEAM: one module per provider kind. The config key, registry key and module name are the same.
+
+A provider turns one probe request into one :class:`~drift_monitor.providers.base.CallResult`,
+or raises :class:`~drift_monitor.errors.ProviderCallError` saying whether a retry can help.
+Adding a provider is one module, one line here and one test file.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from drift_monitor.providers.base import Provider
+
+# registry key -> "module:Class"; imported lazily so config validation stays cheap
+PROVIDERS: dict[str, str] = {
+    "openai": "drift_monitor.providers.openai:OpenAIProvider",
+    "replay": "drift_monitor.providers.replay:ReplayProvider",
+}
+
+
+def provider_class(name: str) -> type[Provider]:
+    module_name, _, cls_name = PROVIDERS[name].partition(":")
+    module = importlib.import_module(module_name)
+    cls: type[Provider] = getattr(module, cls_name)
+    return cls
