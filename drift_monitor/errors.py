@@ -5,7 +5,7 @@
     DriftMonitorError                 anything the CLI turns into a clear message and exit code 2
      ├── ConfigError                  drift-monitor.yaml is wrong (names file, key, line)
      ├── ProbeError                   a probe suite file is wrong (names file, key, line)
-     ├── StorageError                 the database cannot be reached or migrated (URL without password)
+     ├── StorageError                 database unreachable or not migrated (URL, no password)
      └── ProviderCallError            one provider call failed; carries the error kind and whether
                                       a retry can help (``retryable``) and how long to wait
 

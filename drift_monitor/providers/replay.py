@@ -52,7 +52,8 @@ def recording_files(spec: str, base_dir: Path) -> list[Path]:
 
 
 @functools.lru_cache(maxsize=32)
-def load_recording(files: tuple[Path, ...], snapshot: str | None) -> dict[Key, list[dict[str, Any]]]:
+def load_recording(files: tuple[Path, ...],
+                   snapshot: str | None) -> dict[Key, list[dict[str, Any]]]:
     """Index records by (system, prompt). Raises ConfigError naming file and line if broken."""
     index: dict[Key, list[dict[str, Any]]] = {}
     for path in files:

@@ -1,0 +1,1 @@
+"""Storage: engine and migrations (engine.py), typed tables (tables.py), queries (queries.py)."""

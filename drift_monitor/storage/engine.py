@@ -1,0 +1,157 @@
+"""Database engines and migrations.
+
+SQLite runs in WAL mode with foreign keys on; PostgreSQL goes through psycopg 3. The schema is
+created and changed only by the Alembic migrations; commands that write call
+:func:`ensure_schema`, which migrates an empty database and refuses one that is behind.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
+
+from drift_monitor.errors import StorageError
+
+_PACKAGE_DIR = Path(__file__).resolve().parent.parent
+
+
+def migrations_dir() -> Path:
+    """The Alembic scripts: inside the installed package, or ``migrations/`` in a checkout."""
+    for candidate in (_PACKAGE_DIR / "_migrations", _PACKAGE_DIR.parent / "migrations"):
+        if (candidate / "env.py").exists():
+            return candidate
+    raise StorageError("the Alembic migrations are missing from this installation")
+
+
+def safe_url(url: str) -> str:
+    """The URL with any password masked, for messages and logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable database URL>"
+
+
+def normalise_url(url: str) -> str:
+    """``postgresql://`` and ``postgres://`` mean psycopg 3 here."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.close()
+
+
+def _scrub(message: str, url: str) -> str:
+    try:
+        password = make_url(url).password
+    except ArgumentError:
+        password = None
+    if password:
+        message = message.replace(str(password), "***")
+    return message
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine for ``url``. Raises StorageError (URL without password) if it is unusable."""
+    url = normalise_url(url)
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise StorageError(f"'{safe_url(url)}' is not a database URL (expected "
+                           "sqlite:///path.db or postgresql+psycopg://user@host/db)") from None
+    try:
+        if parsed.get_backend_name() == "sqlite":
+            engine = create_engine(url, **kwargs)
+            event.listen(engine, "connect", _sqlite_pragmas)
+        else:
+            kwargs.setdefault("pool_pre_ping", True)
+            kwargs.setdefault("connect_args", {"connect_timeout": 10})
+            engine = create_engine(url, **kwargs)
+    except (NoSuchModuleError, ModuleNotFoundError) as exc:
+        hint = " (install the postgres extra: pip install 'drift-monitor[postgres]')" \
+            if parsed.get_backend_name() == "postgresql" else ""
+        raise StorageError(f"no driver for {safe_url(url)}: {exc}{hint}") from None
+    return engine
+
+
+def check_connection(engine: Engine) -> None:
+    """Raise StorageError naming the URL (without password) if the database is unreachable."""
+    url = engine.url.render_as_string(hide_password=False)
+    try:
+        with engine.connect():
+            pass
+    except (OperationalError, DBAPIError) as exc:
+        reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0:2]
+        raise StorageError(f"cannot reach the database {safe_url(url)}: "
+                           f"{_scrub(' '.join(reason), url)}") from None
+
+
+def _alembic_config(engine: Engine) -> Any:
+    from alembic.config import Config as AlembicConfig
+
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(migrations_dir()))
+    cfg.set_main_option("sqlalchemy.url",
+                        engine.url.render_as_string(hide_password=False).replace("%", "%%"))
+    return cfg
+
+
+def head_revision(engine: Engine) -> str:
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(_alembic_config(engine)).get_current_head()
+    assert head is not None
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Apply migrations up to ``revision``. Raises StorageError if unreachable."""
+    from alembic import command
+
+    check_connection(engine)
+    cfg = _alembic_config(engine)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Migrate an empty database; refuse one whose schema is behind or unknown."""
+    check_connection(engine)
+    current = current_revision(engine)
+    head = head_revision(engine)
+    if current == head:
+        return
+    if current is None:
+        tables = set(inspect(engine).get_table_names()) - {"alembic_version"}
+        if tables:
+            raise StorageError(f"the database {safe_url(str(engine.url))} has tables but no "
+                               "drift-monitor schema version; refusing to touch it")
+        upgrade(engine)
+        return
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(_alembic_config(engine))
+    if script.get_revision(current) is None:
+        raise StorageError(f"the database is at schema revision {current}, which this version "
+                           "of drift-monitor does not know (is a newer version writing to it?)")
+    raise StorageError(f"the database schema is at revision {current}, older than {head}: run "
+                       "'drift-monitor db upgrade'")
