@@ -12,6 +12,9 @@ from drift_monitor.errors import _LocatedError
 
 Path_ = tuple[str | int, ...]
 
+# libyaml's parser is ~20x faster on large probe suites; the pure-Python one is the fallback
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 
 def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int], err: type[_LocatedError],
           file: str) -> None:
@@ -45,7 +48,7 @@ def load_yaml_with_lines(path: Path, err: type[_LocatedError]) -> tuple[Any, dic
         raise err("file not found", file=file) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise err(f"cannot read the file: {exc}", file=file) from None
-    loader = yaml.SafeLoader(text)
+    loader = _Loader(text)
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None

@@ -20,7 +20,7 @@ class _WaitRetryAfter(wait_base):
 
     def __init__(self, initial: float, cap: float) -> None:
         self.cap = cap
-        self.backoff = wait_exponential_jitter(initial=initial, max=cap, jitter=initial)
+        self.backoff = wait_exponential_jitter(multiplier=initial, max=cap, jitter=initial)
 
     def __call__(self, retry_state: RetryCallState) -> float:
         exc = retry_state.outcome.exception() if retry_state.outcome else None

@@ -150,7 +150,13 @@ def ensure_schema(engine: Engine) -> None:
     from alembic.script import ScriptDirectory
 
     script = ScriptDirectory.from_config(_alembic_config(engine))
-    if script.get_revision(current) is None:
+    from alembic.util import CommandError
+
+    try:
+        known = script.get_revision(current) is not None
+    except CommandError:
+        known = False
+    if not known:
         raise StorageError(f"the database is at schema revision {current}, which this version "
                            "of drift-monitor does not know (is a newer version writing to it?)")
     raise StorageError(f"the database schema is at revision {current}, older than {head}: run "

@@ -15,6 +15,9 @@ from drift_monitor.probes import Probe
 from drift_monitor.storage.tables import ProbeVersion, Response, Run, Target, utcnow
 
 RUN_STATUSES = ("running", "complete", "partial", "failed")
+_RESPONSE_DEFAULTS: dict[str, Any] = {
+    c.name: None for c in Response.__table__.columns if c.name not in ("id", "created_at")}
+_RESPONSE_DEFAULTS["attempts"] = 1
 
 
 @dataclass(frozen=True)
@@ -91,12 +94,13 @@ class Store:
         if not rows:
             return 0
         stmt = _insert(self.engine, Response).on_conflict_do_nothing(
-            index_elements=["run_id", "probe_version_id", "sample_index"])
+            index_elements=["run_id", "probe_version_id", "sample_index"]).returning(Response.id)
         now = utcnow()
-        values = [{"created_at": now, "attempts": 1, **r} for r in rows]
+        # every row gets every column: executemany needs one shape for successes and failures
+        values = [{**_RESPONSE_DEFAULTS, "created_at": now, **r} for r in rows]
         with self.engine.begin() as conn:
-            result = conn.execute(stmt, values)
-            return max(0, int(result.rowcount or 0))
+            # rowcount is unreliable for executemany; RETURNING names exactly the rows added
+            return len(conn.execute(stmt, values).all())
 
     def finish_run(self, run_id: int, *, note: str | None = None) -> RunSummary:
         """Count the run's stored responses, set its status and return its summary."""
