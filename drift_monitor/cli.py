@@ -201,3 +201,169 @@ def probe(state: State, targets: tuple[str, ...], samples: int | None) -> None:
     finally:
         engine.dispose()
     sys.exit(1 if any_failed else 0)
+
+
+def _open_store(config: Config) -> Any:
+    from drift_monitor.storage.engine import ensure_schema, make_engine
+    from drift_monitor.storage.queries import Store
+
+    engine = make_engine(config.database_url)
+    ensure_schema(engine)
+    return Store(engine)
+
+
+# --- baseline -------------------------------------------------------------------------------
+
+@main.group()
+def baseline() -> None:
+    """Pin, show and accept baselines."""
+
+
+@baseline.command("set")
+@click.option("--target", "-t", required=True, help="Target name.")
+@click.option("--runs", type=click.IntRange(1, 100), default=None,
+              help="How many of the latest finished runs to pin (default baseline.min_runs).")
+@pass_state
+@handles_errors
+def baseline_set(state: State, target: str, runs: int | None) -> None:
+    """Pin the last N finished runs as the target's baseline."""
+    from drift_monitor.detection.baselines import pin_latest
+
+    config = state.config
+    t = config.target(target)
+    store = _open_store(config)
+    tid = store.upsert_target(t.name, t.provider, t.model)
+    pinned = pin_latest(store, tid, t.name, runs or config.settings.baseline.min_runs,
+                        reason="set")
+    click.echo(f"{t.name}: baseline {pinned.id} pinned on runs {pinned.run_ids}")
+
+
+@baseline.command("accept")
+@click.option("--target", "-t", required=True, help="Target name.")
+@click.option("--runs", type=click.IntRange(1, 100), default=None,
+              help="How many recent finished runs to pin (default detection.window_runs).")
+@pass_state
+@handles_errors
+def baseline_accept(state: State, target: str, runs: int | None) -> None:
+    """Accept the new behaviour: pin the recent runs after a reviewed change."""
+    from drift_monitor.detection.baselines import pin_latest
+
+    config = state.config
+    t = config.target(target)
+    store = _open_store(config)
+    tid = store.upsert_target(t.name, t.provider, t.model)
+    pinned = pin_latest(store, tid, t.name, runs or config.settings.detection.window_runs,
+                        reason="accept", note="accepted after review")
+    click.echo(f"{t.name}: accepted; baseline {pinned.id} now pins runs {pinned.run_ids}")
+
+
+@baseline.command("show")
+@click.option("--target", "-t", "target", default=None, help="Target name (default all).")
+@pass_state
+@handles_errors
+def baseline_show(state: State, target: str | None) -> None:
+    """Show each target's baselines, newest first."""
+    config = state.config
+    store = _open_store(config)
+    for t in config.targets([target] if target else None):
+        tid = store.target_id(t.name)
+        history = store.baseline_history(tid) if tid is not None else []
+        if not history:
+            click.echo(f"{t.name}: no baseline yet (one is pinned automatically after "
+                       f"{config.settings.baseline.min_runs} finished runs)")
+            continue
+        click.echo(f"{t.name}:")
+        for b in history:
+            state_word = ("active" if b["active"]
+                          else f"superseded {b['superseded_at']:%Y-%m-%d %H:%M}")
+            click.echo(f"  baseline {b['id']} ({b['reason']}, {state_word}): runs {b['runs']}, "
+                       f"{b['responses']} responses, pinned {b['created_at']:%Y-%m-%d %H:%M} UTC"
+                       + (f" - {b['note']}" if b["note"] else ""))
+
+
+# --- check ----------------------------------------------------------------------------------
+
+@main.command()
+@click.option("--target", "-t", "targets", multiple=True, help="Target name (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
+@pass_state
+@handles_errors
+def check(state: State, targets: tuple[str, ...], as_json: bool) -> None:
+    """Compare the latest window with the baseline and record findings.
+
+    Exit 0 no drift, 1 drift, 2 error.
+    """
+    import json
+
+    from drift_monitor.alerting.render import finding_lines
+    from drift_monitor.detection.check import check_target, make_confirm_round
+
+    config = state.config
+    library = config.load_probes()
+    config.check_suites(library)
+    chosen = config.targets(list(targets))
+    store = _open_store(config)
+    results = []
+    for t in chosen:
+        confirm = make_confirm_round(config, t, store, library)
+        results.append(check_target(config, t, store, confirm_round=confirm))
+    if as_json:
+        click.echo(json.dumps({"checks": [r.to_json() for r in results]}, indent=2))
+    else:
+        for r in results:
+            if r.error:
+                click.echo(f"{r.target}: error: {r.error}")
+                continue
+            word = "DRIFT" if r.drift else "no drift"
+            click.echo(f"{r.target}: {word} (baseline runs {r.baseline_runs}, "
+                       f"{r.baseline_responses} responses; window runs {r.window_runs}, "
+                       f"{r.window_responses} responses)")
+            for f in r.findings:
+                click.echo("\n".join(finding_lines(f)))
+                if not f.confirmed:
+                    click.echo("      (not confirmed yet: no page)")
+            for note in r.notes:
+                click.echo(f"  note: {note}")
+    if any(r.drift for r in results):
+        sys.exit(1)
+    sys.exit(2 if any(r.error for r in results) else 0)
+
+
+# --- features -------------------------------------------------------------------------------
+
+@main.group()
+def features() -> None:
+    """Stored response features."""
+
+
+@features.command("recompute")
+@click.option("--target", "-t", default=None, help="Only this target's responses.")
+@pass_state
+@handles_errors
+def features_recompute(state: State, target: str | None) -> None:
+    """Compute features for stored responses whose feature-set version is not the current one."""
+    from drift_monitor.features.persist import current_version, recompute
+
+    config = state.config
+    if target:
+        config.target(target)
+    store = _open_store(config)
+
+    def show(done: int, total: int) -> None:
+        click.echo(f"  {done}/{total} responses", err=True)
+
+    n = recompute(store, target=target, progress=show)
+    click.echo(f"recomputed features for {n} responses (feature set {current_version()})")
+
+
+# --- demo -----------------------------------------------------------------------------------
+
+@main.command()
+@click.option("--dir", "directory", type=click.Path(file_okay=False), default=None,
+              help="Keep the demo's files here (default: a temporary directory).")
+@handles_errors
+def demo(directory: str | None) -> None:
+    """A self-contained run on recorded GPT-3.5 data: baseline, silent update, detection."""
+    from drift_monitor.demo import run_demo
+
+    run_demo(Path(directory) if directory else None, echo=click.echo)

@@ -76,7 +76,10 @@ def test_db_upgrade(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> None:
     runner = CliRunner()
     runner.invoke(main, ["init", str(tmp_path)])
     r = runner.invoke(main, ["--config", str(tmp_path / "drift-monitor.yaml"), "db", "upgrade"])
-    assert r.exit_code == 0 and "at revision 0001" in r.output
+    from drift_monitor.storage.engine import head_revision, make_engine
+
+    head = head_revision(make_engine("sqlite://"))
+    assert r.exit_code == 0 and f"at revision {head}" in r.output
 
 
 # --- bad input: exit 2, a message naming file and key, stored data untouched ------------------

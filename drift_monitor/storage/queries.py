@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Connection, Engine, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from drift_monitor.probes import Probe
-from drift_monitor.storage.tables import ProbeVersion, Response, Run, Target, utcnow
+from drift_monitor.storage.tables import (
+    Baseline,
+    BaselineRun,
+    Check,
+    FindingRow,
+    ProbeVersion,
+    Response,
+    ResponseFeatures,
+    Run,
+    Target,
+    utcnow,
+)
 
 RUN_STATUSES = ("running", "complete", "partial", "failed")
 _RESPONSE_DEFAULTS: dict[str, Any] = {
@@ -150,3 +161,152 @@ class Store:
         with Session(self.engine, expire_on_commit=False) as s:
             return list(s.scalars(select(Response).where(Response.run_id == run_id)
                                   .order_by(Response.probe_version_id, Response.sample_index)))
+
+    # --- features -------------------------------------------------------------------------
+
+    def save_features(self, items: Sequence[tuple[int, dict[str, Any]]], version: str) -> None:
+        """Store (response id, feature values) under ``version``, replacing older rows."""
+        if not items:
+            return
+        ids = [i for i, _ in items]
+        with self.engine.begin() as conn:
+            conn.execute(delete(ResponseFeatures).where(ResponseFeatures.response_id.in_(ids)))
+            conn.execute(_insert(self.engine, ResponseFeatures), [
+                {"response_id": i, "feature_set_version": version, "values": v,
+                 "computed_at": utcnow()} for i, v in items])
+
+    def stale_feature_rows(self, version: str, *, target: str | None = None,
+                           after_id: int = 0, limit: int = 500) -> list[tuple[int, str, Any]]:
+        """(response id, text, probe expect) of successful responses whose features are
+        missing or from another feature-set version, in id order after ``after_id``."""
+        q = (select(Response.id, Response.text, ProbeVersion.content)
+             .join(ProbeVersion, ProbeVersion.id == Response.probe_version_id)
+             .outerjoin(ResponseFeatures, ResponseFeatures.response_id == Response.id)
+             .where(Response.ok.is_(True), Response.id > after_id,
+                    (ResponseFeatures.response_id.is_(None))
+                    | (ResponseFeatures.feature_set_version != version))
+             .order_by(Response.id).limit(limit))
+        if target is not None:
+            q = q.join(Run, Run.id == Response.run_id).join(Target).where(Target.name == target)
+        with self.engine.connect() as conn:
+            return [(r.id, r.text or "", (r.content or {}).get("expect"))
+                    for r in conn.execute(q)]
+
+    def count_stale_features(self, version: str, *, target: str | None = None) -> int:
+        q = (select(func.count()).select_from(Response)
+             .outerjoin(ResponseFeatures, ResponseFeatures.response_id == Response.id)
+             .where(Response.ok.is_(True),
+                    (ResponseFeatures.response_id.is_(None))
+                    | (ResponseFeatures.feature_set_version != version)))
+        if target is not None:
+            q = q.join(Run, Run.id == Response.run_id).join(Target).where(Target.name == target)
+        with self.engine.connect() as conn:
+            return int(conn.execute(q).scalar_one())
+
+    def load_responses(self, run_ids: Sequence[int]) -> list[dict[str, Any]]:
+        """Every response of the runs with its probe key and stored features (or None)."""
+        q = (select(Response.id, Response.run_id, Response.ok, Response.text,
+                    Response.error_kind, Response.model_returned, Response.fingerprint,
+                    Response.latency_ms, Response.finish_reason, Response.output_tokens,
+                    ProbeVersion.suite, ProbeVersion.probe_id, ProbeVersion.version,
+                    ProbeVersion.content, ResponseFeatures.feature_set_version,
+                    ResponseFeatures.values)
+             .join(ProbeVersion, ProbeVersion.id == Response.probe_version_id)
+             .outerjoin(ResponseFeatures, ResponseFeatures.response_id == Response.id)
+             .where(Response.run_id.in_(list(run_ids)))
+             .order_by(Response.id))
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(q)]
+
+    # --- baselines ------------------------------------------------------------------------
+
+    def finished_runs(self, target_id: int, *, newest_first: bool = False,
+                      exclude: Iterable[int] = (), limit: int = 100,
+                      statuses: tuple[str, ...] = ("complete", "partial"),
+                      exclude_triggers: tuple[str, ...] = ("confirmation",)) -> list[int]:
+        """Ids of the target's finished runs with a usable status. Confirmation rounds are
+        left out by default: they hold only the probes that drifted, a biased sample."""
+        q = (select(Run.id).where(Run.target_id == target_id, Run.status.in_(statuses),
+                                  Run.trigger.not_in(exclude_triggers))
+             .order_by(Run.id.desc() if newest_first else Run.id.asc()).limit(limit))
+        ex = list(exclude)
+        if ex:
+            q = q.where(Run.id.not_in(ex))
+        with self.engine.connect() as conn:
+            return list(conn.execute(q).scalars())
+
+    def active_baseline(self, target_id: int) -> tuple[int, list[int]] | None:
+        """(baseline id, its run ids) of the target's pinned baseline, if any."""
+        with self.engine.connect() as conn:
+            bid = conn.execute(select(Baseline.id).where(Baseline.target_id == target_id,
+                                                         Baseline.active.is_(True))
+                               .order_by(Baseline.id.desc()).limit(1)).scalar_one_or_none()
+            if bid is None:
+                return None
+            runs = conn.execute(select(BaselineRun.run_id).where(BaselineRun.baseline_id == bid)
+                                .order_by(BaselineRun.run_id)).scalars()
+            return int(bid), list(runs)
+
+    def pin_baseline(self, target_id: int, run_ids: Sequence[int], *, reason: str,
+                     note: str | None = None,
+                     same_transaction: Callable[[Connection, int], None] | None = None) -> int:
+        """Make ``run_ids`` the target's baseline; the previous one is kept as history."""
+        now = utcnow()
+        with self.engine.begin() as conn:
+            conn.execute(update(Baseline).where(Baseline.target_id == target_id,
+                                                Baseline.active.is_(True))
+                         .values(active=False, superseded_at=now))
+            bid = conn.execute(_insert(self.engine, Baseline).values(
+                target_id=target_id, created_at=now, reason=reason, active=True, note=note)
+                .returning(Baseline.id)).scalar_one()
+            conn.execute(_insert(self.engine, BaselineRun),
+                         [{"baseline_id": bid, "run_id": r} for r in run_ids])
+            if same_transaction is not None:
+                same_transaction(conn, int(bid))
+            return int(bid)
+
+    def baseline_history(self, target_id: int) -> list[dict[str, Any]]:
+        """Every baseline of the target, newest first, with its runs and response count."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(Baseline).where(Baseline.target_id == target_id)
+                                .order_by(Baseline.id.desc())).all()
+            out = []
+            for b in rows:
+                runs = list(conn.execute(select(BaselineRun.run_id)
+                                         .where(BaselineRun.baseline_id == b.id)
+                                         .order_by(BaselineRun.run_id)).scalars())
+                n = conn.execute(select(func.count()).select_from(Response)
+                                 .where(Response.run_id.in_(runs),
+                                        Response.ok.is_(True))).scalar_one()
+                out.append({"id": b.id, "created_at": b.created_at, "reason": b.reason,
+                            "active": b.active, "superseded_at": b.superseded_at,
+                            "note": b.note, "runs": runs, "responses": int(n)})
+            return out
+
+    # --- checks and findings --------------------------------------------------------------
+
+    def save_check(self, check: dict[str, Any], findings: Sequence[dict[str, Any]], *,
+                   same_transaction: Callable[[Connection, int], None] | None = None) -> int:
+        """Store a check and its findings in one transaction; ``same_transaction`` runs inside
+        it (incidents and the outbox are written there, so an alert is never lost)."""
+        with self.engine.begin() as conn:
+            cid = conn.execute(_insert(self.engine, Check).values(created_at=utcnow(), **check)
+                               .returning(Check.id)).scalar_one()
+            if findings:
+                conn.execute(_insert(self.engine, FindingRow),
+                             [{"check_id": cid, "target_id": check["target_id"], **f}
+                              for f in findings])
+            if same_transaction is not None:
+                same_transaction(conn, int(cid))
+            return int(cid)
+
+    def last_check(self, target_id: int) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+        """The target's most recent check and its findings."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(Check).where(Check.target_id == target_id)
+                               .order_by(Check.id.desc()).limit(1)).first()
+            if row is None:
+                return None
+            findings = conn.execute(select(FindingRow).where(FindingRow.check_id == row.id)
+                                    .order_by(FindingRow.id)).all()
+            return dict(row._mapping), [dict(f._mapping) for f in findings]

@@ -49,7 +49,8 @@ def utcnow() -> datetime:
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), list[int]: JSON(),
+                           list[str]: JSON(), list[dict[str, str]]: JSON(), Any: JSON()}
 
 
 class Target(Base):
@@ -141,3 +142,65 @@ class BaselineRun(Base):
     baseline_id: Mapped[int] = mapped_column(ForeignKey("baselines.id", ondelete="CASCADE"),
                                              primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), primary_key=True)
+
+
+class ResponseFeatures(Base):
+    """Features of one successful response, under the feature-set version that computed them."""
+
+    __tablename__ = "response_features"
+
+    response_id: Mapped[int] = mapped_column(ForeignKey("responses.id", ondelete="CASCADE"),
+                                             primary_key=True)
+    feature_set_version: Mapped[str] = mapped_column(String(20), index=True)
+    values: Mapped[dict[str, Any]] = mapped_column(JSON)
+    computed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Check(Base):
+    """One comparison of a window of runs with the baseline."""
+
+    __tablename__ = "checks"
+    __table_args__ = (Index("ix_checks_target_created", "target_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    target_id: Mapped[int] = mapped_column(ForeignKey("targets.id"))
+    baseline_id: Mapped[int | None] = mapped_column(ForeignKey("baselines.id"), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    status: Mapped[str] = mapped_column(String(20))  # ok | drift | unconfirmed | error
+    drift: Mapped[bool] = mapped_column(Boolean, default=False)
+    window_run_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    baseline_run_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    baseline_responses: Mapped[int] = mapped_column(Integer, default=0)
+    window_responses: Mapped[int] = mapped_column(Integer, default=0)
+    confirmation_run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"), default=None)
+    model_string_changed: Mapped[bool] = mapped_column(Boolean, default=False)
+    tests_run: Mapped[int] = mapped_column(Integer, default=0)
+    notes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class FindingRow(Base):
+    """One measured difference found by a check."""
+
+    __tablename__ = "findings"
+    __table_args__ = (Index("ix_findings_target_check", "target_id", "check_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    check_id: Mapped[int] = mapped_column(ForeignKey("checks.id", ondelete="CASCADE"))
+    target_id: Mapped[int] = mapped_column(ForeignKey("targets.id"))
+    dimension: Mapped[str] = mapped_column(String(20))
+    metric: Mapped[str] = mapped_column(String(100))
+    probe: Mapped[str | None] = mapped_column(String(200), default=None)
+    suite: Mapped[str | None] = mapped_column(String(200), default=None)
+    baseline_value: Mapped[Any] = mapped_column(JSON, default=None)
+    current_value: Mapped[Any] = mapped_column(JSON, default=None)
+    effect: Mapped[float] = mapped_column(Float)
+    p_value: Mapped[float | None] = mapped_column(Float, default=None)
+    q_value: Mapped[float | None] = mapped_column(Float, default=None)
+    severity: Mapped[str] = mapped_column(String(10))
+    summary: Mapped[str] = mapped_column(Text)
+    examples: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    direction: Mapped[int] = mapped_column(Integer, default=0)
+    confirmed: Mapped[bool] = mapped_column(Boolean, default=False)
+    confirmed_by: Mapped[str | None] = mapped_column(String(30), default=None)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -1,0 +1,1 @@
+"""Alerting: incidents, the outbox, and the channels (channels/ is the SEAM: slack, console)."""

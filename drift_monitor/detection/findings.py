@@ -1,0 +1,135 @@
+"""Findings: one measured difference, how big it must be to count, and how it is described."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+SEVERITIES = ("info", "warning", "critical")
+DIMENSIONS = ("formatting", "tone", "answers", "metadata", "operational")
+EXAMPLE_CHARS = 400
+
+# Minimum effects: a difference smaller than this never becomes a finding, however
+# significant. Rates are in absolute points; continuous features in relative change of the mean
+# (or absolute change where the feature can be negative, e.g. sentiment).
+MIN_EFFECT_BINARY = 0.10
+MIN_EFFECT_CATEGORICAL = 0.10
+MIN_EFFECT_RELATIVE = 0.25
+MIN_EFFECT_ABSOLUTE = 0.15
+MIN_EFFECT_AUC = 0.10  # AUC - 0.5
+# continuous features must also move consistently: (probes up - probes down) / probes
+MIN_CONSISTENCY = 0.20
+MIN_EFFECT = {
+    "error_rate": 0.05,
+    "truncation_rate": 0.05,
+    "latency_p50": 0.50,
+}
+
+# Names and sentences for the features users care most about; others get a generic sentence.
+METRIC_NAMES = {"has_code_fence": "code_fence_rate", "refusal": "refusal_rate",
+                "all_fenced": "all_fenced_rate", "json_valid": "json_valid_rate",
+                "json_schema_valid": "json_schema_valid_rate",
+                "format_compliant": "format_compliance_rate", "correct": "accuracy",
+                "apology": "apology_rate", "ai_disclaimer": "ai_disclaimer_rate",
+                "answer_found": "answer_found_rate"}
+SENTENCES = {
+    "code_fence_rate": "code now arrives inside markdown fences in {cur:.0%} of answers "
+                       "(was {base:.0%})",
+    "refusal_rate": "the model now refuses {cur:.0%} of these requests (was {base:.0%})",
+    "accuracy": "answers are now correct {cur:.0%} of the time (was {base:.0%})",
+    "json_valid_rate": "{cur:.0%} of answers are valid JSON (was {base:.0%})",
+    "json_schema_valid_rate": "{cur:.0%} of answers match the JSON schema (was {base:.0%})",
+    "format_compliance_rate": "{cur:.0%} of answers follow the probe's format instructions "
+                              "(was {base:.0%})",
+    "all_fenced_rate": "{cur:.0%} of answers are a single fenced block (was {base:.0%})",
+}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One measured difference between the baseline and the window."""
+
+    dimension: str
+    metric: str
+    probe: str | None
+    baseline: Any
+    current: Any
+    effect: float
+    p_value: float | None
+    q_value: float | None
+    severity: str
+    summary: str
+    examples: list[dict[str, str]] = field(default_factory=list)
+    direction: int = 0
+    confirmed: bool = False
+    confirmed_by: str | None = None  # "second_window" | "confirmation_round" | "not_required"
+    drifted_probes: tuple[str, ...] = ()  # probe keys that moved in the finding's direction
+    details: dict[str, Any] = field(default_factory=dict)
+    suite: str | None = None  # the suite a suite-level or probe finding was measured on
+
+    @property
+    def key(self) -> tuple[str, str, str | None, str | None]:
+        return (self.dimension, self.metric, self.suite, self.probe)
+
+    def with_(self, **changes: Any) -> Finding:
+        return replace(self, **changes)
+
+    def to_json(self) -> dict[str, Any]:
+        """The finding as DESIGN.md's ``check --json`` spells it."""
+        return {"dimension": self.dimension, "metric": self.metric, "probe": self.probe,
+                "suite": self.suite,
+                "baseline": _num(self.baseline), "current": _num(self.current),
+                "effect": _num(self.effect), "p_value": _num(self.p_value),
+                "q_value": _num(self.q_value), "severity": self.severity,
+                "summary": self.summary, "examples": self.examples,
+                "confirmed": self.confirmed}
+
+
+def _num(v: Any) -> Any:
+    if isinstance(v, float):
+        return float(f"{v:.4g}")
+    return v
+
+
+def clip(text: str | None, limit: int = EXAMPLE_CHARS) -> str:
+    """Shorten example text visibly."""
+    if text is None:
+        return ""
+    return text if len(text) <= limit else text[:limit] + f" [... {len(text) - limit} more chars]"
+
+
+def metric_name(feature: str, kind: str) -> str:
+    if feature in METRIC_NAMES:
+        return METRIC_NAMES[feature]
+    if kind == "categorical":
+        return f"{feature}_mismatch_rate"
+    if kind == "binary":
+        return f"{feature}_rate"
+    return feature
+
+
+def describe(metric: str, kind: str, base: float, cur: float, effect: float,
+             relative: bool, description: str, probe: str | None,
+             suite: str | None = None) -> str:
+    """One plain sentence for a finding."""
+    where = f" on probe {probe}" if probe else (f" in suite {suite}" if suite else "")
+    if metric in SENTENCES:
+        return SENTENCES[metric].format(cur=cur, base=base) + where
+    if kind == "binary":
+        return f"{metric.replace('_', ' ')} is now {cur:.0%} (was {base:.0%}){where}"
+    if kind == "categorical":
+        return (f"{cur:.0%} of answers differ from the baseline's usual answer (baseline's own "
+                f"run-to-run mismatch: {base:.0%}){where}")
+    change = f"{effect:+.0%}" if relative else f"{effect:+.2f}"
+    return f"{description}: mean {base:.3g} -> {cur:.3g} ({change}){where}"
+
+
+def severity_for(effect: float, threshold: float, q: float | None) -> str:
+    """critical for a large and very clear change, warning otherwise."""
+    if abs(effect) >= 3 * threshold and (q is None or q <= 1e-3):
+        return "critical"
+    return "warning"
+
+
+def severity_rank(severity: str) -> int:
+    return SEVERITIES.index(severity)

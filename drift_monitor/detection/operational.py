@@ -1,0 +1,65 @@
+"""Operational and metadata comparisons: errors, latency, truncation, model strings."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from drift_monitor.detection import stats
+from drift_monitor.detection.compare import Test
+from drift_monitor.detection.findings import MIN_EFFECT
+from drift_monitor.detection.samples import Side
+
+TRUNCATED = {"length", "max_tokens", "MAX_TOKENS"}
+
+
+def operational_tests(base: Side, cur: Side) -> list[Test]:
+    """Error rate, median latency and truncation rate, pooled over the suite."""
+    tests: list[Test] = []
+    nb, nc = len(base.samples), len(cur.samples)
+    if nb and nc:
+        fb = sum(not s.ok for s in base.samples)
+        fc = sum(not s.ok for s in cur.samples)
+        kinds: dict[str, int] = {}
+        for s in cur.samples:
+            if not s.ok and s.error_kind:
+                kinds[s.error_kind] = kinds.get(s.error_kind, 0) + 1
+        tests.append(Test(
+            dimension="operational", metric="error_rate", feature="error_rate",
+            kind="binary", probe=None, baseline=fb / nb, current=fc / nc,
+            effect=fc / nc - fb / nb, p_value=stats.fisher_p(fb, nb, fc, nc),
+            min_effect=MIN_EFFECT["error_rate"], description="failed calls",
+            details={"failures_by_kind": kinds}))
+    lb = [s.latency_ms for s in base.ok if s.latency_ms is not None]
+    lc = [s.latency_ms for s in cur.ok if s.latency_ms is not None]
+    if len(lb) >= 5 and len(lc) >= 5:
+        mb, mc = float(np.median(lb)), float(np.median(lc))
+        if mb > 0:
+            tests.append(Test(
+                dimension="operational", metric="latency_p50", feature="latency_ms",
+                kind="continuous", probe=None, baseline=mb, current=mc, effect=mc / mb - 1,
+                p_value=stats.mann_whitney_p(lb, lc), min_effect=MIN_EFFECT["latency_p50"],
+                relative=True, description="median latency in ms"))
+    ok_b, ok_c = base.ok, cur.ok
+    if ok_b and ok_c:
+        tb = sum(s.finish_reason in TRUNCATED for s in ok_b)
+        tc = sum(s.finish_reason in TRUNCATED for s in ok_c)
+        tests.append(Test(
+            dimension="operational", metric="truncation_rate", feature="finish_reason",
+            kind="binary", probe=None, baseline=tb / len(ok_b), current=tc / len(ok_c),
+            effect=tc / len(ok_c) - tb / len(ok_b),
+            p_value=stats.fisher_p(tb, len(ok_b), tc, len(ok_c)),
+            min_effect=MIN_EFFECT["truncation_rate"],
+            description="answers cut off by the token limit"))
+    return tests
+
+
+def metadata_changes(base: Side, cur: Side) -> list[tuple[str, list[str], list[str]]]:
+    """(field, baseline values, current values) for model strings and fingerprints that are
+    new in the window."""
+    out = []
+    for field in ("model_returned", "fingerprint"):
+        before = sorted({getattr(s, field) for s in base.ok if getattr(s, field)})
+        after = sorted({getattr(s, field) for s in cur.ok if getattr(s, field)})
+        if after and set(after) - set(before):
+            out.append((field, before, after))
+    return out

@@ -1,0 +1,152 @@
+"""The statistical tests a check is made of, on scipy.
+
+Two levels, both paired by probe:
+
+* per probe: Fisher's exact test (binary features) or the Mann-Whitney U test (continuous)
+  between that probe's baseline samples and its current ones;
+* per suite: each probe contributes one difference (current minus baseline); an exact sign test
+  (binary and categorical features) or the Wilcoxon signed-rank test (continuous) asks whether
+  the differences lean one way more than chance allows.
+
+Tests that cannot reach significance with the samples at hand (a Fisher test on 3 vs 3 samples
+can never go below p = 0.1) are not run at all (Tarone's trick): they would only dilute the
+Benjamini-Hochberg correction that is applied over every test of a check.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from math import comb
+
+import numpy as np
+from scipy import stats
+
+
+def fisher_p(k_base: int, n_base: int, k_cur: int, n_cur: int) -> float:
+    """Two-sided Fisher exact p-value for k_base/n_base vs k_cur/n_cur successes."""
+    table = [[k_base, n_base - k_base], [k_cur, n_cur - k_cur]]
+    return float(stats.fisher_exact(table, alternative="two-sided").pvalue)
+
+
+@functools.lru_cache(maxsize=4096)
+def fisher_min_p(n_base: int, n_cur: int) -> float:
+    """A lower bound on the p-values Fisher's test can give with these sample sizes.
+
+    The most extreme table has probability 1/C(n, n_base); two-sided p is at least that and at
+    most twice it, so a test whose bound exceeds alpha can never be significant.
+    """
+    if n_base == 0 or n_cur == 0:
+        return 1.0
+    return min(1.0, 1.0 / comb(n_base + n_cur, n_base))
+
+
+def mann_whitney_p(base: Sequence[float], cur: Sequence[float]) -> float:
+    """Two-sided Mann-Whitney U p-value; 1.0 when either side is empty or all values tie."""
+    b = np.asarray(base, dtype=float)
+    c = np.asarray(cur, dtype=float)
+    if b.size == 0 or c.size == 0:
+        return 1.0
+    if np.all(b == b[0]) and np.all(c == b[0]):
+        return 1.0
+    return float(stats.mannwhitneyu(b, c, alternative="two-sided").pvalue)
+
+
+def mann_whitney_min_p(n_base: int, n_cur: int) -> float:
+    """The smallest two-sided p-value the exact Mann-Whitney test can give."""
+    if n_base == 0 or n_cur == 0:
+        return 1.0
+    return min(1.0, 2.0 / comb(n_base + n_cur, n_base))
+
+
+def sign_test_p(differences: Sequence[float]) -> float:
+    """Exact two-sided sign test: do non-zero differences lean one way? 1.0 if none."""
+    d = np.asarray(differences, dtype=float)
+    pos = int(np.sum(d > 0))
+    neg = int(np.sum(d < 0))
+    if pos + neg == 0:
+        return 1.0
+    return float(stats.binomtest(pos, pos + neg, 0.5, alternative="two-sided").pvalue)
+
+
+def sign_test_min_p(n_nonzero: int) -> float:
+    return 1.0 if n_nonzero == 0 else min(1.0, 2 * 0.5 ** n_nonzero)
+
+
+def signed_rank_p(differences: Sequence[float]) -> float:
+    """Two-sided Wilcoxon signed-rank p-value over per-probe differences (zeros dropped)."""
+    d = np.asarray(differences, dtype=float)
+    d = d[np.isfinite(d) & (d != 0)]
+    if d.size == 0:
+        return 1.0
+    if d.size < 2:
+        return 1.0
+    # the normal approximation (with tie correction) is accurate from ~20 differences on and
+    # avoids scipy's permutation fallback, which is slow when values tie
+    method = "approx" if d.size >= 20 or np.unique(np.abs(d)).size < d.size else "exact"
+    return float(stats.wilcoxon(d, zero_method="wilcox", alternative="two-sided",
+                                method=method).pvalue)
+
+
+def benjamini_hochberg(p_values: Sequence[float]) -> np.ndarray:
+    """Benjamini-Hochberg adjusted p-values (q-values), in the input order."""
+    p = np.asarray(p_values, dtype=float)
+    if p.size == 0:
+        return p
+    return np.asarray(stats.false_discovery_control(np.clip(p, 0.0, 1.0), method="bh"))
+
+
+def permutation_auc_p(scores: np.ndarray, labels: np.ndarray, groups: np.ndarray, *,
+                      permutations: int = 1000, seed: int = 0,
+                      exact_moments_above: int = 2000) -> tuple[float, float]:
+    """AUC of ``scores`` for ``labels`` (1 = current) and its permutation p-value.
+
+    The null permutes labels within each group (probe), which keeps the pairing by probe: under
+    no change, which of a probe's responses came from the current window is exchangeable. The
+    scores are out-of-fold, so they do not depend on the labels being permuted. One-sided: the
+    classifier tells the sides apart better than chance.
+
+    Up to ``exact_moments_above`` responses the null is sampled (``permutations`` shuffles);
+    above it, the rank-sum's mean and variance under that same permutation null are computed
+    exactly and the tail taken from the normal approximation (a stratified Wilcoxon, or van
+    Elteren, test), which is accurate with many probes and costs no resampling.
+    """
+    y = np.asarray(labels, dtype=bool)
+    g = np.asarray(groups)
+    n_pos = int(y.sum())
+    n_neg = y.size - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return 0.5, 1.0
+    ranks = stats.rankdata(scores)
+    offset = n_pos * (n_pos + 1) / 2
+    observed_sum = float(ranks[y].sum())
+    auc = (observed_sum - offset) / (n_pos * n_neg)
+    if y.size > exact_moments_above:
+        _, gid = np.unique(g, return_inverse=True)
+        n_g = np.bincount(gid).astype(float)
+        pos_g = np.bincount(gid, weights=y.astype(float))
+        sum_r = np.bincount(gid, weights=ranks)
+        sum_r2 = np.bincount(gid, weights=ranks**2)
+        mean = float(np.sum(pos_g / n_g * sum_r))
+        ss = sum_r2 - sum_r**2 / n_g  # within-group sum of squared deviations
+        with np.errstate(divide="ignore", invalid="ignore"):
+            var_g = np.where(n_g > 1, pos_g * (n_g - pos_g) / (n_g * (n_g - 1)) * ss, 0.0)
+        var = float(var_g.sum())
+        if var <= 0:
+            return float(auc), 1.0
+        z = (observed_sum - mean) / np.sqrt(var)
+        return float(auc), float(stats.norm.sf(z))
+    rng = np.random.default_rng(seed)
+    order = np.argsort(g, kind="stable")
+    _, group_ids = np.unique(g[order], return_inverse=True)
+    ranks_sorted = ranks[order]
+    y_sorted = y[order]
+    exceed = 0
+    # group id dominates the sort key, so each permutation shuffles only within a probe
+    for start in range(0, permutations, 200):
+        chunk = min(200, permutations - start)
+        keys = group_ids[None, :] + rng.random((chunk, y.size))
+        shuffled = y_sorted[np.argsort(keys, axis=1)]
+        sums = shuffled.astype(float) @ ranks_sorted
+        exceed += int(np.sum(sums >= observed_sum - 1e-9))
+    return float(auc), (1 + exceed) / (permutations + 1)
