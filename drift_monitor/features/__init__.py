@@ -15,7 +15,7 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from drift_monitor.features import answers, formatting
+from drift_monitor.features import answers, formatting, tone
 from drift_monitor.features._document import Document
 from drift_monitor.features._spec import FeatureSpec, Kind, Value
 
@@ -26,6 +26,7 @@ FEATURE_SET_VERSION = "1"
 
 FAMILIES: dict[str, ModuleType] = {
     "formatting": formatting,
+    "tone": tone,
     "answers": answers,
 }
 
