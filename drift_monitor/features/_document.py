@@ -99,8 +99,11 @@ def iter_lower_words(text: str) -> Iterator[str]:
 _LINE_MARKER = re.compile(r"^\s*(?:[-*+]\s+|\d{1,9}[.)]\s+|#{1,6}\s+|>\s*)+")
 # CJK full stops end a sentence even without a following space, as those scripts write them.
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[\u3002\uff01\uff1f])\s*")
+_MARKER_START = frozenset("-*+#>0123456789")
+_SENTENCE_END_ASCII = re.compile(r"(?<=[.!?])\s+")
 _JSON_START = frozenset('{["-0123456789tfn')
 _HAS_CONTENT = re.compile(r"[^\W_]|[\u2600-\u27bf\U0001f000-\U0001faff]")
+_HAS_CONTENT_ASCII = re.compile(r"[A-Za-z0-9]")
 
 
 def _reject_constant(name: str) -> Any:
@@ -242,12 +245,20 @@ class Document:
         and after CJK full stops; list/heading/quote markers are dropped; pieces without a
         letter, digit or emoji are not sentences. An approximation: "e.g. this" splits in two."""
         out: list[str] = []
-        for line in self.prose.split("\n"):
-            line = _LINE_MARKER.sub("", line).strip()
+        prose = self.prose
+        # ASCII text (most answers) needs neither the CJK stops nor the emoji test.
+        if prose.isascii():
+            split, has_content = _SENTENCE_END_ASCII.split, _HAS_CONTENT_ASCII.search
+        else:
+            split, has_content = _SENTENCE_END.split, _HAS_CONTENT.search
+        for line in prose.split("\n"):
+            if line[:1].isspace() or line[:1] in _MARKER_START:
+                line = _LINE_MARKER.sub("", line)
+            line = line.strip()
             if not line:
                 continue
-            for piece in _SENTENCE_END.split(line):
-                if _HAS_CONTENT.search(piece):
+            for piece in split(line):
+                if has_content(piece):
                     out.append(piece)
         return out
 

@@ -176,6 +176,13 @@ def test_each_instruction_is_checked(key: str, value: object, passing: str, fail
     assert fmt(failing, expect)["format_compliant"] is False
 
 
+def test_sentences_drop_list_heading_and_quote_markers():
+    text = "# Plan\n\n1. Check the logs. Then restart.\n- Bullet item\n> Quoted line!\n\n..."
+    assert Document(text).sentences == ["Plan", "Check the logs.", "Then restart.",
+                                        "Bullet item", "Quoted line!"]
+    assert check_instructions(text, {"sentence_count": 5}) == {"sentence_count": True}
+
+
 def test_false_boolean_instructions_mean_no_requirement():
     expect = {"lowercase": False, "no_commas": False, "no_code_fence": False}
     assert check_instructions("Commas, Capitals\n```\nx\n```", expect) == {}
