@@ -164,16 +164,18 @@ def compound(text: str) -> float:
     text = text.strip()
     # SentiText's tokens: punctuation stripped from both ends unless that leaves <= 2 chars.
     words = [t if len(s := t.strip(_PUNCT)) <= 2 else s for t in text.split()]
-    if not words:
-        return 0.0
     low = list(map(str.lower, words))
+    # Words outside the lexicon score 0 whatever surrounds them, and so do boosters and
+    # "kind of": only lexicon words need the full rules, and without any the score is 0
+    # (most sentences of technical answers).
+    hits = [i for i, lw in enumerate(low) if lw in lexicon]
+    if not hits:
+        return 0.0
     n = len(words)
     allcaps = sum(map(str.isupper, words))
     cap_diff = 0 < n - allcaps < n
     sentiments: list[float] = [0] * n
-    # Words outside the lexicon score 0 whatever surrounds them, and so do boosters and
-    # "kind of": only lexicon words need the full rules.
-    for i in [i for i, lw in enumerate(low) if lw in lexicon]:
+    for i in hits:
         lw = low[i]
         if lw in _BOOST or (i < n - 1 and lw == "kind" and low[i + 1] == "of"):
             continue
