@@ -55,7 +55,8 @@ SPECS: list[FeatureSpec] = [
           "politeness markers (gratitude, please, greetings, deference, offers of help) per "
           "sentence"),
     _spec("informality_rate", "continuous",
-          "informal markers (contractions, slang and interjections, emoji, '!!'/'?!') per word"),
+          "informal markers (contractions other than 's, slang and interjections, emoji, "
+          "'!!'/'?!') per word"),
 ]
 
 # Epistemic hedges, hand-picked after Hyland's (2005) hedging categories for what assistant
