@@ -34,6 +34,17 @@ class Analysis:
     notes: list[str] = field(default_factory=list)
 
 
+def tarone(tests: list[Test], alpha: float) -> list[Test]:
+    """Keep only tests that could reach significance: the smallest K with at most K tests whose
+    minimum achievable p-value is <= alpha / K (Tarone 1990). Untestable ones (3 vs 3 samples,
+    constant values) would only dilute Benjamini-Hochberg."""
+    min_ps = sorted(t.min_p for t in tests)
+    k = 1
+    while k < len(min_ps) and sum(m <= alpha / k for m in min_ps) > k:
+        k += 1
+    return [t for t in tests if t.min_p <= alpha / k]
+
+
 def _classifier_test(base: Side, cur: Side, suite: str) -> Test | None:
     result = domain_classifier(base, cur)
     if result is None:
@@ -76,7 +87,7 @@ def analyse(base: Side, cur: Side, specs: dict[str, Any], *, alpha: float = ALPH
             ct = _classifier_test(base.restricted(keys), cur.restricted(keys), suite)
             if ct is not None:
                 tests.append(ct)
-    tested = [t for t in tests if t.p_value is not None]
+    tested = tarone([t for t in tests if t.p_value is not None], alpha)
     qs = stats.benjamini_hochberg([t.p_value for t in tested])  # type: ignore[misc]
     noise = aa_noise(base, specs)
     findings: list[Finding] = []
@@ -111,3 +122,49 @@ def analyse(base: Side, cur: Side, specs: dict[str, Any], *, alpha: float = ALPH
                                  f.dimension, f.metric, f.probe or ""))
     return Analysis(findings=findings, tests_run=len(tested), model_string_changed=model_changed,
                     notes=notes)
+
+
+def reconfirm(base: Side, conf: Side, findings: list[Finding], specs: dict[str, Any], *,
+              alpha: float = ALPHA) -> list[bool]:
+    """Does each finding show again in independent data (a confirmation round)?
+
+    Only the findings' own hypotheses are re-tested, on the probes that drifted, so the
+    correction covers a handful of tests, not the whole check: a confirmation round is
+    powerful where the first look was marginal, and it is independent of it.
+    """
+    keys = {s.probe for s in conf.samples}
+    b, c = base.restricted(keys), conf.restricted(keys)
+    wanted = {(f.suite, f.metric) for f in findings}
+    tests: dict[tuple[Any, ...], Test] = {}
+    for t in feature_tests(b, c, {n: s for n, s in specs.items()
+                                  if any(m == _metric_of(n, s) for _, m in wanted)}):
+        tests[(t.suite, t.metric, t.probe)] = t
+    for t in operational_tests(b, c):
+        tests[(t.suite, t.metric, t.probe)] = t
+    if any(f.metric == "text_classifier_auc" for f in findings):
+        for suite in {f.suite for f in findings if f.metric == "text_classifier_auc"}:
+            sk = {p for p in keys if suite_of(p) == suite}
+            ct = _classifier_test(b.restricted(sk), c.restricted(sk), suite or "")
+            if ct is not None:
+                tests[(suite, ct.metric, None)] = ct
+    matched: list[Test | None] = []
+    for f in findings:
+        t = tests.get((f.suite, f.metric, f.probe)) or tests.get((f.suite, f.metric, None))
+        matched.append(t if t is not None and t.p_value is not None else None)
+    ps = [t.p_value for t in matched if t is not None]
+    qs = iter(stats.benjamini_hochberg(ps)) if ps else iter(())
+    out = []
+    for f, t in zip(findings, matched, strict=True):
+        if t is None:
+            out.append(False)
+            continue
+        q = float(next(qs))
+        out.append(q <= alpha and int(np.sign(t.effect)) == f.direction
+                   and abs(t.effect) >= t.min_effect and t.consistent)
+    return out
+
+
+def _metric_of(name: str, spec: Any) -> str:
+    from drift_monitor.detection.findings import metric_name
+
+    return metric_name(name, spec.kind)

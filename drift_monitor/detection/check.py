@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from drift_monitor.config import Config, TargetConfig
-from drift_monitor.detection.analysis import analyse
+from drift_monitor.detection.analysis import analyse, reconfirm
 from drift_monitor.detection.baselines import BaselineError, ensure_baseline
 from drift_monitor.detection.findings import Finding
 from drift_monitor.detection.samples import Sample, Side, edited_probes
@@ -206,10 +206,9 @@ def _confirm(config: Config, store: Store, tid: int, window: list[int], base: Si
 
             result.confirmation_run = run_id
             conf = load_side(store, [run_id])
-            keys = {s.probe for s in conf.samples}
-            again = analyse(base.restricted(keys), conf, SPECS).findings
-            for i in pending:
-                if _shows_again(findings[i], again):
+            shown = reconfirm(base, conf, [findings[i] for i in pending], SPECS)
+            for i, ok in zip(pending, shown, strict=True):
+                if ok:
                     out[i] = findings[i].with_(confirmed=True,
                                                confirmed_by="confirmation_round")
     return out

@@ -27,7 +27,7 @@ from drift_monitor.detection.findings import (
 )
 from drift_monitor.detection.samples import Sample, Side, probe_name
 
-ALPHA = 0.01
+ALPHA = 0.05  # false discovery rate per check; confirmation guards the page
 
 
 @dataclass
@@ -51,6 +51,8 @@ class Test:
     details: dict[str, Any] = field(default_factory=dict)
     suite: str | None = None
     consistent: bool = True  # for continuous features: most probes moved the same way
+    min_p: float = 0.0  # the smallest p-value this test could give (Tarone's filter)
+    sampling_var: float = 0.0  # the effect's variance from sampling alone (for the A/A floor)
 
     @property
     def key(self) -> tuple[str, str, str | None, str | None]:
@@ -59,6 +61,14 @@ class Test:
 
 def _values(samples: list[Sample], feature: str) -> list[Any]:
     return [s.features.get(feature) for s in samples if s.features.get(feature) is not None]
+
+
+def _var(b: list[float], c: list[float]) -> float:
+    """Sampling variance of mean(c) - mean(b) under no change (pooled variance)."""
+    pooled = [*b, *c]
+    m = sum(pooled) / len(pooled)
+    s2 = sum((v - m) ** 2 for v in pooled) / max(1, len(pooled) - 1)
+    return s2 * (1 / len(b) + 1 / len(c))
 
 
 def _columns(samples: list[Sample]) -> dict[str, list[Any]]:
@@ -88,25 +98,6 @@ def _mode(values: list[Any]) -> Any:
     return min(str(v) for v, n in counts.items() if n == top)
 
 
-def _aa_mismatch(samples: list[Sample], feature: str, mode: str) -> tuple[int, int]:
-    """Mismatches of the baseline against itself: each run against the other runs' mode when
-    the baseline has several runs, else against the baseline's own mode."""
-    runs = sorted({s.run_id for s in samples})
-    if len(runs) < 2:
-        vals = [str(v) for v in _values(samples, feature)]
-        return sum(v != mode for v in vals), len(vals)
-    mism = total = 0
-    for r in runs:
-        own = [str(v) for v in _values([s for s in samples if s.run_id == r], feature)]
-        others = _values([s for s in samples if s.run_id != r], feature)
-        if not own or not others:
-            continue
-        other_mode = _mode(others)
-        mism += sum(v != other_mode for v in own)
-        total += len(own)
-    return mism, total
-
-
 def suite_of(probe_key: str) -> str:
     return probe_key.split("/", 1)[0]
 
@@ -125,6 +116,30 @@ def feature_tests(base: Side, cur: Side, specs: dict[str, Any], *,
     return tests
 
 
+def _indicators(base: list[Sample], cur: list[Sample], feature: str) -> tuple[list[float],
+                                                                              list[float]]:
+    """Mismatch indicators of a categorical feature: for baseline samples, against the mode of
+    the other baseline runs (A/A); for current samples, against the baseline's mode."""
+    bvals = _values(base, feature)
+    cvals = _values(cur, feature)
+    if not bvals or not cvals:
+        return [], []
+    mode = _mode(bvals)
+    runs = sorted({s.run_id for s in base})
+    b_ind: list[float] = []
+    if len(runs) < 2:
+        b_ind = [float(str(v) != mode) for v in bvals]
+    else:
+        for r in runs:
+            others = _values([s for s in base if s.run_id != r], feature)
+            if not others:
+                continue
+            other_mode = _mode(others)
+            b_ind += [float(str(v) != other_mode)
+                      for v in _values([s for s in base if s.run_id == r], feature)]
+    return b_ind, [float(str(v) != mode) for v in cvals]
+
+
 def _suite_tests(suite: str, probes: list[str], bp: dict[str, list[Sample]],
                  cp: dict[str, list[Sample]], specs: dict[str, Any], alpha: float,
                  effects_only: bool) -> list[Test]:
@@ -136,30 +151,21 @@ def _suite_tests(suite: str, probes: list[str], bp: dict[str, list[Sample]],
         kind = spec.kind
         dimension = spec.family
         metric = metric_name(name, kind)
-        rows = []  # (probe, base value, current value, n_b, n_c, k_b, k_c)
+        per_probe: list[tuple[str, list[float], list[float]]] = []
         for p in probes:
             if kind == "categorical":
-                bv = bvals[p].get(name, [])
-                cv = [str(v) for v in cvals[p].get(name, [])]
-                if not bv or not cv:
+                if name not in bvals[p] or name not in cvals[p]:
                     continue
-                mode = _mode(bv)
-                kb, nb = _aa_mismatch(bp[p], name, mode)
-                kc = sum(v != mode for v in cv)
-                if nb == 0:
-                    continue
-                rows.append((p, kb / nb, kc / len(cv), nb, len(cv), kb, kc))
+                bv, cv = _indicators(bp[p], cp[p], name)
             else:
                 bv = [float(v) for v in bvals[p].get(name, [])]
                 cv = [float(v) for v in cvals[p].get(name, [])]
-                if not bv or not cv:
-                    continue
-                sb, sc = sum(bv), sum(cv)
-                rows.append((p, sb / len(bv), sc / len(cv), len(bv), len(cv), sb, sc))
-        if not rows:
+            if bv and cv:
+                per_probe.append((p, bv, cv))
+        if not per_probe:
             continue
-        b_means = np.array([r[1] for r in rows])
-        c_means = np.array([r[2] for r in rows])
+        b_means = np.array([sum(b) / len(b) for _, b, _ in per_probe])
+        c_means = np.array([sum(c) / len(c) for _, _, c in per_probe])
         diffs = c_means - b_means
         base_v, cur_v = float(b_means.mean()), float(c_means.mean())
         relative = False
@@ -168,43 +174,48 @@ def _suite_tests(suite: str, probes: list[str], bp: dict[str, list[Sample]],
         elif kind == "categorical":
             effect, min_effect = cur_v - base_v, MIN_EFFECT_CATEGORICAL
         else:
-            all_base = [float(v) for p in probes for v in bvals[p].get(name, [])]
-            relative = bool(all_base) and min(all_base) >= 0 and base_v > 0
+            relative = min(min(b) for _, b, _ in per_probe) >= 0 and base_v > 0
             if relative:
                 effect, min_effect = cur_v / base_v - 1, MIN_EFFECT_RELATIVE
             else:
                 effect, min_effect = cur_v - base_v, MIN_EFFECT_ABSOLUTE
         direction = int(np.sign(effect))
         up, down = int(np.sum(diffs > 0)), int(np.sum(diffs < 0))
-        consistent = kind != "continuous" or abs(up - down) / len(rows) >= MIN_CONSISTENCY
-        moved = tuple(r[0] for r, d in zip(rows, diffs, strict=True)
+        consistent = kind != "continuous" or abs(up - down) / len(per_probe) >= MIN_CONSISTENCY
+        moved = tuple(p for (p, _, _), d in zip(per_probe, diffs, strict=True)
                       if direction and np.sign(d) == direction)
         p_value: float | None = None
+        examples: list[dict[str, str]] = []
         if not effects_only:
-            nonzero = int(np.sum(diffs != 0))
-            if kind == "continuous":
-                p_value = stats.signed_rank_p(diffs) if nonzero >= 6 else None
-            elif stats.sign_test_min_p(nonzero) <= alpha:
-                p_value = stats.sign_test_p(diffs)
-        examples = []
-        if not effects_only and moved:
-            order = sorted(moved, key=lambda p: -abs(dict(zip([r[0] for r in rows], diffs,
-                                                               strict=True))[p]))
-            for p in order[:2]:
-                examples.append(_suite_example(p, bp[p], cp[p], name, kind))
+            values = np.array([v for _, b, c in per_probe for v in (*b, *c)])
+            labels = np.array([lab for _, b, c in per_probe
+                               for lab in ([0] * len(b) + [1] * len(c))])
+            groups = np.array([i for i, (_, b, c) in enumerate(per_probe)
+                               for _ in range(len(b) + len(c))])
+            if np.ptp(values) > 0:
+                _, p_value = stats.stratified_rank_test(values, labels, groups)
+            else:
+                p_value = 1.0  # nothing varies: untestable, left out by Tarone's filter
+            biggest = sorted(moved, key=lambda p: -abs(float(
+                diffs[[q for q, _, _ in per_probe].index(p)])))
+            examples = [_suite_example(p, bp[p], cp[p], name, kind) for p in biggest[:2]]
+        var = sum(_var(b, c) for _, b, c in per_probe) / len(per_probe) ** 2
+        if relative:
+            var /= base_v ** 2
         tests.append(Test(dimension=dimension, metric=metric, feature=name, kind=kind,
                           probe=None, baseline=base_v, current=cur_v, effect=effect,
                           p_value=p_value, min_effect=min_effect, relative=relative,
+                          min_p=1.0 if p_value == 1.0 else 0.0, sampling_var=var,
                           description=spec.description, examples=examples,
                           drifted_probes=moved, suite=suite, consistent=consistent,
-                          details={"probes": len(rows), "probes_up": up,
+                          details={"probes": len(per_probe), "probes_up": up,
                                    "probes_down": down}))
         if effects_only:
             continue
-        for p, b_mean, c_mean, nb, nc, kb, kc in rows:
+        for (p, bv, cv), b_mean, c_mean in zip(per_probe, b_means, c_means, strict=True):
             tests.extend(_probe_test(p, bp[p], cp[p], name, kind, dimension, metric,
-                                     b_mean, c_mean, nb, nc, kb, kc, relative, min_effect,
-                                     spec.description, alpha, suite))
+                                     float(b_mean), float(c_mean), bv, cv, relative,
+                                     min_effect, spec.description, alpha, suite))
     return tests
 
 
@@ -224,37 +235,41 @@ def _suite_example(p: str, base: list[Sample], cur: list[Sample], name: str,
 
 
 def _probe_test(p: str, base: list[Sample], cur: list[Sample], name: str, kind: str,
-                dimension: str, metric: str, b_mean: float, c_mean: float, nb: int, nc: int,
-                kb: float, kc: float, relative: bool, min_effect: float, description: str,
+                dimension: str, metric: str, b_mean: float, c_mean: float, bv: list[float],
+                cv: list[float], relative: bool, min_effect: float, description: str,
                 alpha: float, suite: str) -> list[Test]:
+    nb, nc = len(bv), len(cv)
     if kind == "continuous":
-        if stats.mann_whitney_min_p(nb, nc) > alpha:
+        min_p = stats.mann_whitney_min_p(nb, nc)
+        if min_p > alpha:
             return []
-        pv = stats.mann_whitney_p([float(v) for v in _values(base, name)],
-                                  [float(v) for v in _values(cur, name)])
+        pv = stats.mann_whitney_p(bv, cv)
         effect = (c_mean / b_mean - 1) if relative and b_mean > 0 else c_mean - b_mean
     else:
-        if stats.fisher_min_p(nb, nc) > alpha:
+        min_p = stats.fisher_min_p(nb, nc)
+        if min_p > alpha or (min(bv) == max(bv) == min(cv) == max(cv)):
             return []
-        pv = stats.fisher_p(int(kb), nb, int(kc), nc)
+        pv = stats.fisher_p(int(sum(bv)), nb, int(sum(cv)), nc)
         effect = c_mean - b_mean
     return [Test(dimension=dimension, metric=metric, feature=name, kind=kind,
                  probe=probe_name(p), baseline=b_mean, current=c_mean, effect=effect,
                  p_value=pv, min_effect=min_effect, relative=relative and kind == "continuous",
                  description=description, examples=[_suite_example(p, base, cur, name, kind)],
-                 drifted_probes=(p,) if effect else (), suite=suite)]
+                 drifted_probes=(p,) if effect else (), suite=suite, min_p=min_p)]
 
 
-def aa_noise(base: Side, specs: dict[str, Any]) -> dict[tuple[str, str, str | None], float]:
-    """The largest suite-level effect seen between one baseline run and the others.
+def aa_noise(base: Side, specs: dict[str, Any]) -> dict[Any, float]:
+    """The run-to-run noise a change has to exceed, per suite-level metric.
 
-    This is the run-to-run noise a change has to exceed. Empty when the baseline has one run.
+    Each baseline run is compared with the other runs (A/A). Sampling noise is what the test
+    already accounts for, so only the excess is kept: twice the standard deviation of the
+    run-level shifts, sqrt(mean(effect^2 - sampling variance)). Empty with one run.
     """
     runs = base.run_ids
-    noise: dict[tuple[str, str, str | None], float] = {}
+    excess: dict[Any, list[float]] = {}
     if len(runs) < 2:
-        return noise
+        return {}
     for r in runs:
         for t in feature_tests(base.without_run(r), base.only_run(r), specs, effects_only=True):
-            noise[t.key] = max(noise.get(t.key, 0.0), abs(t.effect))
-    return noise
+            excess.setdefault(t.key, []).append(t.effect ** 2 - t.sampling_var)
+    return {k: 2 * float(np.sqrt(max(0.0, float(np.mean(v))))) for k, v in excess.items()}

@@ -96,20 +96,21 @@ def benjamini_hochberg(p_values: Sequence[float]) -> np.ndarray:
     return np.asarray(stats.false_discovery_control(np.clip(p, 0.0, 1.0), method="bh"))
 
 
-def permutation_auc_p(scores: np.ndarray, labels: np.ndarray, groups: np.ndarray, *,
-                      permutations: int = 1000, seed: int = 0,
-                      exact_moments_above: int = 2000) -> tuple[float, float]:
-    """AUC of ``scores`` for ``labels`` (1 = current) and its permutation p-value.
+def stratified_rank_test(values: np.ndarray, labels: np.ndarray, groups: np.ndarray, *,
+                         alternative: str = "two-sided", permutations: int = 1000,
+                         seed: int = 0, exact_moments_above: int = 200,
+                         ) -> tuple[float, float]:
+    """Does side 1 rank higher than side 0 within groups (probes)? Returns (AUC, p-value).
 
-    The null permutes labels within each group (probe), which keeps the pairing by probe: under
-    no change, which of a probe's responses came from the current window is exchangeable. The
-    scores are out-of-fold, so they do not depend on the labels being permuted. One-sided: the
-    classifier tells the sides apart better than chance.
+    The null permutes labels within each group, which keeps the pairing by probe: with no
+    change, which of a probe's responses came from the current window is exchangeable. The
+    statistic is the sum of the current side's ranks (ties averaged), so on 0/1 values this is
+    the Cochran-Mantel-Haenszel test and on continuous values the van Elteren (stratified
+    Wilcoxon) test. AUC is the rank sum rescaled to [0, 1] (0.5 = no difference).
 
-    Up to ``exact_moments_above`` responses the null is sampled (``permutations`` shuffles);
-    above it, the rank-sum's mean and variance under that same permutation null are computed
-    exactly and the tail taken from the normal approximation (a stratified Wilcoxon, or van
-    Elteren, test), which is accurate with many probes and costs no resampling.
+    Up to ``exact_moments_above`` values the null is sampled (``permutations`` shuffles);
+    above it, the rank sum's mean and variance under that same null are computed exactly and
+    the tail taken from the normal approximation, accurate with many responses.
     """
     y = np.asarray(labels, dtype=bool)
     g = np.asarray(groups)
@@ -117,36 +118,48 @@ def permutation_auc_p(scores: np.ndarray, labels: np.ndarray, groups: np.ndarray
     n_neg = y.size - n_pos
     if n_pos == 0 or n_neg == 0:
         return 0.5, 1.0
-    ranks = stats.rankdata(scores)
+    ranks = stats.rankdata(values)
     offset = n_pos * (n_pos + 1) / 2
-    observed_sum = float(ranks[y].sum())
-    auc = (observed_sum - offset) / (n_pos * n_neg)
+    observed = float(ranks[y].sum())
+    auc = (observed - offset) / (n_pos * n_neg)
+    _, gid = np.unique(g, return_inverse=True)
+    n_g = np.bincount(gid).astype(float)
+    pos_g = np.bincount(gid, weights=y.astype(float))
+    sum_r = np.bincount(gid, weights=ranks)
+    mean = float(np.sum(pos_g / n_g * sum_r))
     if y.size > exact_moments_above:
-        _, gid = np.unique(g, return_inverse=True)
-        n_g = np.bincount(gid).astype(float)
-        pos_g = np.bincount(gid, weights=y.astype(float))
-        sum_r = np.bincount(gid, weights=ranks)
-        sum_r2 = np.bincount(gid, weights=ranks**2)
-        mean = float(np.sum(pos_g / n_g * sum_r))
-        ss = sum_r2 - sum_r**2 / n_g  # within-group sum of squared deviations
+        ss = np.bincount(gid, weights=ranks**2) - sum_r**2 / n_g
         with np.errstate(divide="ignore", invalid="ignore"):
             var_g = np.where(n_g > 1, pos_g * (n_g - pos_g) / (n_g * (n_g - 1)) * ss, 0.0)
         var = float(var_g.sum())
-        if var <= 0:
+        if var <= 1e-12:
             return float(auc), 1.0
-        z = (observed_sum - mean) / np.sqrt(var)
-        return float(auc), float(stats.norm.sf(z))
+        z = (observed - mean) / np.sqrt(var)
+        if alternative == "greater":
+            return float(auc), float(stats.norm.sf(z))
+        return float(auc), float(min(1.0, 2 * stats.norm.sf(abs(z))))
     rng = np.random.default_rng(seed)
-    order = np.argsort(g, kind="stable")
-    _, group_ids = np.unique(g[order], return_inverse=True)
+    order = np.argsort(gid, kind="stable")
+    gid_sorted = gid[order]
     ranks_sorted = ranks[order]
-    y_sorted = y[order]
+    y_sorted = y[order].astype(float)
     exceed = 0
     # group id dominates the sort key, so each permutation shuffles only within a probe
     for start in range(0, permutations, 200):
         chunk = min(200, permutations - start)
-        keys = group_ids[None, :] + rng.random((chunk, y.size))
-        shuffled = y_sorted[np.argsort(keys, axis=1)]
-        sums = shuffled.astype(float) @ ranks_sorted
-        exceed += int(np.sum(sums >= observed_sum - 1e-9))
+        keys = gid_sorted[None, :] + rng.random((chunk, y.size))
+        sums = y_sorted[np.argsort(keys, axis=1)] @ ranks_sorted
+        if alternative == "greater":
+            exceed += int(np.sum(sums >= observed - 1e-9))
+        else:
+            exceed += int(np.sum(np.abs(sums - mean) >= abs(observed - mean) - 1e-9))
     return float(auc), (1 + exceed) / (permutations + 1)
+
+
+def permutation_auc_p(scores: np.ndarray, labels: np.ndarray, groups: np.ndarray, *,
+                      permutations: int = 1000, seed: int = 0) -> tuple[float, float]:
+    """AUC of out-of-fold classifier ``scores`` for ``labels`` and its one-sided p-value under
+    the within-probe permutation null (see :func:`stratified_rank_test`). The scores are
+    out-of-fold, so they do not depend on the labels being permuted."""
+    return stratified_rank_test(scores, labels, groups, alternative="greater",
+                                permutations=permutations, seed=seed)
