@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from drift_monitor.detection import stats
-from drift_monitor.detection.compare import ALPHA, Test, aa_noise, feature_tests, suite_of
+from drift_monitor.detection.compare import ALPHA, Comparison, aa_noise, feature_tests, suite_of
 from drift_monitor.detection.domain import domain_classifier
 from drift_monitor.detection.findings import (
     MIN_EFFECT_AUC,
@@ -34,7 +34,7 @@ class Analysis:
     notes: list[str] = field(default_factory=list)
 
 
-def tarone(tests: list[Test], alpha: float) -> list[Test]:
+def tarone(tests: list[Comparison], alpha: float) -> list[Comparison]:
     """Keep only tests that could reach significance: the smallest K with at most K tests whose
     minimum achievable p-value is <= alpha / K (Tarone 1990). Untestable ones (3 vs 3 samples,
     constant values) would only dilute Benjamini-Hochberg."""
@@ -45,13 +45,13 @@ def tarone(tests: list[Test], alpha: float) -> list[Test]:
     return [t for t in tests if t.min_p <= alpha / k]
 
 
-def _classifier_test(base: Side, cur: Side, suite: str) -> Test | None:
+def _classifier_test(base: Side, cur: Side, suite: str) -> Comparison | None:
     result = domain_classifier(base, cur)
     if result is None:
         return None
     more = ", ".join(f"'{t}'" for t in result.more_now[:4]) or "none"
     less = ", ".join(f"'{t}'" for t in result.less_now[:4]) or "none"
-    return Test(dimension="answers", metric="text_classifier_auc", feature="text",
+    return Comparison(dimension="answers", metric="text_classifier_auc", feature="text",
                 kind="classifier", probe=None, baseline=0.5, current=result.auc,
                 effect=result.auc - 0.5, p_value=result.p_value, min_effect=MIN_EFFECT_AUC,
                 description=f"more frequent now: {more}; less frequent: {less}", suite=suite,
@@ -59,15 +59,15 @@ def _classifier_test(base: Side, cur: Side, suite: str) -> Test | None:
                          "responses": [result.n_base, result.n_cur]})
 
 
-def _to_finding(t: Test, q: float | None, threshold: float) -> Finding:
+def _to_finding(t: Comparison, q: float | None, threshold: float) -> Finding:
     if t.kind == "classifier":
         summary = (f"a classifier tells current answers from baseline ones in suite {t.suite} "
                    f"(AUC {t.current:.2f}, chance is 0.50); {t.description}")
-        severity = "critical" if t.current >= 0.85 and (q or 1) <= 1e-3 else "warning"
+        severity = "critical" if t.current >= 0.85 else "warning"
     else:
         summary = describe(t.metric, t.kind, t.baseline, t.current, t.effect, t.relative,
                            t.description, t.probe, t.suite)
-        severity = severity_for(t.effect, threshold, q)
+        severity = severity_for(t.effect, threshold)
     return Finding(dimension=t.dimension, metric=t.metric, probe=t.probe, baseline=t.baseline,
                    current=t.current, effect=t.effect, p_value=t.p_value, q_value=q,
                    severity=severity, summary=summary, examples=t.examples[:2],
@@ -87,7 +87,10 @@ def analyse(base: Side, cur: Side, specs: dict[str, Any], *, alpha: float = ALPH
             ct = _classifier_test(base.restricted(keys), cur.restricted(keys), suite)
             if ct is not None:
                 tests.append(ct)
-    tested = tarone([t for t in tests if t.p_value is not None], alpha)
+    tested = tarone([t for t in tests if t.p_value is not None or t.lazy_p], alpha)
+    for t in tested:
+        if t.p_value is None and t.lazy_p is not None:
+            t.p_value = t.lazy_p()
     qs = stats.benjamini_hochberg([t.p_value for t in tested])  # type: ignore[misc]
     noise = aa_noise(base, specs)
     findings: list[Finding] = []
@@ -124,18 +127,24 @@ def analyse(base: Side, cur: Side, specs: dict[str, Any], *, alpha: float = ALPH
                     notes=notes)
 
 
+CONFIRM_ALPHA = 0.01
+
+
 def reconfirm(base: Side, conf: Side, findings: list[Finding], specs: dict[str, Any], *,
-              alpha: float = ALPHA) -> list[bool]:
-    """Does each finding show again in independent data (a confirmation round)?
+              alpha: float = CONFIRM_ALPHA) -> list[bool]:
+    """Does each finding show again in a confirmation round?
 
     Only the findings' own hypotheses are re-tested, on the probes that drifted, so the
-    correction covers a handful of tests, not the whole check: a confirmation round is
-    powerful where the first look was marginal, and it is independent of it.
+    correction covers a handful of tests, not the whole check. The round's answers are new,
+    but the baseline is the same one the first look used, and probes were picked because they
+    moved: a baseline that was unusual on those probes by chance would make both looks agree.
+    So the re-test is stricter (alpha 0.01) and must clear the first look's full bar
+    (minimum effect and A/A noise).
     """
     keys = {s.probe for s in conf.samples}
     b, c = base.restricted(keys), conf.restricted(keys)
     wanted = {(f.suite, f.metric) for f in findings}
-    tests: dict[tuple[Any, ...], Test] = {}
+    tests: dict[tuple[Any, ...], Comparison] = {}
     for t in feature_tests(b, c, {n: s for n, s in specs.items()
                                   if any(m == _metric_of(n, s) for _, m in wanted)}):
         tests[(t.suite, t.metric, t.probe)] = t
@@ -147,9 +156,11 @@ def reconfirm(base: Side, conf: Side, findings: list[Finding], specs: dict[str, 
             ct = _classifier_test(b.restricted(sk), c.restricted(sk), suite or "")
             if ct is not None:
                 tests[(suite, ct.metric, None)] = ct
-    matched: list[Test | None] = []
+    matched: list[Comparison | None] = []
     for f in findings:
         t = tests.get((f.suite, f.metric, f.probe)) or tests.get((f.suite, f.metric, None))
+        if t is not None and t.p_value is None and t.lazy_p is not None:
+            t.p_value = t.lazy_p()
         matched.append(t if t is not None and t.p_value is not None else None)
     ps = [t.p_value for t in matched if t is not None]
     qs = iter(stats.benjamini_hochberg(ps)) if ps else iter(())
@@ -159,8 +170,9 @@ def reconfirm(base: Side, conf: Side, findings: list[Finding], specs: dict[str, 
             out.append(False)
             continue
         q = float(next(qs))
+        bar = max(t.min_effect, float(f.details.get("threshold", 0.0)))
         out.append(q <= alpha and int(np.sign(t.effect)) == f.direction
-                   and abs(t.effect) >= t.min_effect and t.consistent)
+                   and abs(t.effect) >= bar and t.consistent)
     return out
 
 

@@ -2,14 +2,16 @@
 
 Every feature of every family is compared at the suite level (one difference per probe,
 combined by a sign or signed-rank test) and, where the sample counts make it possible, per
-probe (Fisher or Mann-Whitney). Each comparison yields a :class:`Test`; the check then applies
+probe (Fisher or Mann-Whitney). Each comparison yields a :class:`Comparison`; the check then applies
 Benjamini-Hochberg over all of them and keeps those whose effect clears both the minimum effect
 and the baseline's own run-to-run (A/A) variation.
 """
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +33,7 @@ ALPHA = 0.05  # false discovery rate per check; confirmation guards the page
 
 
 @dataclass
-class Test:
+class Comparison:
     """One comparison: what was measured, its p-value, and how big an effect must be."""
 
     dimension: str
@@ -52,6 +54,7 @@ class Test:
     suite: str | None = None
     consistent: bool = True  # for continuous features: most probes moved the same way
     min_p: float = 0.0  # the smallest p-value this test could give (Tarone's filter)
+    lazy_p: Callable[[], float] | None = None  # computed only if the test survives Tarone
     sampling_var: float = 0.0  # the effect's variance from sampling alone (for the A/A floor)
 
     @property
@@ -103,13 +106,13 @@ def suite_of(probe_key: str) -> str:
 
 
 def feature_tests(base: Side, cur: Side, specs: dict[str, Any], *,
-                  alpha: float = ALPHA, effects_only: bool = False) -> list[Test]:
+                  alpha: float = ALPHA, effects_only: bool = False) -> list[Comparison]:
     """Suite-level and per-probe tests for every feature in ``specs``, suite by suite.
 
     With ``effects_only`` no p-values are computed (used for the A/A noise estimate).
     """
     bp, cp = base.by_probe(), cur.by_probe()
-    tests: list[Test] = []
+    tests: list[Comparison] = []
     for suite in sorted({suite_of(p) for p in set(bp) & set(cp)}):
         probes = sorted(p for p in set(bp) & set(cp) if suite_of(p) == suite)
         tests.extend(_suite_tests(suite, probes, bp, cp, specs, alpha, effects_only))
@@ -142,8 +145,8 @@ def _indicators(base: list[Sample], cur: list[Sample], feature: str) -> tuple[li
 
 def _suite_tests(suite: str, probes: list[str], bp: dict[str, list[Sample]],
                  cp: dict[str, list[Sample]], specs: dict[str, Any], alpha: float,
-                 effects_only: bool) -> list[Test]:
-    tests: list[Test] = []
+                 effects_only: bool) -> list[Comparison]:
+    tests: list[Comparison] = []
     # feature values per probe, gathered once: {probe: {feature: [values]}}
     bvals = {p: _columns(bp[p]) for p in probes}
     cvals = {p: _columns(cp[p]) for p in probes}
@@ -202,7 +205,7 @@ def _suite_tests(suite: str, probes: list[str], bp: dict[str, list[Sample]],
         var = sum(_var(b, c) for _, b, c in per_probe) / len(per_probe) ** 2
         if relative:
             var /= base_v ** 2
-        tests.append(Test(dimension=dimension, metric=metric, feature=name, kind=kind,
+        tests.append(Comparison(dimension=dimension, metric=metric, feature=name, kind=kind,
                           probe=None, baseline=base_v, current=cur_v, effect=effect,
                           p_value=p_value, min_effect=min_effect, relative=relative,
                           min_p=1.0 if p_value == 1.0 else 0.0, sampling_var=var,
@@ -237,25 +240,26 @@ def _suite_example(p: str, base: list[Sample], cur: list[Sample], name: str,
 def _probe_test(p: str, base: list[Sample], cur: list[Sample], name: str, kind: str,
                 dimension: str, metric: str, b_mean: float, c_mean: float, bv: list[float],
                 cv: list[float], relative: bool, min_effect: float, description: str,
-                alpha: float, suite: str) -> list[Test]:
+                alpha: float, suite: str) -> list[Comparison]:
     nb, nc = len(bv), len(cv)
     if kind == "continuous":
         min_p = stats.mann_whitney_min_p(nb, nc)
         if min_p > alpha:
             return []
-        pv = stats.mann_whitney_p(bv, cv)
+        lazy = functools.partial(stats.mann_whitney_p, bv, cv)
         effect = (c_mean / b_mean - 1) if relative and b_mean > 0 else c_mean - b_mean
     else:
         min_p = stats.fisher_min_p(nb, nc)
         if min_p > alpha or (min(bv) == max(bv) == min(cv) == max(cv)):
             return []
-        pv = stats.fisher_p(int(sum(bv)), nb, int(sum(cv)), nc)
+        lazy = functools.partial(stats.fisher_p, int(sum(bv)), nb, int(sum(cv)), nc)
         effect = c_mean - b_mean
-    return [Test(dimension=dimension, metric=metric, feature=name, kind=kind,
-                 probe=probe_name(p), baseline=b_mean, current=c_mean, effect=effect,
-                 p_value=pv, min_effect=min_effect, relative=relative and kind == "continuous",
-                 description=description, examples=[_suite_example(p, base, cur, name, kind)],
-                 drifted_probes=(p,) if effect else (), suite=suite, min_p=min_p)]
+    return [Comparison(
+        dimension=dimension, metric=metric, feature=name, kind=kind, probe=probe_name(p),
+        baseline=b_mean, current=c_mean, effect=effect, p_value=None, lazy_p=lazy,
+        min_effect=min_effect, relative=relative and kind == "continuous",
+        description=description, examples=[_suite_example(p, base, cur, name, kind)],
+        drifted_probes=(p,) if effect else (), suite=suite, min_p=min_p)]
 
 
 def aa_noise(base: Side, specs: dict[str, Any]) -> dict[Any, float]:

@@ -124,11 +124,10 @@ def describe(metric: str, kind: str, base: float, cur: float, effect: float,
     return f"{description}: mean {base:.3g} -> {cur:.3g} ({change}){where}"
 
 
-def severity_for(effect: float, threshold: float, q: float | None) -> str:
-    """critical for a large and very clear change, warning otherwise."""
-    if abs(effect) >= 3 * threshold and (q is None or q <= 1e-3):
-        return "critical"
-    return "warning"
+def severity_for(effect: float, threshold: float) -> str:
+    """For a significant finding: critical when the change is at least three times the bar it
+    had to clear (minimum effect or A/A noise), warning otherwise."""
+    return "critical" if abs(effect) >= 3 * threshold else "warning"
 
 
 def severity_rank(severity: str) -> int:

@@ -5,16 +5,16 @@ from __future__ import annotations
 import numpy as np
 
 from drift_monitor.detection import stats
-from drift_monitor.detection.compare import Test
+from drift_monitor.detection.compare import Comparison
 from drift_monitor.detection.findings import MIN_EFFECT
 from drift_monitor.detection.samples import Side
 
 TRUNCATED = {"length", "max_tokens", "MAX_TOKENS"}
 
 
-def operational_tests(base: Side, cur: Side) -> list[Test]:
+def operational_tests(base: Side, cur: Side) -> list[Comparison]:
     """Error rate, median latency and truncation rate, pooled over the suite."""
-    tests: list[Test] = []
+    tests: list[Comparison] = []
     nb, nc = len(base.samples), len(cur.samples)
     if nb and nc:
         fb = sum(not s.ok for s in base.samples)
@@ -23,7 +23,7 @@ def operational_tests(base: Side, cur: Side) -> list[Test]:
         for s in cur.samples:
             if not s.ok and s.error_kind:
                 kinds[s.error_kind] = kinds.get(s.error_kind, 0) + 1
-        tests.append(Test(
+        tests.append(Comparison(
             dimension="operational", metric="error_rate", feature="error_rate",
             kind="binary", probe=None, baseline=fb / nb, current=fc / nc,
             effect=fc / nc - fb / nb, p_value=stats.fisher_p(fb, nb, fc, nc),
@@ -34,7 +34,7 @@ def operational_tests(base: Side, cur: Side) -> list[Test]:
     if len(lb) >= 5 and len(lc) >= 5:
         mb, mc = float(np.median(lb)), float(np.median(lc))
         if mb > 0:
-            tests.append(Test(
+            tests.append(Comparison(
                 dimension="operational", metric="latency_p50", feature="latency_ms",
                 kind="continuous", probe=None, baseline=mb, current=mc, effect=mc / mb - 1,
                 p_value=stats.mann_whitney_p(lb, lc), min_effect=MIN_EFFECT["latency_p50"],
@@ -43,7 +43,7 @@ def operational_tests(base: Side, cur: Side) -> list[Test]:
     if ok_b and ok_c:
         tb = sum(s.finish_reason in TRUNCATED for s in ok_b)
         tc = sum(s.finish_reason in TRUNCATED for s in ok_c)
-        tests.append(Test(
+        tests.append(Comparison(
             dimension="operational", metric="truncation_rate", feature="finish_reason",
             kind="binary", probe=None, baseline=tb / len(ok_b), current=tc / len(ok_c),
             effect=tc / len(ok_c) - tb / len(ok_b),
@@ -60,6 +60,6 @@ def metadata_changes(base: Side, cur: Side) -> list[tuple[str, list[str], list[s
     for field in ("model_returned", "fingerprint"):
         before = sorted({getattr(s, field) for s in base.ok if getattr(s, field)})
         after = sorted({getattr(s, field) for s in cur.ok if getattr(s, field)})
-        if after and set(after) - set(before):
+        if before and after and set(after) - set(before):
             out.append((field, before, after))
     return out
