@@ -236,6 +236,7 @@ async def probe_round(config: Config, target: TargetConfig, store: Store, probes
         limits = _Limits(target, provider, await _budget(store, target, target_id), secrets)
         run_id = await asyncio.to_thread(store.create_run, target_id, len(jobs), trigger=trigger)
         log.info("run %d started: target=%s calls=%d", run_id, target.name, len(jobs))
+        await provider.open()
         writer = ResponseWriter(store)
         sem = asyncio.Semaphore(target.limits.concurrency)
         done = 0

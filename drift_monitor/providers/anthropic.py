@@ -25,6 +25,7 @@ from drift_monitor.providers.base import (
     CallResult,
     HttpProvider,
     ProbeRequest,
+    as_dict,
     as_int,
     as_str,
     error_json,
@@ -87,7 +88,7 @@ class AnthropicProvider(HttpProvider):
             raise self.error(ErrorKind.MALFORMED, f"no text in the answer (stop_reason={stop!r}, "
                              f"{len(blocks)} content blocks)", status=reply.status,
                              request_id=rid)
-        usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+        usage = as_dict(data.get("usage"))
         return CallResult(
             text=text, finish_reason=stop, input_tokens=_input_tokens(usage),
             output_tokens=as_int(usage.get("output_tokens")), latency_ms=reply.latency_ms,
@@ -97,7 +98,7 @@ class AnthropicProvider(HttpProvider):
     def classify_error(self, resp: httpx.Response, raw: bytes | bytearray) -> ProviderCallError:
         err = super().classify_error(resp, raw)
         info = error_json(raw)
-        details = info.get("details") if isinstance(info.get("details"), dict) else {}
+        details = as_dict(info.get("details"))
         message = str(info.get("message", "")).lower()
         status = resp.status_code
         # the error body carries the request id when the header was stripped by a proxy

@@ -120,6 +120,13 @@ class Provider(ABC):
     async def send(self, request: ProbeRequest) -> CallResult:
         """Make one call. Raises ProviderCallError on failure (see the module docstring)."""
 
+    async def open(self) -> None:  # noqa: B027 - optional hook
+        """Prepare connections inside the running loop; ``send`` does it too when needed.
+
+        The runner calls it before the first call, so set-up time is not charged to the first
+        call's latency or squeezed into its rate-limit slot.
+        """
+
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
 
@@ -242,6 +249,10 @@ class HttpProvider(Provider):
                                 max_keepalive_connections=concurrency),
             follow_redirects=False,
         )
+
+    async def open(self) -> None:
+        if self._client is None:
+            self._client = self._make_client()
 
     async def aclose(self) -> None:
         if self._client is not None:
@@ -375,4 +386,14 @@ def as_int(v: Any) -> int | None:
 
 
 def as_str(v: Any) -> str | None:
+    """``v`` if it is a non-empty string, else None."""
     return v if isinstance(v, str) and v else None
+
+
+def as_dict(v: Any) -> dict[str, Any]:
+    """``v`` if it is a JSON object, else {}: answers are read without trusting their shape."""
+    return v if isinstance(v, dict) else {}
+
+
+def as_list(v: Any) -> list[Any]:
+    return v if isinstance(v, list) else []

@@ -30,7 +30,9 @@ from drift_monitor.providers.base import (
     CallResult,
     HttpProvider,
     ProbeRequest,
+    as_dict,
     as_int,
+    as_list,
     as_str,
     error_json,
     is_safety_stop,
@@ -103,8 +105,7 @@ class GeminiProvider(HttpProvider):
                              request_id=rid)
         candidate = candidates[0]
         finish = as_str(candidate.get("finishReason"))
-        content = candidate.get("content") if isinstance(candidate.get("content"), dict) else {}
-        parts = content.get("parts") if isinstance(content.get("parts"), list) else []
+        parts = as_list(as_dict(candidate.get("content")).get("parts"))
         text = "".join(p["text"] for p in parts
                        if isinstance(p, dict) and isinstance(p.get("text"), str)
                        and not p.get("thought"))
@@ -117,8 +118,7 @@ class GeminiProvider(HttpProvider):
     def classify_error(self, resp: httpx.Response, raw: bytes | bytearray) -> ProviderCallError:
         err = super().classify_error(resp, raw)
         info = error_json(raw)
-        details = [d for d in info.get("details", []) if isinstance(d, dict)] \
-            if isinstance(info.get("details"), list) else []
+        details = [d for d in as_list(info.get("details")) if isinstance(d, dict)]
         message = str(info.get("message", ""))
         status = resp.status_code
         if status == 429:
@@ -150,11 +150,10 @@ def _is_lasting_quota(message: str, details: list[dict[str, Any]]) -> bool:
     if "per day" in lowered or "limit: 0" in lowered:
         return True
     for d in details:
-        for v in d.get("violations", []) if isinstance(d.get("violations"), list) else []:
-            if isinstance(v, dict) and "PerDay" in str(v.get("quotaId", "")):
+        for v in as_list(d.get("violations")):
+            if "PerDay" in str(as_dict(v).get("quotaId", "")):
                 return True
-        meta = d.get("metadata") if isinstance(d.get("metadata"), dict) else {}
-        if "PerDay" in str(meta.get("quota_limit", "")):
+        if "PerDay" in str(as_dict(d.get("metadata")).get("quota_limit", "")):
             return True
     return False
 

@@ -18,6 +18,7 @@ from drift_monitor.providers.base import (
     CallResult,
     HttpProvider,
     ProbeRequest,
+    as_dict,
     as_int,
     as_str,
     error_json,
@@ -47,7 +48,7 @@ class OpenAIProvider(HttpProvider):
                              f"{self.body_excerpt(reply.raw)}", status=reply.status,
                              request_id=rid)
         choice = choices[0]
-        message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
+        message = as_dict(choice.get("message"))
         text = message.get("content")
         finish = as_str(choice.get("finish_reason"))
         refusal = message.get("refusal")
@@ -59,7 +60,7 @@ class OpenAIProvider(HttpProvider):
         if not isinstance(text, str) or (not text.strip() and not is_safety_stop(finish)):
             raise self.error(ErrorKind.MALFORMED, "empty or missing message content "
                              f"(finish_reason={finish!r})", status=reply.status, request_id=rid)
-        usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+        usage = as_dict(data.get("usage"))
         return CallResult(
             text=text, finish_reason=finish,
             input_tokens=as_int(usage.get("prompt_tokens")),

@@ -153,7 +153,7 @@ class Store:
                 select(func.coalesce(func.sum(Response.cost_usd), 0.0))
                 .join(Run, Run.id == Response.run_id)
                 .where(Run.target_id == target_id, Response.created_at >= since)).scalar_one()
-        return float(total)
+        return float(total or 0.0)
 
     def responses(self, run_id: int) -> list[Response]:
         with Session(self.engine, expire_on_commit=False) as s:
