@@ -23,7 +23,6 @@ import httpx
 from drift_monitor.errors import ErrorKind, ProviderCallError
 from drift_monitor.providers.base import (
     CallResult,
-    HttpProvider,
     ProbeRequest,
     as_dict,
     as_int,
@@ -32,6 +31,7 @@ from drift_monitor.providers.base import (
     is_safety_stop,
     json_head,
 )
+from drift_monitor.providers.http import HttpProvider
 
 API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 1024
@@ -66,12 +66,15 @@ class AnthropicProvider(HttpProvider):
     default_base_url: ClassVar[str] = "https://api.anthropic.com/v1"
     request_id_header: ClassVar[str] = "request-id"
 
-    async def send(self, request: ProbeRequest) -> CallResult:
-        """One Messages API call. Raises ProviderCallError (see providers.base)."""
+    def auth_headers(self) -> dict[str, str]:
         headers = {"anthropic-version": API_VERSION}
         if self._api_key:
             headers["x-api-key"] = self._api_key
-        reply = await self.post_json("messages", build_body(self.target.model, request), headers)
+        return headers
+
+    async def send(self, request: ProbeRequest) -> CallResult:
+        """One Messages API call. Raises ProviderCallError (see providers.base)."""
+        reply = await self.post_json("messages", build_body(self.target.model, request))
         data = reply.data
         rid = reply.headers.get(self.request_id_header) or as_str(data.get("id"))
         blocks = data.get("content")

@@ -1,4 +1,5 @@
-"""The provider seam: the request and result shapes every provider shares, and HTTP helpers.
+"""The provider seam: the request and result shapes every provider shares, and the helpers
+providers use to read answers they cannot trust (``providers.http`` has the HTTP plumbing).
 
 Error contract: ``Provider.send`` returns a :class:`CallResult` on success and raises
 :class:`ProviderCallError` on failure, with ``retryable`` set when another attempt can help
@@ -13,9 +14,7 @@ text. Any other answer without text is ``malformed``.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import logging
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -25,15 +24,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
 
-from drift_monitor.errors import ErrorKind, ProviderCallError
-
 if TYPE_CHECKING:
     from drift_monitor.config import TargetConfig
 
-log = logging.getLogger(__name__)
-
-# An LLM answer is kilobytes; anything near this is a broken proxy or a hostile server.
-MAX_BODY_BYTES = 4 * 1024 * 1024
 EXCERPT_CHARS = 300
 
 # Provider finish reasons grouped by what they mean for the analysis. The raw value is stored;
@@ -171,194 +164,6 @@ def parse_retry_after(headers: httpx.Headers) -> float | None:
             return max(0.0, parsedate_to_datetime(ra).timestamp() - time.time())
         except (TypeError, ValueError):
             return None
-
-
-def default_transport(max_connections: int) -> httpx.AsyncBaseTransport | None:
-    """The transport providers use unless one is injected.
-
-    httpx's own pool (httpcore 1.0.x) does per-request bookkeeping that grows with the number of
-    connections, which caps a round at concurrency 50 to about an eighth of the ideal rate on
-    this project's benchmark (benchmarks/probe_throughput.py); aiohttp's pool does not. So the
-    aiohttp transport is used when ``httpx-aiohttp`` is installed; otherwise httpx's default.
-    Our code only ever sees httpx's API either way.
-    """
-    try:
-        from httpx_aiohttp import AiohttpTransport
-    except ImportError:
-        return None
-    limits = httpx.Limits(max_connections=max_connections,
-                          max_keepalive_connections=max_connections)
-    return AiohttpTransport(limits=limits)
-
-
-@dataclass(frozen=True)
-class Reply:
-    """A parsed 2xx JSON answer: the object, the raw bytes (for excerpts), status and headers."""
-
-    data: dict[str, Any]
-    raw: bytes | bytearray
-    status: int
-    headers: httpx.Headers
-    latency_ms: float
-
-
-def _is_timeout(exc: BaseException) -> bool:
-    """Whether a transport failure was a timeout rather than a refused or dropped connection.
-
-    Checked on the cause chain, not the class: the aiohttp transport reports a refused connection
-    as ``httpx.ConnectTimeout``, while the real timeouts of both transports carry a TimeoutError.
-    """
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, TimeoutError):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return isinstance(exc, httpx.TimeoutException) and exc.__cause__ is None
-
-
-class HttpProvider(Provider):
-    """A provider that speaks JSON over HTTP with bounded reads and classified errors.
-
-    The httpx client is created on first use, inside the running event loop (the aiohttp
-    transport binds to it), and closed by :meth:`aclose`, which also closes an injected transport:
-    the provider owns what it is given.
-    """
-
-    default_base_url: ClassVar[str]
-    request_id_header: ClassVar[str] = "x-request-id"
-
-    def __init__(self, target: TargetConfig, *, api_key: str | None, base_dir: Path,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
-        super().__init__(target, api_key=api_key, base_dir=base_dir, transport=transport)
-        self.timeout = target.limits.timeout_s
-        self.base_url = (target.base_url or self.default_base_url).rstrip("/") + "/"
-        self._client: httpx.AsyncClient | None = None
-
-    def _make_client(self) -> httpx.AsyncClient:
-        concurrency = self.target.limits.concurrency
-        transport = self.transport
-        if transport is None:
-            transport = self.transport = default_transport(concurrency)
-        log.debug("%s: %s transport", self.target.name,
-                  type(transport).__name__ if transport else "httpx default")
-        return httpx.AsyncClient(
-            base_url=self.base_url,
-            timeout=httpx.Timeout(self.timeout, connect=min(10.0, self.timeout)),
-            transport=transport,
-            limits=httpx.Limits(max_connections=concurrency,
-                                max_keepalive_connections=concurrency),
-            follow_redirects=False,
-        )
-
-    async def open(self) -> None:
-        if self._client is None:
-            self._client = self._make_client()
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()  # closes the transport too
-            self._client = None
-        elif self.transport is not None:
-            await self.transport.aclose()
-
-    def scrub(self, text: str) -> str:
-        """``text`` without the API key, for error details that quote the server."""
-        if self._api_key and len(self._api_key) >= 4:
-            text = text.replace(self._api_key, "***")
-        return text
-
-    def error(self, kind: ErrorKind, detail: str, *, retryable: bool = False,
-              status: int | None = None, retry_after: float | None = None,
-              request_id: str | None = None) -> ProviderCallError:
-        """A ProviderCallError whose detail cannot leak the key."""
-        return ProviderCallError(kind, self.scrub(detail), retryable=retryable, status=status,
-                                 retry_after=retry_after, request_id=request_id)
-
-    def body_excerpt(self, raw: bytes | bytearray | str) -> str:
-        """A bounded excerpt of a server's body for an error detail, without the key."""
-        return excerpt(raw, scrub=self.scrub)
-
-    async def post_json(self, path: str, body: dict[str, Any],
-                        headers: dict[str, str]) -> Reply:
-        """POST ``body`` as JSON and return the parsed 2xx answer.
-
-        The whole exchange has a deadline of the target's timeout, so a server that trickles
-        bytes cannot hold a round; a body over MAX_BODY_BYTES is refused as ``malformed`` without
-        being kept in memory. Raises ProviderCallError: ``timeout``/``connection`` (retryable),
-        the kind :meth:`classify_error` gives an HTTP error status, or ``malformed`` when the
-        body is not a JSON object.
-        """
-        if self._client is None:
-            self._client = self._make_client()
-        start = time.perf_counter()
-        try:
-            async with asyncio.timeout(self.timeout):
-                async with self._client.stream("POST", path, json=body,
-                                               headers=headers) as resp:
-                    raw = await self._read_bounded(resp)
-        except ProviderCallError:
-            raise
-        except (TimeoutError, httpx.TransportError) as exc:
-            if _is_timeout(exc):
-                raise self.error(ErrorKind.TIMEOUT, f"no complete answer within "
-                                 f"{self.timeout:g}s", retryable=True) from None
-            raise self.error(ErrorKind.CONNECTION, f"connection failed: {type(exc).__name__}: "
-                             f"{exc}", retryable=True) from None
-        latency_ms = (time.perf_counter() - start) * 1000
-        if resp.status_code >= 400:
-            raise self.classify_error(resp, raw)
-        rid = resp.headers.get(self.request_id_header)
-        try:
-            data = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise self.error(ErrorKind.MALFORMED, f"body is not JSON: {self.body_excerpt(raw)!r}",
-                             status=resp.status_code, request_id=rid) from None
-        if not isinstance(data, dict):
-            raise self.error(ErrorKind.MALFORMED,
-                             f"body is not a JSON object: {self.body_excerpt(raw)!r}",
-                             status=resp.status_code, request_id=rid)
-        return Reply(data=data, raw=raw, status=resp.status_code, headers=resp.headers,
-                     latency_ms=latency_ms)
-
-    async def _read_bounded(self, resp: httpx.Response) -> bytearray:
-        rid = resp.headers.get(self.request_id_header)
-        declared = resp.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-            raise self.error(ErrorKind.MALFORMED, f"response body of {int(declared)} bytes is "
-                             f"over the {MAX_BODY_BYTES}-byte limit", status=resp.status_code,
-                             request_id=rid)
-        buf = bytearray()
-        # aiter_bytes decodes gzip/deflate, so the limit also holds for compressed bombs
-        async for chunk in resp.aiter_bytes():
-            if len(buf) + len(chunk) > MAX_BODY_BYTES:
-                raise self.error(ErrorKind.MALFORMED, f"response body over the "
-                                 f"{MAX_BODY_BYTES}-byte limit; stopped reading",
-                                 status=resp.status_code, request_id=rid)
-            buf += chunk
-        return buf
-
-    def classify_error(self, resp: httpx.Response, raw: bytes | bytearray) -> ProviderCallError:
-        """Map an HTTP error status to an error kind; subclasses refine (quota, overload).
-
-        429 rate_limited and 5xx server_error are retryable (with the server's Retry-After),
-        408 is a retryable timeout, 401/403 auth and other 4xx bad_request are permanent.
-        """
-        status = resp.status_code
-        rid = resp.headers.get(self.request_id_header)
-        detail = self.body_excerpt(raw)
-        retry_after = parse_retry_after(resp.headers)
-        if status == 429:
-            return self.error(ErrorKind.RATE_LIMITED, detail, retryable=True, status=status,
-                              retry_after=retry_after, request_id=rid)
-        if status == 408:
-            return self.error(ErrorKind.TIMEOUT, detail, retryable=True, status=status,
-                              retry_after=retry_after, request_id=rid)
-        if status in (401, 403):
-            return self.error(ErrorKind.AUTH, detail, status=status, request_id=rid)
-        if status >= 500:
-            return self.error(ErrorKind.SERVER_ERROR, detail, retryable=True, status=status,
-                              retry_after=retry_after, request_id=rid)
-        return self.error(ErrorKind.BAD_REQUEST, detail, status=status, request_id=rid)
 
 
 def json_head(raw: bytes | bytearray) -> dict[str, Any]:

@@ -28,7 +28,6 @@ from drift_monitor.errors import ErrorKind, ProviderCallError
 from drift_monitor.providers.base import (
     PROMPT_BLOCKED_PREFIX,
     CallResult,
-    HttpProvider,
     ProbeRequest,
     as_dict,
     as_int,
@@ -37,6 +36,7 @@ from drift_monitor.providers.base import (
     error_json,
     is_safety_stop,
 )
+from drift_monitor.providers.http import HttpProvider
 
 _GENERATION_CONFIG = {
     "temperature": "temperature", "max_tokens": "maxOutputTokens",
@@ -79,12 +79,13 @@ class GeminiProvider(HttpProvider):
     name = "gemini"
     default_base_url: ClassVar[str] = "https://generativelanguage.googleapis.com/v1beta"
 
+    def auth_headers(self) -> dict[str, str]:
+        return {"x-goog-api-key": self._api_key} if self._api_key else {}
+
     async def send(self, request: ProbeRequest) -> CallResult:
         """One generateContent call. Raises ProviderCallError (see providers.base)."""
         model = self.target.model.removeprefix("models/")
-        headers = {"x-goog-api-key": self._api_key} if self._api_key else {}
-        reply = await self.post_json(f"models/{model}:generateContent", build_body(request),
-                                     headers)
+        reply = await self.post_json(f"models/{model}:generateContent", build_body(request))
         data = reply.data
         rid = as_str(data.get("responseId")) or reply.headers.get(self.request_id_header)
         usage = data.get("usageMetadata") if isinstance(data.get("usageMetadata"), dict) else None

@@ -16,7 +16,6 @@ import httpx
 from drift_monitor.errors import ErrorKind, ProviderCallError
 from drift_monitor.providers.base import (
     CallResult,
-    HttpProvider,
     ProbeRequest,
     as_dict,
     as_int,
@@ -24,6 +23,7 @@ from drift_monitor.providers.base import (
     error_json,
     is_safety_stop,
 )
+from drift_monitor.providers.http import HttpProvider
 
 # 429 codes that mean the money or the plan ran out: waiting does not help
 _QUOTA_CODES = frozenset({"insufficient_quota", "billing_hard_limit_reached",
@@ -34,12 +34,14 @@ class OpenAIProvider(HttpProvider):
     name = "openai"
     default_base_url: ClassVar[str] = "https://api.openai.com/v1"
 
+    def auth_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+
     async def send(self, request: ProbeRequest) -> CallResult:
         """One chat completion. Raises ProviderCallError (see providers.base)."""
         body: dict[str, Any] = {**request.params, "model": self.target.model,
                                 "messages": list(request.messages)}
-        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
-        reply = await self.post_json("chat/completions", body, headers)
+        reply = await self.post_json("chat/completions", body)
         data = reply.data
         rid = reply.headers.get(self.request_id_header) or as_str(data.get("id"))
         choices = data.get("choices")

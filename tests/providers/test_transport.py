@@ -9,10 +9,12 @@ import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 
 from drift_monitor.errors import ErrorKind, ProviderCallError
-from drift_monitor.providers.base import MAX_BODY_BYTES, CallResult, ProbeRequest
+from drift_monitor.providers.base import CallResult, ProbeRequest
+from drift_monitor.providers.http import MAX_BODY_BYTES
 from drift_monitor.runner import make_provider
 from tests.fakes.llm_servers import HUGE_BYTES, FakeLLMServer
 from tests.providers.conftest import make_config
@@ -52,7 +54,7 @@ def test_without_httpx_aiohttp_the_httpx_pool_is_used(
         provider = make_provider(config, target)
         try:
             assert isinstance(await provider.send(REQUEST), CallResult)
-            assert provider.transport is None
+            assert type(provider.transport) is httpx.AsyncHTTPTransport
         finally:
             await provider.aclose()
 
@@ -109,3 +111,31 @@ def test_a_trickling_server_cannot_hold_a_call_past_its_timeout(
     assert time.monotonic() - started < 1.5
     assert isinstance(err, ProviderCallError)
     assert (err.kind, err.retryable) == (ErrorKind.TIMEOUT, True)
+
+
+def test_proxy_comes_from_the_environment_and_no_proxy_is_honoured(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from drift_monitor.providers.http import env_proxy
+
+    for var in ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY",
+                "NO_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    assert env_proxy("https://api.openai.com/v1/") is None
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    monkeypatch.setenv("NO_PROXY", "localhost,.corp.example")
+    assert env_proxy("https://api.anthropic.com/v1/") == "http://proxy.internal:3128"
+    assert env_proxy("https://llm.corp.example/v1/") is None
+    assert env_proxy("http://localhost:8000/v1/") is None
+
+
+def test_plain_http_targets_get_a_tls_context_that_trusts_nothing() -> None:
+    import ssl
+
+    from drift_monitor.providers.http import ssl_context
+
+    https = ssl_context("https://api.openai.com/v1/")
+    assert https is ssl_context("https://generativelanguage.googleapis.com/v1beta/")  # cached
+    assert https.verify_mode == ssl.CERT_REQUIRED and https.check_hostname
+    assert https.cert_store_stats()["x509_ca"] > 0
+    plain = ssl_context("http://127.0.0.1:8000/v1/")
+    assert plain.verify_mode == ssl.CERT_REQUIRED and plain.cert_store_stats()["x509_ca"] == 0
