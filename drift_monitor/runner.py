@@ -1,9 +1,12 @@
-"""One probe round for one target: every probe x samples, bounded concurrency, retries, and each
-response committed as it arrives (reliability contract 1 and 2).
+"""One probe round for one target: every probe x samples, within the target's limits
+(concurrency, requests per minute, daily budget), with retries, and each response committed as
+it arrives (reliability contract 1 and 2).
 
 Calls run on the event loop; database writes run in a worker thread fed by a queue, so a slow
 commit never stalls the calls in flight. Responses that arrive together are written in one
 transaction; a write that is retried is a no-op thanks to the (run, probe version, sample) key.
+Failed calls are stored with their kind and never count as behaviour samples; calls the budget
+stopped are stored as ``budget`` failures with zero attempts.
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ def redact(text: str | None, secrets: list[str]) -> str | None:
 
 
 def cost_usd(target: TargetConfig, result: CallResult) -> float | None:
+    """US dollars for one answer from the target's price table; None without a price or usage."""
     if target.price is None or result.input_tokens is None or result.output_tokens is None:
         return None
     return (result.input_tokens * target.price.input_per_mtok
