@@ -5,11 +5,13 @@
 
 With 1,000 calls, concurrency 50 and 100 ms per answer the ideal wall time is 2.0 s; the script
 prints the achieved time, efficiency = ideal / achieved, and the peak RSS of the process that ran
-the round. Each measurement runs in a fresh child process (so peak RSS is its own), and the
+the round (and the CPU it used per call, which other load on the machine disturbs less than
+the wall time). Each measurement runs in a fresh child process (so peak RSS is its own), and the
 server runs in another: a raw asyncio protocol that parses just enough HTTP/1.1 and answers from
 a timer, so it costs a few microseconds per request and the client is what gets measured.
 The clock covers the whole ``probe_round`` (target and probe rows, the run, every call, every
-write, the run's summary) in a process that has already imported its modules, as a daemon has.
+write, the run's summary) in a process that has already imported its modules and, unless
+``--cold``, run one 10-call round, as a daemon has: its pool and statement cache are warm.
 
 ``--dbs``: ``none`` (bare provider calls, no persistence), ``sqlite`` (a temporary file),
 ``postgresql`` (a fresh schema at ``--pg``, default DRIFT_MONITOR_TEST_PG_URL or the local
@@ -112,7 +114,7 @@ def _drop_schema(base: str, schema: str) -> None:
 
 
 def _measure(port: int, db: str, transport_name: str, calls: int, concurrency: int,
-             pg: str) -> dict[str, Any]:
+             pg: str, warm: bool) -> dict[str, Any]:
     import httpx
 
     from drift_monitor.config import Config, Settings
@@ -152,7 +154,7 @@ def _measure(port: int, db: str, transport_name: str, calls: int, concurrency: i
             max_connections=concurrency, max_keepalive_connections=concurrency))
 
     if db == "none":
-        async def bare() -> tuple[float, int]:
+        async def bare() -> tuple[float, float, int]:
             provider = make_provider(config, target, transport)
             await provider.open()
             sem = asyncio.Semaphore(concurrency)
@@ -163,12 +165,14 @@ def _measure(port: int, db: str, transport_name: str, calls: int, concurrency: i
                     return True
 
             start = time.perf_counter()
+            cpu_start = time.process_time()
             ok = await asyncio.gather(*(one(p, i) for p in probes for i in range(samples)))
             elapsed = time.perf_counter() - start
+            cpu = time.process_time() - cpu_start
             await provider.aclose()
-            return elapsed, sum(ok)
+            return elapsed, cpu, sum(ok)
 
-        elapsed, ok = asyncio.run(bare())
+        elapsed, cpu, ok = asyncio.run(bare())
     else:
         schema = None
         if db == "sqlite":
@@ -179,17 +183,29 @@ def _measure(port: int, db: str, transport_name: str, calls: int, concurrency: i
         try:
             ensure_schema(engine)
             store = Store(engine)
+            if warm:
+                # the daemon's earlier rounds leave its connection pool and SQLAlchemy's
+                # statement cache warm; a 10-call round of other probes does the same here
+                warmup = [Probe(suite="warmup", id=f"w{i}", messages=p.messages, expect=None,
+                                samples=1, version=f"warmup{i:012d}", file="<bench>")
+                          for i, p in enumerate(probes[:10])]
+                asyncio.run(probe_round(config, target, store, warmup, samples=1,
+                                        transport=None if transport is None else
+                                        httpx.AsyncHTTPTransport()))
             start = time.perf_counter()
+            cpu_start = time.process_time()  # all threads: the writer's work counts too
             summary = asyncio.run(probe_round(config, target, store, probes,
                                               transport=transport))
             elapsed = time.perf_counter() - start
+            cpu = time.process_time() - cpu_start
             ok = summary.ok
         finally:
             engine.dispose()
             if schema:
                 _drop_schema(pg, schema)
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    return {"elapsed": elapsed, "ok": ok, "peak_rss_mb": peak_kb / 1024}
+    return {"elapsed": elapsed, "ok": ok, "peak_rss_mb": peak_kb / 1024,
+            "cpu_us_per_call": cpu / calls * 1e6}
 
 
 # --- the driver -------------------------------------------------------------------------------
@@ -215,6 +231,8 @@ def main() -> int:
     parser.add_argument("--dbs", default="sqlite,postgresql")
     parser.add_argument("--transports", default="aiohttp")
     parser.add_argument("--pg", default=DEFAULT_PG)
+    parser.add_argument("--cold", action="store_true",
+                        help="time the first round of a fresh process (no warm-up round)")
     parser.add_argument("--serve", type=float, help=argparse.SUPPRESS)
     parser.add_argument("--measure", nargs=3, metavar=("PORT", "DB", "TRANSPORT"),
                         help=argparse.SUPPRESS)
@@ -226,7 +244,7 @@ def main() -> int:
     if args.measure:
         port, db, transport = args.measure
         print(json.dumps(_measure(int(port), db, transport, args.calls, args.concurrency,
-                                  args.pg)))
+                                  args.pg, warm=not args.cold)))
         return 0
 
     ideal = args.calls / args.concurrency * args.latency
@@ -238,9 +256,13 @@ def main() -> int:
         assert server.stdout is not None
         port = int(server.stdout.readline())
         print(f"{args.calls} calls, concurrency {args.concurrency}, server delay "
-              f"{args.latency * 1000:g} ms: ideal {ideal:.2f} s; median of {args.repeat} runs")
+              f"{args.latency * 1000:g} ms: ideal {ideal:.2f} s; median of {args.repeat} runs, "
+              + ("first round of a fresh process" if args.cold else "after a 10-call warm-up "
+                 "round (as in a running daemon)"))
+        print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs (other "
+              "work on the machine lowers the figures)")
         print(f"{'transport':<10} {'database':<11} {'achieved s':>10} {'efficiency':>10} "
-              f"{'peak RSS MB':>11} {'ok':>6}")
+              f"{'best':>6} {'peak RSS MB':>11} {'CPU us/call':>11} {'ok':>6}")
         for transport in args.transports.split(","):
             for db in args.dbs.split(","):
                 if db == "postgresql" and (reason := _pg_reason(args.pg)):
@@ -251,13 +273,16 @@ def main() -> int:
                     out = subprocess.run(
                         [sys.executable, __file__, "--measure", str(port), db, transport,
                          "--calls", str(args.calls), "--concurrency", str(args.concurrency),
-                         "--pg", args.pg], capture_output=True, text=True, env=env, check=True)
+                         "--pg", args.pg, *(["--cold"] if args.cold else [])],
+                        capture_output=True, text=True, env=env, check=True)
                     runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
                 elapsed = statistics.median(r["elapsed"] for r in runs)
+                best = min(r["elapsed"] for r in runs)
                 rss = max(r["peak_rss_mb"] for r in runs)
+                cpu = statistics.median(r["cpu_us_per_call"] for r in runs)
                 ok = min(r["ok"] for r in runs)
                 print(f"{transport:<10} {db:<11} {elapsed:>10.2f} {ideal / elapsed:>10.2f} "
-                      f"{rss:>11.0f} {ok:>6}", flush=True)
+                      f"{ideal / best:>6.2f} {rss:>11.0f} {cpu:>11.0f} {ok:>6}", flush=True)
     finally:
         server.terminate()
         server.wait()
