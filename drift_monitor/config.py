@@ -111,6 +111,13 @@ class TargetConfig(BaseModel):
         parse_schedule(v)
         return v
 
+    @model_validator(mode="after")
+    def _budget_needs_price(self) -> TargetConfig:
+        if self.limits.daily_budget_usd is not None and self.price is None:
+            raise ValueError("limits.daily_budget_usd needs a price table (price: "
+                             "{input_per_mtok: ..., output_per_mtok: ...}) to count spend")
+        return self
+
     @property
     def parsed_schedule(self) -> Schedule:
         return parse_schedule(self.schedule)

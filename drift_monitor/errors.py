@@ -60,6 +60,7 @@ class ErrorKind(StrEnum):
     RATE_LIMITED = "rate_limited"
     SERVER_ERROR = "server_error"
     TIMEOUT = "timeout"
+    CONNECTION = "connection"  # refused, reset or dropped before a complete answer
     AUTH = "auth"
     BAD_REQUEST = "bad_request"
     MALFORMED = "malformed"
@@ -71,8 +72,8 @@ class ProviderCallError(DriftMonitorError):
     """One provider call failed.
 
     ``retryable`` says whether another attempt can help (429 rate limits, 5xx, 529, timeouts,
-    connection errors); quota, auth and other 4xx errors are permanent. ``retry_after`` is the
-    server's requested wait in seconds, when it gave one.
+    connection errors); quota, auth, budget and other 4xx errors are permanent. ``retry_after``
+    is the server's requested wait in seconds, when it gave one.
     """
 
     def __init__(self, kind: ErrorKind, detail: str, *, retryable: bool,

@@ -1,17 +1,22 @@
-"""One probe round for one target: every probe x samples, bounded concurrency, retries, and each
-response committed as it arrives (reliability contract 1 and 2).
+"""One probe round for one target: every probe x samples, within the target's limits
+(concurrency, requests per minute, daily budget), with retries, and each response committed as
+it arrives (reliability contract 1 and 2).
 
 Calls run on the event loop; database writes run in a worker thread fed by a queue, so a slow
 commit never stalls the calls in flight. Responses that arrive together are written in one
 transaction; a write that is retried is a no-op thanks to the (run, probe version, sample) key.
+Failed calls are stored with their kind and never count as behaviour samples; calls the budget
+stopped are stored as ``budget`` failures with zero attempts.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -21,7 +26,8 @@ from drift_monitor.errors import ErrorKind, ProviderCallError
 from drift_monitor.probes import Probe
 from drift_monitor.providers import provider_class
 from drift_monitor.providers.base import CallResult, ProbeRequest, Provider
-from drift_monitor.providers.retry import call_with_retries
+from drift_monitor.providers.limits import DailyBudget, RateLimiter
+from drift_monitor.providers.retry import RetryPolicy, call_with_retries
 from drift_monitor.storage.queries import RunSummary, Store
 
 log = logging.getLogger(__name__)
@@ -58,6 +64,7 @@ def redact(text: str | None, secrets: list[str]) -> str | None:
 
 
 def cost_usd(target: TargetConfig, result: CallResult) -> float | None:
+    """US dollars for one answer from the target's price table; None without a price or usage."""
     if target.price is None or result.input_tokens is None or result.output_tokens is None:
         return None
     return (result.input_tokens * target.price.input_per_mtok
@@ -93,20 +100,30 @@ class ResponseWriter:
         await self.task
 
 
-def _row(job: Job, run_id: int, target: TargetConfig,
-         outcome: CallResult | ProviderCallError, attempts: int,
-         secrets: list[str]) -> dict[str, Any]:
-    base = {"run_id": run_id, "probe_version_id": job.probe_version_id,
-            "sample_index": job.sample_index, "attempts": attempts}
+# Every row carries every column: one executemany needs the same keys in each row, and a batch
+# often mixes answers and failures.
+_EMPTY_ROW: dict[str, Any] = dict.fromkeys(
+    ("error_kind", "error_detail", "text", "finish_reason", "input_tokens", "output_tokens",
+     "latency_ms", "model_returned", "fingerprint", "request_id", "http_status", "cost_usd"))
+
+
+def _row(job: Job, run_id: int, outcome: CallResult | ProviderCallError, attempts: int,
+         cost: float | None, secrets: list[str]) -> dict[str, Any]:
+    row = {**_EMPTY_ROW, "run_id": run_id, "probe_version_id": job.probe_version_id,
+           "sample_index": job.sample_index, "attempts": attempts}
     if isinstance(outcome, ProviderCallError):
-        return {**base, "ok": False, "error_kind": outcome.kind.value,
-                "error_detail": redact(outcome.detail[:ERROR_DETAIL_CHARS], secrets),
-                "http_status": outcome.status, "request_id": outcome.request_id}
-    return {**base, "ok": True, "text": outcome.text, "finish_reason": outcome.finish_reason,
-            "input_tokens": outcome.input_tokens, "output_tokens": outcome.output_tokens,
-            "latency_ms": outcome.latency_ms, "model_returned": outcome.model_returned,
-            "fingerprint": outcome.fingerprint, "request_id": outcome.request_id,
-            "http_status": outcome.http_status, "cost_usd": cost_usd(target, outcome)}
+        # redact before cutting: a cut through the key would leave a prefix redact cannot see
+        detail = redact(outcome.detail, secrets) or ""
+        row.update(ok=False, error_kind=outcome.kind.value,
+                   error_detail=detail[:ERROR_DETAIL_CHARS], http_status=outcome.status,
+                   request_id=outcome.request_id)
+        return row
+    row.update(ok=True, text=outcome.text, finish_reason=outcome.finish_reason,
+               input_tokens=outcome.input_tokens, output_tokens=outcome.output_tokens,
+               latency_ms=outcome.latency_ms, model_returned=outcome.model_returned,
+               fingerprint=outcome.fingerprint, request_id=outcome.request_id,
+               http_status=outcome.http_status, cost_usd=cost)
+    return row
 
 
 def make_provider(config: Config, target: TargetConfig,
@@ -116,25 +133,114 @@ def make_provider(config: Config, target: TargetConfig,
                transport=transport)
 
 
+def utc_day_start(now: datetime | None = None) -> datetime:
+    """00:00 UTC of ``now``'s day: daily budgets reset then."""
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    return now.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+class _Limits:
+    """A round's per-call gates: the daily budget before a call, the rate limit before every
+    attempt. Says once, not per call, when the budget stops the round."""
+
+    def __init__(self, target: TargetConfig, provider: Provider, budget: DailyBudget | None,
+                 secrets: list[str]) -> None:
+        self.target = target
+        self.provider = provider
+        self.budget = budget
+        self.secrets = secrets
+        rpm = target.limits.requests_per_minute
+        self.limiter = RateLimiter(rpm) if rpm else None
+        self.unsent = 0
+
+    async def send(self, request: ProbeRequest) -> CallResult:
+        if self.limiter is not None:
+            await self.limiter.acquire()
+        return await self.provider.send(request)
+
+    def budget_refusal(self) -> ProviderCallError | None:
+        """The failure to store instead of calling, once the budget is spent; else None."""
+        if self.budget is None or self.budget.try_start():
+            return None
+        if self.unsent == 0:
+            log.warning("target %s: daily budget of $%.2f spent ($%.4f today); the rest of this "
+                        "round is not sent and probing stops until 00:00 UTC", self.target.name,
+                        self.budget.limit_usd, self.budget.spent_usd)
+        self.unsent += 1
+        return ProviderCallError(
+            ErrorKind.BUDGET, f"not sent: daily budget of ${self.budget.limit_usd:.2f} spent "
+            f"(${self.budget.spent_usd:.4f} today)", retryable=False)
+
+    async def call(self, request: ProbeRequest, policy: RetryPolicy,
+                   ) -> tuple[CallResult | ProviderCallError, int, float | None]:
+        """(outcome, attempts, cost) of one call, attempts 0 when the budget refused it."""
+        refusal = self.budget_refusal()
+        if refusal is not None:
+            return refusal, 0, None
+        cost: float | None = None
+        try:
+            outcome, attempts = await call_with_retries(self.send, request, policy)
+            if isinstance(outcome, CallResult):
+                cost = cost_usd(self.target, outcome)
+        except Exception as exc:  # a provider bug must not take the round down
+            trace = "".join(traceback.format_exception(exc))
+            log.error("provider %s raised unexpectedly: %s", self.target.provider,
+                      redact(trace, self.secrets))
+            outcome, attempts = ProviderCallError(
+                ErrorKind.MALFORMED, f"internal error: {type(exc).__name__}: {exc}",
+                retryable=False), 1
+        finally:
+            if self.budget is not None:
+                self.budget.finish(cost)
+        return outcome, attempts, cost
+
+    def note(self) -> str | None:
+        if not self.unsent or self.budget is None:
+            return None
+        return (f"daily budget of ${self.budget.limit_usd:.2f} spent "
+                f"(${self.budget.spent_usd:.4f} today): {self.unsent} calls not sent")
+
+
+async def _budget(store: Store, target: TargetConfig, target_id: int) -> DailyBudget | None:
+    limit = target.limits.daily_budget_usd
+    if limit is None:
+        return None
+    if target.price is None:
+        log.warning("target %s: daily_budget_usd is set but there is no price; the budget "
+                    "cannot be counted and is not enforced", target.name)
+        return None
+    spent = await asyncio.to_thread(store.spend_since, target_id, utc_day_start())
+    return DailyBudget(limit, spent)
+
+
 async def probe_round(config: Config, target: TargetConfig, store: Store, probes: list[Probe],
                       *, samples: int | None = None, trigger: str = "manual",
                       transport: httpx.AsyncBaseTransport | None = None,
-                      progress: Progress | None = None) -> RunSummary:
+                      progress: Progress | None = None,
+                      retry: RetryPolicy | None = None) -> RunSummary:
     """Run every probe ``samples`` times against ``target`` and store each response.
+
+    Obeys the target's limits: at most ``concurrency`` calls at once, attempts spaced
+    ``60/requests_per_minute`` apart, and no call once today's spend (stored responses plus this
+    round) reaches ``daily_budget_usd``; such calls are stored as ``budget`` failures, not sent,
+    and the run's note says so. ``retry`` overrides the retry policy (tests use a fast sleep).
 
     Returns the finished run's summary (status complete, partial or failed). Raises
     ConfigError for a missing API key and StorageError if the database fails mid-round.
     """
     provider = make_provider(config, target, transport)
     secrets = [s for s in [config.api_key(target)] if s]
+    policy = retry or RetryPolicy(max_attempts=target.limits.max_attempts)
     try:
         target_id = await asyncio.to_thread(store.upsert_target, target.name, target.provider,
                                             target.model)
         pv_ids = await asyncio.to_thread(store.ensure_probe_versions, probes)
         jobs = [Job(p, pv_ids[(p.suite, p.id, p.version)], i)
                 for p in probes for i in range(samples_for(p, target, samples))]
+        limits = _Limits(target, provider, await _budget(store, target, target_id), secrets)
         run_id = await asyncio.to_thread(store.create_run, target_id, len(jobs), trigger=trigger)
         log.info("run %d started: target=%s calls=%d", run_id, target.name, len(jobs))
+        await provider.open()
         writer = ResponseWriter(store)
         sem = asyncio.Semaphore(target.limits.concurrency)
         done = 0
@@ -144,24 +250,25 @@ async def probe_round(config: Config, target: TargetConfig, store: Store, probes
             request = ProbeRequest(messages=job.probe.messages, params=target.params,
                                    probe_id=job.probe.id, sample_index=job.sample_index)
             async with sem:
-                try:
-                    outcome, attempts = await call_with_retries(
-                        provider, request, max_attempts=target.limits.max_attempts)
-                except Exception as exc:  # a provider bug must not take the round down
-                    log.exception("provider %s raised unexpectedly", target.provider)
-                    outcome, attempts = ProviderCallError(
-                        ErrorKind.MALFORMED, f"internal error: {type(exc).__name__}: {exc}",
-                        retryable=False), 1
-            await writer.put(_row(job, run_id, target, outcome, attempts, secrets))
+                outcome, attempts, cost = await limits.call(request, policy)
+            await writer.put(_row(job, run_id, outcome, attempts, cost, secrets))
             done += 1
             if progress is not None:
                 progress(done, len(jobs))
 
+        tasks = [asyncio.create_task(one(j)) for j in jobs]
         try:
-            await asyncio.gather(*(one(j) for j in jobs))
+            await asyncio.gather(*tasks)
+        except BaseException:
+            # a storage failure (or a cancel) ends the round: stop the other calls before the
+            # provider's connections close under them
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
         finally:
             await writer.close()
-        summary = await asyncio.to_thread(store.finish_run, run_id)
+        summary = await asyncio.to_thread(store.finish_run, run_id, note=limits.note())
         log.info("run %d %s: ok=%d failed=%d", run_id, summary.status, summary.ok,
                  summary.failed)
         return summary

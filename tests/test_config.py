@@ -174,3 +174,12 @@ def test_schedules_and_durations() -> None:
     assert parse_duration("4h") == 14400
     with pytest.raises(ValueError):
         parse_duration("4 hours")
+
+
+def test_a_budget_without_prices_is_rejected(tmp_path: Path,
+                                             clean_env: pytest.MonkeyPatch) -> None:
+    text = MINIMAL + "    limits: {daily_budget_usd: 2.0}\n"
+    with pytest.raises(ConfigError, match="needs a price table") as e:
+        load_config(write(tmp_path, text))
+    assert e.value.key == "targets.0"
+    load_config(write(tmp_path, text + "    price: {input_per_mtok: 1, output_per_mtok: 2}\n"))

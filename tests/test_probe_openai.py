@@ -151,10 +151,10 @@ targets:
 """)
     r = CliRunner().invoke(main, ["--config", str(tmp_path / "drift-monitor.yaml"), "probe"])
     assert r.exit_code == 1, r.output
-    assert "run 1 failed: 0 ok, 2 failed (server_error 2)" in r.output
+    assert "run 1 failed: 0 ok, 2 failed (connection 2)" in r.output
     engine = create_engine(f"sqlite:///{tmp_path / 'drift-monitor.db'}")
     with engine.connect() as conn:
         rows = conn.execute(select(Response)).all()
     engine.dispose()
-    assert [(r.ok, r.error_kind, r.attempts) for r in rows] == [(False, "server_error", 2)] * 2
+    assert [(r.ok, r.error_kind, r.attempts) for r in rows] == [(False, "connection", 2)] * 2
     assert all(r.text is None for r in rows)

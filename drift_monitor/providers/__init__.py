@@ -15,6 +15,8 @@ if TYPE_CHECKING:
 
 # registry key -> "module:Class"; imported lazily so config validation stays cheap
 PROVIDERS: dict[str, str] = {
+    "anthropic": "drift_monitor.providers.anthropic:AnthropicProvider",
+    "gemini": "drift_monitor.providers.gemini:GeminiProvider",
     "openai": "drift_monitor.providers.openai:OpenAIProvider",
     "replay": "drift_monitor.providers.replay:ReplayProvider",
 }

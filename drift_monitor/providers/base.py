@@ -1,30 +1,66 @@
-"""The provider seam: the request and result shapes every provider shares, and HTTP helpers.
+"""The provider seam: the request and result shapes every provider shares, and the helpers
+providers use to read answers they cannot trust (``providers.http`` has the HTTP plumbing).
 
 Error contract: ``Provider.send`` returns a :class:`CallResult` on success and raises
 :class:`ProviderCallError` on failure, with ``retryable`` set when another attempt can help
 (429 rate limits, 5xx, 529, timeouts, connection errors) and ``retry_after`` when the server
-asked for a wait. It never raises anything else for a failed call.
+asked for a wait. It never raises anything else for a failed call, and no error detail it
+produces contains the API key.
+
+A safety or content-filter stop is an answer, not a failure: it comes back as a CallResult whose
+``finish_reason`` says so (``content_filter``, ``refusal``, ``SAFETY``, ...), possibly with empty
+text. Any other answer without text is ``malformed``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
 
-from drift_monitor.errors import ErrorKind, ProviderCallError
-
 if TYPE_CHECKING:
     from drift_monitor.config import TargetConfig
 
-MAX_BODY_BYTES = 4 * 1024 * 1024
 EXCERPT_CHARS = 300
+
+# Provider finish reasons grouped by what they mean for the analysis. The raw value is stored;
+# these sets let features compare truncation or refusal rates across providers.
+_SAFETY_FINISHES = frozenset({
+    "content_filter", "refusal",                                   # OpenAI, Anthropic
+    "SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT",     # Gemini
+    "SPII", "IMAGE_SAFETY", "LANGUAGE",
+})
+_LENGTH_FINISHES = frozenset({"length", "max_tokens", "MAX_TOKENS",
+                              "model_context_window_exceeded"})
+_STOP_FINISHES = frozenset({"stop", "end_turn", "stop_sequence", "STOP"})
+_TOOL_FINISHES = frozenset({"tool_calls", "function_call", "tool_use", "pause_turn",
+                            "MALFORMED_FUNCTION_CALL"})
+PROMPT_BLOCKED_PREFIX = "prompt_blocked:"
+
+
+def finish_category(finish_reason: str | None) -> str:
+    """``stop``, ``length``, ``safety``, ``tool`` or ``other`` for any provider's finish reason."""
+    if finish_reason is None:
+        return "other"
+    if finish_reason in _SAFETY_FINISHES or finish_reason.startswith(PROMPT_BLOCKED_PREFIX):
+        return "safety"
+    if finish_reason in _LENGTH_FINISHES:
+        return "length"
+    if finish_reason in _STOP_FINISHES:
+        return "stop"
+    if finish_reason in _TOOL_FINISHES:
+        return "tool"
+    return "other"
+
+
+def is_safety_stop(finish_reason: str | None) -> bool:
+    return finish_category(finish_reason) == "safety"
 
 
 @dataclass(frozen=True)
@@ -39,7 +75,12 @@ class ProbeRequest:
 
 @dataclass(frozen=True)
 class CallResult:
-    """One successful answer, in the shape shared by every provider."""
+    """One successful answer, in the shape shared by every provider.
+
+    ``model_returned`` is the model string the provider says answered; ``fingerprint`` is its
+    build or version marker when it sends one (OpenAI ``system_fingerprint``). Token counts are
+    what the provider bills: Gemini's thinking tokens count as output.
+    """
 
     text: str
     finish_reason: str | None = None
@@ -50,6 +91,10 @@ class CallResult:
     fingerprint: str | None = None
     request_id: str | None = None
     http_status: int | None = None
+
+    @property
+    def finish_category(self) -> str:
+        return finish_category(self.finish_reason)
 
 
 class Provider(ABC):
@@ -68,13 +113,35 @@ class Provider(ABC):
     async def send(self, request: ProbeRequest) -> CallResult:
         """Make one call. Raises ProviderCallError on failure (see the module docstring)."""
 
+    async def open(self) -> None:  # noqa: B027 - optional hook
+        """Prepare connections inside the running loop; ``send`` does it too when needed.
+
+        The runner calls it before the first call, so set-up time is not charged to the first
+        call's latency or squeezed into its rate-limit slot.
+        """
+
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
 
 
-def excerpt(data: bytes | str, limit: int = EXCERPT_CHARS) -> str:
-    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
-    return text if len(text) <= limit else text[:limit] + f"... [{len(text) - limit} more chars]"
+def excerpt(data: bytes | bytearray | str, limit: int = EXCERPT_CHARS,
+            scrub: Callable[[str], str] | None = None) -> str:
+    """At most ``limit`` characters of ``data``, saying how much there was.
+
+    Only the head of a large body is decoded, so a 4 MB body never becomes a 4 MB string.
+    ``scrub`` runs before the cut, so a secret the cut would split is still removed.
+    """
+    if isinstance(data, bytes | bytearray):
+        total = f"{len(data)} bytes"
+        cut = len(data) > limit * 4
+        text = bytes(data[: limit * 4]).decode("utf-8", "replace")
+    else:
+        total, cut, text = f"{len(data)} chars", False, data
+    if scrub is not None:
+        text = scrub(text)
+    if len(text) <= limit and not cut:
+        return text
+    return text[:limit] + f"... [{total} in all]"
 
 
 def parse_retry_after(headers: httpx.Headers) -> float | None:
@@ -99,88 +166,39 @@ def parse_retry_after(headers: httpx.Headers) -> float | None:
             return None
 
 
-class HttpProvider(Provider):
-    """A provider that speaks JSON over HTTP with bounded reads and classified errors."""
+def json_head(raw: bytes | bytearray) -> dict[str, Any]:
+    """The top-level object of a small JSON error body, or {} (large or broken bodies)."""
+    if len(raw) > 64 * 1024:
+        return {}
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return {}
+    if isinstance(data, list) and data and isinstance(data[0], dict):
+        data = data[0]  # some Google front ends wrap the error in a list
+    return data if isinstance(data, dict) else {}
 
-    default_base_url: ClassVar[str]
-    request_id_header: ClassVar[str] = "x-request-id"
 
-    def __init__(self, target: TargetConfig, *, api_key: str | None, base_dir: Path,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
-        super().__init__(target, api_key=api_key, base_dir=base_dir, transport=transport)
-        self.timeout = target.limits.timeout_s
-        self._client = httpx.AsyncClient(
-            base_url=(target.base_url or self.default_base_url).rstrip("/") + "/",
-            timeout=httpx.Timeout(self.timeout, connect=min(10.0, self.timeout)),
-            transport=transport,
-            limits=httpx.Limits(max_connections=target.limits.concurrency,
-                                max_keepalive_connections=target.limits.concurrency),
-            follow_redirects=False,
-        )
+def error_json(raw: bytes | bytearray) -> dict[str, Any]:
+    """The ``error`` object of a JSON error body (OpenAI, Anthropic, Google all use one), or {}."""
+    err = json_head(raw).get("error")
+    return err if isinstance(err, dict) else {}
 
-    async def aclose(self) -> None:
-        await self._client.aclose()
 
-    async def post_json(self, path: str, body: dict[str, Any],
-                        headers: dict[str, str]) -> tuple[dict[str, Any], httpx.Response, float]:
-        """POST and return (parsed JSON, response, latency in ms).
+def as_int(v: Any) -> int | None:
+    """``v`` if it is a real int (not a bool), else None."""
+    return v if isinstance(v, int) and not isinstance(v, bool) else None
 
-        The whole exchange has a deadline of the target's timeout, so a server that trickles
-        bytes cannot hold a round; bodies over MAX_BODY_BYTES are refused as malformed.
-        """
-        start = time.perf_counter()
-        try:
-            async with asyncio.timeout(self.timeout):
-                async with self._client.stream("POST", path, json=body,
-                                               headers=headers) as resp:
-                    chunks: list[bytes] = []
-                    size = 0
-                    async for chunk in resp.aiter_bytes():
-                        size += len(chunk)
-                        if size > MAX_BODY_BYTES:
-                            raise ProviderCallError(
-                                ErrorKind.MALFORMED,
-                                f"response body larger than {MAX_BODY_BYTES} bytes",
-                                retryable=False, status=resp.status_code,
-                                request_id=resp.headers.get(self.request_id_header))
-                        chunks.append(chunk)
-                    raw = b"".join(chunks)
-        except (TimeoutError, httpx.TimeoutException):
-            raise ProviderCallError(ErrorKind.TIMEOUT, f"no complete answer within "
-                                    f"{self.timeout:g}s", retryable=True) from None
-        except httpx.TransportError as exc:
-            raise ProviderCallError(ErrorKind.SERVER_ERROR,
-                                    f"connection failed: {type(exc).__name__}: {exc}",
-                                    retryable=True) from None
-        latency_ms = (time.perf_counter() - start) * 1000
-        if resp.status_code >= 400:
-            raise self.classify_error(resp, raw)
-        try:
-            data = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise ProviderCallError(ErrorKind.MALFORMED, f"body is not JSON: {excerpt(raw)!r}",
-                                    retryable=False, status=resp.status_code,
-                                    request_id=resp.headers.get(self.request_id_header)) from None
-        if not isinstance(data, dict):
-            raise ProviderCallError(ErrorKind.MALFORMED,
-                                    f"body is not a JSON object: {excerpt(raw)!r}",
-                                    retryable=False, status=resp.status_code)
-        return data, resp, latency_ms
 
-    def classify_error(self, resp: httpx.Response, raw: bytes) -> ProviderCallError:
-        """Map an HTTP error status to an error kind; subclasses refine (quota, overload)."""
-        status = resp.status_code
-        rid = resp.headers.get(self.request_id_header)
-        detail = excerpt(raw)
-        retry_after = parse_retry_after(resp.headers)
-        if status == 429:
-            return ProviderCallError(ErrorKind.RATE_LIMITED, detail, retryable=True,
-                                     status=status, retry_after=retry_after, request_id=rid)
-        if status in (401, 403):
-            return ProviderCallError(ErrorKind.AUTH, detail, retryable=False, status=status,
-                                     request_id=rid)
-        if status >= 500:
-            return ProviderCallError(ErrorKind.SERVER_ERROR, detail, retryable=True,
-                                     status=status, retry_after=retry_after, request_id=rid)
-        return ProviderCallError(ErrorKind.BAD_REQUEST, detail, retryable=False, status=status,
-                                 request_id=rid)
+def as_str(v: Any) -> str | None:
+    """``v`` if it is a non-empty string, else None."""
+    return v if isinstance(v, str) and v else None
+
+
+def as_dict(v: Any) -> dict[str, Any]:
+    """``v`` if it is a JSON object, else {}: answers are read without trusting their shape."""
+    return v if isinstance(v, dict) else {}
+
+
+def as_list(v: Any) -> list[Any]:
+    return v if isinstance(v, list) else []

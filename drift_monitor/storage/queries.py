@@ -157,6 +157,19 @@ class Store:
             ids = list(conn.execute(q).scalars())
         return [self.run_summary(i) for i in ids]
 
+    def spend_since(self, target_id: int, since: datetime) -> float:
+        """US dollars of the target's responses stored at or after ``since`` (0.0 if none).
+
+        The daily budget asks this with the start of the UTC day. Responses without a cost
+        (failures, targets without a price) count as nothing.
+        """
+        with self.engine.connect() as conn:
+            total = conn.execute(
+                select(func.coalesce(func.sum(Response.cost_usd), 0.0))
+                .join(Run, Run.id == Response.run_id)
+                .where(Run.target_id == target_id, Response.created_at >= since)).scalar_one()
+        return float(total or 0.0)
+
     def responses(self, run_id: int) -> list[Response]:
         with Session(self.engine, expire_on_commit=False) as s:
             return list(s.scalars(select(Response).where(Response.run_id == run_id)
