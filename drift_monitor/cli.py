@@ -245,16 +245,26 @@ def baseline_set(state: State, target: str, runs: int | None) -> None:
 @pass_state
 @handles_errors
 def baseline_accept(state: State, target: str, runs: int | None) -> None:
-    """Accept the new behaviour: pin the recent runs after a reviewed change."""
+    """Accept the new behaviour: pin the recent runs after a reviewed change.
+
+    The target's open incidents close as accepted in the same transaction.
+    """
+    from drift_monitor.alerting.incidents import accept_hook
     from drift_monitor.detection.baselines import pin_latest
 
     config = state.config
     t = config.target(target)
     store = _open_store(config)
     tid = store.upsert_target(t.name, t.provider, t.model)
+    decisions: list[Any] = []
     pinned = pin_latest(store, tid, t.name, runs or config.settings.detection.window_runs,
-                        reason="accept", note="accepted after review")
+                        reason="accept", note="accepted after review",
+                        same_transaction=accept_hook(config, store, t.name, tid,
+                                                     decisions=decisions))
     click.echo(f"{t.name}: accepted; baseline {pinned.id} now pins runs {pinned.run_ids}")
+    for d in decisions:
+        click.echo(f"  incident {d.incident_id} ({d.dimension}) closed as accepted"
+                   + (" (notification queued; run 'drift-monitor notify')" if d.queued else ""))
 
 
 @baseline.command("show")
@@ -286,15 +296,19 @@ def baseline_show(state: State, target: str | None) -> None:
 @main.command()
 @click.option("--target", "-t", "targets", multiple=True, help="Target name (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
+@click.option("--no-notify", is_flag=True,
+              help="Record findings and incidents but queue no notification.")
 @pass_state
 @handles_errors
-def check(state: State, targets: tuple[str, ...], as_json: bool) -> None:
-    """Compare the latest window with the baseline and record findings.
+def check(state: State, targets: tuple[str, ...], as_json: bool, no_notify: bool) -> None:
+    """Compare the latest window with the baseline, record findings, update incidents and queue
+    notifications (delivered by 'drift-monitor notify').
 
     Exit 0 no drift, 1 drift, 2 error.
     """
     import json
 
+    from drift_monitor.alerting.incidents import check_saver
     from drift_monitor.alerting.render import finding_lines
     from drift_monitor.detection.check import check_target, make_confirm_round
 
@@ -304,9 +318,11 @@ def check(state: State, targets: tuple[str, ...], as_json: bool) -> None:
     chosen = config.targets(list(targets))
     store = _open_store(config)
     results = []
+    decisions: list[Any] = []
+    save = check_saver(config, store, notify=not no_notify, decisions=decisions)
     for t in chosen:
         confirm = make_confirm_round(config, t, store, library)
-        results.append(check_target(config, t, store, confirm_round=confirm))
+        results.append(check_target(config, t, store, confirm_round=confirm, save=save))
     if as_json:
         click.echo(json.dumps({"checks": [r.to_json() for r in results]}, indent=2))
     else:
@@ -324,9 +340,39 @@ def check(state: State, targets: tuple[str, ...], as_json: bool) -> None:
                     click.echo("      (not confirmed yet: no page)")
             for note in r.notes:
                 click.echo(f"  note: {note}")
+            for d in decisions:
+                if d.target == r.target:
+                    click.echo(f"  incident {d.incident_id} ({d.dimension}): {d.action}, "
+                               f"{d.reason.value}" + (", notification queued" if d.queued else ""))
+        if any(d.queued for d in decisions):
+            click.echo("notifications queued: run 'drift-monitor notify' to deliver them")
     if any(r.drift for r in results):
         sys.exit(1)
     sys.exit(2 if any(r.error for r in results) else 0)
+
+
+# --- notify ---------------------------------------------------------------------------------
+
+@main.command()
+@pass_state
+@handles_errors
+def notify(state: State) -> None:
+    """Deliver pending notifications now (alerts, resolutions, digests).
+
+    Exit 0 when none is left pending, 1 when some are (they are retried with backoff).
+    Notifications that failed permanently are listed and not retried.
+    """
+    from drift_monitor.alerting.outbox import deliver
+
+    config = state.config
+    store = _open_store(config)
+    report = deliver(config, store)
+    for a in report.attempts:
+        click.echo(a.describe())
+    counts = store.notification_counts()
+    click.echo(f"{report.delivered} delivered now; {report.pending} pending; "
+               f"{counts.get('failed', 0)} failed permanently in total")
+    sys.exit(1 if report.pending else 0)
 
 
 # --- features -------------------------------------------------------------------------------
