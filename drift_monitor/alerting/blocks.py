@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drift_monitor.alerting.render import _value, model_string_line
+from drift_monitor.alerting.render import REASON_WORDS, _value, model_string_line
 
 MAX_BLOCKS = 50
 SECTION_CHARS = 3000
@@ -114,16 +114,20 @@ def _finding(f: dict[str, Any]) -> str:
 def alert_blocks(p: dict[str, Any]) -> list[Block]:
     """A drift alert: what changed, since when, where, examples, and how to accept it."""
     icon = ":rotating_light:" if p["severity"] == "critical" else ":warning:"
-    reason = {"first_notification": "new", "changed": "changed",
-              "repeat_interval_elapsed": "still drifting"}.get(p["reason"], p["reason"])
+    dims = ", ".join(p["dimensions"])
     blocks = [
-        header(f"{icon} Drift on {p['target']}: {p['dimension']} ({reason})"),
-        section(f"*{p['severity'].capitalize()}* {p['dimension']} drift since "
-                f"*{_when(p.get('opened_at'))}*.\n{esc(model_string_line(p))}"),
+        header(f"{icon} Drift on {p['target']}: {dims} "
+               f"({REASON_WORDS.get(p['reason'], p['reason'])})"),
+        section(f"*{p['severity'].capitalize()}* drift since *{_when(p.get('opened_at'))}*."
+                f"\n{esc(model_string_line(p))}"),
     ]
-    blocks += [section(_finding(f)) for f in p.get("findings", [])]
-    if p.get("more_findings"):
-        blocks.append(context([f"… and {p['more_findings']} more findings"]))
+    for inc in p["incidents"]:
+        blocks.append(section(f"*{esc(inc['dimension'])}* · {inc['severity']} · "
+                              f"{REASON_WORDS.get(inc['reason'], inc['reason'])} · since "
+                              f"{_when(inc.get('opened_at'))} · incident #{inc['incident_id']}"))
+        blocks += [section(_finding(f)) for f in inc["findings"]]
+        if inc.get("more_findings"):
+            blocks.append(context([f"… and {inc['more_findings']} more findings"]))
     for ex in p.get("examples", []):
         blocks.append(divider())
         blocks.append(section(f"*Example* `{esc(ex['probe'])}` ({esc(ex['metric'])}), "
@@ -133,27 +137,30 @@ def alert_blocks(p: dict[str, Any]) -> list[Block]:
         divider(),
         section("If the new behaviour is fine, accept it as the new baseline:\n"
                 + code(p["accept_command"], 400)),
-        context([f"incident #{p['incident_id']} · check #{p.get('check_id')} · window runs "
-                 f"{p['window_runs']} ({p['window_responses']} responses) vs baseline "
-                 f"{p['baseline_id']} runs {p['baseline_runs']} ({p['baseline_responses']} "
-                 f"responses) · reason `{p['reason']}`"]),
+        context([f"check #{p.get('check_id')} · window runs {p['window_runs']} "
+                 f"({p['window_responses']} responses) vs baseline {p['baseline_id']} runs "
+                 f"{p['baseline_runs']} ({p['baseline_responses']} responses) · reason "
+                 f"`{p['reason']}`"]),
     ]
     return fit(blocks)
 
 
 def closed_blocks(p: dict[str, Any]) -> list[Block]:
-    """A resolved or accepted incident."""
+    """Resolved or accepted incidents."""
+    dims = ", ".join(p["dimensions"])
     if p["kind"] == "resolved":
-        title = f":white_check_mark: Resolved on {p['target']}: {p['dimension']}"
-        how = "A clean check found no drift of this dimension against the baseline."
+        title = f":white_check_mark: Resolved on {p['target']}: {dims}"
+        how = "A clean check found no drift of these dimensions against the baseline."
     else:
-        title = f":ballot_box_with_check: Accepted on {p['target']}: {p['dimension']}"
+        title = f":ballot_box_with_check: Accepted on {p['target']}: {dims}"
         how = (f"The new behaviour was accepted: baseline {p.get('baseline_id')} now pins runs "
                f"{p.get('baseline_runs')}.")
-    return fit([header(title),
-                section(f"{how}\nOpen from *{_when(p.get('opened_at'))}* to "
-                        f"*{_when(p.get('closed_at'))}*. Was: {esc(p.get('summary') or '')}"),
-                context([f"incident #{p['incident_id']} · reason `{p['reason']}`"])])
+    blocks = [header(title), section(how)]
+    blocks += [section(f"*{esc(i['dimension'])}* (incident #{i['incident_id']}), open from "
+                       f"{_when(i.get('opened_at'))} to {_when(p.get('closed_at'))}. "
+                       f"Was: {esc(i['summary'])}") for i in p["incidents"]]
+    blocks.append(context([f"reason `{p['reason']}`"]))
+    return fit(blocks)
 
 
 def fallback_text(p: dict[str, Any]) -> str:

@@ -126,31 +126,47 @@ def _closing_reason(incident: dict[str, Any], announced: Reason, notify: bool) -
     return announced if notify else Reason.NOTIFY_DISABLED
 
 
+Announcement = tuple[dict[str, Any], Reason, str, list[Finding]]  # incident, reason, action
+
+
 class IncidentBook:
-    """Applies decisions inside one transaction: incidents, events and outbox rows together."""
+    """Applies decisions inside one transaction: incidents, events and outbox rows together.
+
+    One check announces at most one alert and one resolution per target and channel, however
+    many dimensions moved; each incident still has its own decision, event and sequence.
+    """
 
     def __init__(self, store: Store, conn: Connection, *, channels: Sequence[str],
                  now: datetime) -> None:
         self.store, self.conn, self.channels, self.now = store, conn, list(channels), now
 
-    def _queue(self, incident: dict[str, Any], kind: str, reason: Reason,
-               payload: dict[str, Any], target_id: int) -> tuple[int, str | None]:
-        if reason not in NOTIFYING:
-            return 0, None
-        seq = incident["notifications"] + 1
-        base = f"incident:{incident['id']}:{reason.value}:{seq}"
-        queued = 0
-        for channel in self.channels:
-            queued += self.store.enqueue(self.conn, {
-                "dedup_key": f"{base}:{channel}", "channel": channel, "kind": kind,
-                "reason": reason.value, "target_id": target_id, "incident_id": incident["id"],
-                "payload": payload, "status": "pending", "attempts": 0,
-                "created_at": self.now, "next_attempt_at": self.now})
-        self.store.update_incident(self.conn, incident["id"], {
-            "notifications": seq, "last_notified_at": self.now,
-            "notified_keys": incident["finding_keys"],
-            "notified_severity": incident["severity"]})
-        return queued, base
+    def _announce(self, kind: str, target: str, target_id: int, items: list[Announcement],
+                  check_id: int | None, payload: Callable[[list[Announcement]],
+                                                          dict[str, Any]]) -> list[Decision]:
+        """Queue one message (per channel) for the notifying items; record every decision."""
+        notifying = [it for it in items if it[1] in NOTIFYING]
+        key, queued = None, 0
+        if notifying:
+            base = "+".join(f"{inc['id']}:{reason.value}:{inc['notifications'] + 1}"
+                            for inc, reason, _, _ in notifying)
+            body = payload(notifying)
+            for channel in self.channels:
+                key = f"{kind}/{base}"
+                queued += self.store.enqueue(self.conn, {
+                    "dedup_key": f"{key}/{channel}", "channel": channel, "kind": kind,
+                    "reason": body["reason"], "target_id": target_id,
+                    "incident_id": notifying[0][0]["id"] if len(notifying) == 1 else None,
+                    "payload": body, "status": "pending", "attempts": 0,
+                    "created_at": self.now, "next_attempt_at": self.now})
+            for inc, _, _, _ in notifying:
+                self.store.update_incident(self.conn, inc["id"], {
+                    "notifications": inc["notifications"] + 1, "last_notified_at": self.now,
+                    "notified_keys": inc["finding_keys"],
+                    "notified_severity": inc["severity"]})
+        return [self.record(target, inc, action, reason, check_id,
+                            queued if reason in NOTIFYING else 0,
+                            key if reason in NOTIFYING else None)
+                for inc, reason, action, _ in items]
 
     def record(self, target: str, incident: dict[str, Any], action: str, reason: Reason,
                check_id: int | None, queued: int, dedup_key: str | None) -> Decision:
@@ -160,7 +176,7 @@ class IncidentBook:
             "dedup_key": dedup_key})
         log.info("incident %s (%s/%s): %s, reason %s%s", incident["id"], target,
                  incident["dimension"], action, reason.value,
-                 f", queued {queued} notification(s)" if queued else "")
+                 f", queued in {dedup_key}" if queued else "")
         return Decision(target, incident["dimension"], incident["id"], action, reason, queued)
 
     def apply_check(self, result: CheckResult, target_id: int, check_id: int, *,
@@ -175,26 +191,40 @@ class IncidentBook:
                 paging.setdefault(f.dimension, []).append(f)
         open_by_dim = {i["dimension"]: i for i in self.store.open_incidents(self.conn,
                                                                             target_id)}
+        alerts: list[Announcement] = []
+        closes: list[Announcement] = []
         decisions = []
         for dim in sorted(set(open_by_dim) | set(paging)):
             incident = open_by_dim.get(dim)
             found = paging.get(dim, [])
             if found:
-                decisions.append(self._drifting(result, target_id, check_id, incident, dim,
-                                                found, policy, notify))
+                alerts.append(self._drifting(target_id, check_id, incident, dim, found,
+                                             policy, notify))
             elif incident is not None and dim in holding:
                 self.store.update_incident(self.conn, incident["id"], {
                     "updated_at": self.now, "last_check_id": check_id})
                 decisions.append(self.record(result.target, incident, "hold", Reason.HELD,
                                              check_id, 0, None))
             elif incident is not None:
-                decisions.append(self._close(result.target, target_id, incident, "resolve",
-                                             Reason.RESOLVED, notify, check_id=check_id))
+                closes.append(self._close(incident, "resolve", Reason.RESOLVED, notify,
+                                          check_id=check_id))
+
+        def alert(items: list[Announcement]) -> dict[str, Any]:
+            return alert_payload(result, [(i, r.value, f) for i, r, _, f in items], self.now)
+
+        def resolved(items: list[Announcement]) -> dict[str, Any]:
+            return closed_payload("resolved", result.target, [(i, r.value) for i, r, _, _ in
+                                                              items], self.now,
+                                  check_id=check_id)
+
+        decisions += self._announce("alert", result.target, target_id, alerts, check_id, alert)
+        decisions += self._announce("resolved", result.target, target_id, closes, check_id,
+                                    resolved)
         return decisions
 
-    def _drifting(self, result: CheckResult, target_id: int, check_id: int,
-                  incident: dict[str, Any] | None, dim: str, found: list[Finding],
-                  policy: Policy, notify: bool) -> Decision:
+    def _drifting(self, target_id: int, check_id: int, incident: dict[str, Any] | None,
+                  dim: str, found: list[Finding], policy: Policy,
+                  notify: bool) -> Announcement:
         severity = max((f.severity for f in found), key=severity_rank)
         top = max(found, key=lambda f: (severity_rank(f.severity), abs(f.effect or 0)))
         state = {"severity": severity, "summary": top.summary, "updated_at": self.now,
@@ -211,32 +241,28 @@ class IncidentBook:
             self.store.update_incident(self.conn, incident["id"], state)
             action = "update"
         reason = decide_open(incident, found, self.now, policy, notify)
-        incident = {**incident, **state}
-        payload = alert_payload(result, incident, found, reason.value, self.now)
-        queued, key = self._queue(incident, "alert", reason, payload, target_id)
-        return self.record(result.target, incident, action, reason, check_id, queued, key)
+        return {**incident, **state}, reason, action, found
 
-    def _close(self, target: str, target_id: int, incident: dict[str, Any], action: str,
-               announced: Reason, notify: bool, *, check_id: int | None = None,
-               baseline_id: int | None = None,
-               baseline_runs: list[int] | None = None) -> Decision:
+    def _close(self, incident: dict[str, Any], action: str, announced: Reason, notify: bool,
+               *, check_id: int | None = None,
+               baseline_id: int | None = None) -> Announcement:
         status = "resolved" if action == "resolve" else "accepted"
         self.store.update_incident(self.conn, incident["id"], {
             "status": status, "closed_at": self.now, "updated_at": self.now,
             "closed_by_check_id": check_id, "accepted_baseline_id": baseline_id})
-        reason = _closing_reason(incident, announced, notify)
-        payload = closed_payload(status, target, incident, reason.value, self.now,
-                                 check_id=check_id, baseline_id=baseline_id,
-                                 baseline_runs=baseline_runs)
-        queued, key = self._queue(incident, status, reason, payload, target_id)
-        return self.record(target, incident, action, reason, check_id, queued, key)
+        return incident, _closing_reason(incident, announced, notify), action, []
 
     def accept(self, target: str, target_id: int, baseline_id: int,
                run_ids: list[int]) -> list[Decision]:
         """Close every open incident of the target as accepted by baseline ``baseline_id``."""
-        return [self._close(target, target_id, incident, "accept", Reason.ACCEPTED, True,
-                            baseline_id=baseline_id, baseline_runs=run_ids)
-                for incident in self.store.open_incidents(self.conn, target_id)]
+        items = [self._close(incident, "accept", Reason.ACCEPTED, True, baseline_id=baseline_id)
+                 for incident in self.store.open_incidents(self.conn, target_id)]
+
+        def accepted(items: list[Announcement]) -> dict[str, Any]:
+            return closed_payload("accepted", target, [(i, r.value) for i, r, _, _ in items],
+                                  self.now, baseline_id=baseline_id, baseline_runs=run_ids)
+
+        return self._announce("accepted", target, target_id, items, None, accepted)
 
 
 def check_saver(config: Config, store: Store, *, notify: bool = True, now: Clock = utc_now,

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from drift_monitor.detection.check import CheckResult
 
 MAX_FINDINGS = 12  # per message; the rest are counted ("and 4 more findings")
-MAX_PROBES = 8  # probe names listed per finding
+MAX_PROBES = 5  # probe names listed per finding
 MAX_EXAMPLES = 2
 STORED_EXAMPLE_CHARS = 4000  # bounds the outbox row; channels truncate further to fit
 
@@ -65,41 +65,62 @@ def model_strings(result: CheckResult) -> dict[str, Any] | None:
     return None
 
 
-def alert_payload(result: CheckResult, incident: dict[str, Any], findings: list[Finding],
-                  reason: str, now: datetime) -> dict[str, Any]:
-    """An alert for ``incident`` from the check in ``result`` and the incident's findings."""
-    ordered = sorted(findings, key=lambda f: (-severity_rank(f.severity), -abs(f.effect or 0)))
-    examples = []
-    for f in ordered:
-        for ex in f.examples:
-            if len(examples) < MAX_EXAMPLES:
-                examples.append({"metric": f.metric, "probe": probe_name(ex.get("probe", "")),
-                                 "before": _clip(ex.get("before")),
-                                 "after": _clip(ex.get("after"))})
+def alert_payload(result: CheckResult, items: list[tuple[dict[str, Any], str, list[Finding]]],
+                  now: datetime) -> dict[str, Any]:
+    """One alert for the incidents a check decided to announce, as (incident, reason, its
+    findings); grouped so one check pages once however many dimensions moved."""
+    incidents = []
+    examples: list[dict[str, str]] = []
+    for incident, reason, findings in items:
+        ordered = sorted(findings, key=lambda f: (-severity_rank(f.severity),
+                                                  -abs(f.effect or 0)))
+        for f in ordered:
+            for ex in f.examples[:1]:
+                if len(examples) < MAX_EXAMPLES:
+                    examples.append({"metric": f.metric,
+                                     "probe": probe_name(ex.get("probe", "")),
+                                     "before": _clip(ex.get("before")),
+                                     "after": _clip(ex.get("after"))})
+        incidents.append({
+            "incident_id": incident["id"], "dimension": incident["dimension"],
+            "severity": incident["severity"], "reason": reason,
+            "opened_at": _iso(incident["opened_at"]),
+            "findings": [finding_entry(f) for f in ordered[:MAX_FINDINGS]],
+            "more_findings": max(0, len(ordered) - MAX_FINDINGS)})
+    severity = max((i["severity"] for i in incidents), key=severity_rank)
     return {
-        "kind": "alert", "reason": reason, "target": result.target,
-        "dimension": incident["dimension"], "severity": incident["severity"],
-        "incident_id": incident["id"], "opened_at": _iso(incident["opened_at"]),
-        "sent_at": _iso(now), "check_id": result.check_id,
-        "baseline_id": result.baseline_id, "baseline_runs": result.baseline_runs,
+        "kind": "alert", "reason": main_reason([i["reason"] for i in incidents]),
+        "target": result.target, "severity": severity, "incidents": incidents,
+        "dimensions": [i["dimension"] for i in incidents],
+        "opened_at": min(i["opened_at"] or "" for i in incidents), "sent_at": _iso(now),
+        "check_id": result.check_id, "baseline_id": result.baseline_id,
+        "baseline_runs": result.baseline_runs,
         "baseline_responses": result.baseline_responses, "window_runs": result.window_runs,
         "window_responses": result.window_responses,
         "model_string_changed": result.model_string_changed,
         "model_strings": model_strings(result),
-        "findings": [finding_entry(f) for f in ordered[:MAX_FINDINGS]],
-        "more_findings": max(0, len(ordered) - MAX_FINDINGS),
         "examples": examples, "accept_command": accept_command(result.target),
     }
 
 
-def closed_payload(kind: str, target: str, incident: dict[str, Any], reason: str,
+REASON_ORDER = ("first_notification", "changed", "repeat_interval_elapsed", "resolved",
+                "accepted")
+
+
+def main_reason(reasons: list[str]) -> str:
+    """The reason a grouped message leads with: new beats changed beats repeat."""
+    return min(reasons, key=lambda r: REASON_ORDER.index(r) if r in REASON_ORDER else 99)
+
+
+def closed_payload(kind: str, target: str, items: list[tuple[dict[str, Any], str]],
                    now: datetime, *, check_id: int | None = None,
                    baseline_id: int | None = None,
                    baseline_runs: list[int] | None = None) -> dict[str, Any]:
-    """A ``resolved`` or ``accepted`` message for an incident that was announced."""
-    return {"kind": kind, "reason": reason, "target": target,
-            "dimension": incident["dimension"], "severity": incident["severity"],
-            "incident_id": incident["id"], "summary": incident["summary"],
-            "opened_at": _iso(incident["opened_at"]), "closed_at": _iso(now),
-            "sent_at": _iso(now), "check_id": check_id, "baseline_id": baseline_id,
-            "baseline_runs": baseline_runs or []}
+    """A ``resolved`` or ``accepted`` message for incidents that were announced."""
+    return {"kind": kind, "reason": main_reason([r for _, r in items]), "target": target,
+            "incidents": [{"incident_id": i["id"], "dimension": i["dimension"],
+                           "severity": i["severity"], "summary": i["summary"],
+                           "opened_at": _iso(i["opened_at"]), "reason": r} for i, r in items],
+            "dimensions": [i["dimension"] for i, _ in items],
+            "closed_at": _iso(now), "sent_at": _iso(now), "check_id": check_id,
+            "baseline_id": baseline_id, "baseline_runs": baseline_runs or []}

@@ -108,6 +108,11 @@ def model_string_line(p: dict[str, Any]) -> str:
     return "The provider's model string did not change: this is a silent update."
 
 
+REASON_WORDS = {"first_notification": "new", "changed": "changed",
+                "repeat_interval_elapsed": "still drifting", "resolved": "resolved",
+                "accepted": "accepted"}
+
+
 def render_payload(p: dict[str, Any]) -> str:
     """An outbox payload (alert, resolved, accepted or digest) as plain text."""
     kind = p.get("kind")
@@ -115,27 +120,33 @@ def render_payload(p: dict[str, Any]) -> str:
         from drift_monitor.digest import render_digest_text
 
         return render_digest_text(p)
+    dims = ", ".join(p.get("dimensions", []))
     if kind in ("resolved", "accepted"):
-        verb = ("RESOLVED" if kind == "resolved" else "ACCEPTED")
-        how = ("one clean check found no drift of this dimension" if kind == "resolved" else
+        how = ("a clean check found no drift of these dimensions" if kind == "resolved" else
                f"the new behaviour was accepted: baseline {p.get('baseline_id')} now pins runs "
                f"{p.get('baseline_runs')}")
-        return (f"{verb} on {p['target']}: {p['dimension']} (incident {p['incident_id']}, "
-                f"open since {_when(p.get('opened_at'))})\n{how}.\nWas: {p.get('summary')}")
-    lines = [f"DRIFT on {p['target']}: {p['dimension']} changed ({p['severity']}), since "
-             f"{_when(p.get('opened_at'))} [{p['reason'].replace('_', ' ')}]",
+        lines = [f"{kind.upper()} on {p['target']}: {dims}", f"{how}."]
+        lines += [f"  {i['dimension']} (incident {i['incident_id']}, open since "
+                  f"{_when(i.get('opened_at'))}): was {i['summary']}" for i in p["incidents"]]
+        return "\n".join(lines)
+    lines = [f"DRIFT on {p['target']}: {dims} changed ({p['severity']}), since "
+             f"{_when(p.get('opened_at'))} [{REASON_WORDS.get(p['reason'], p['reason'])}]",
              model_string_line(p),
              f"Compared {p['window_responses']} responses (runs {p['window_runs']}) with the "
              f"baseline's {p['baseline_responses']} (baseline {p['baseline_id']}, runs "
              f"{p['baseline_runs']})."]
-    for f in p.get("findings", []):
-        lines.extend(payload_finding_lines(f))
-    if p.get("more_findings"):
-        lines.append(f"  ... and {p['more_findings']} more findings")
+    for inc in p["incidents"]:
+        lines.append(f"{inc['dimension']} ({inc['severity']}, "
+                     f"{REASON_WORDS.get(inc['reason'], inc['reason'])}, incident "
+                     f"{inc['incident_id']}, since {_when(inc.get('opened_at'))}):")
+        for f in inc["findings"]:
+            lines.extend(payload_finding_lines(f))
+        if inc.get("more_findings"):
+            lines.append(f"  ... and {inc['more_findings']} more findings")
     for ex in p.get("examples", []):
-        lines.append(f"  example ({ex['probe']}), before:")
+        lines.append(f"Example ({ex['probe']}, {ex['metric']}), before:")
         lines.append(_indent(ex["before"]))
-        lines.append("  after:")
+        lines.append("after:")
         lines.append(_indent(ex["after"]))
     lines.append(f"If the new behaviour is fine: {p['accept_command']}")
     return "\n".join(lines)
