@@ -42,7 +42,7 @@ def code(text: str, limit: int) -> str:
     """A code block of at most ``limit`` characters; long text is cut visibly inside it."""
     # a ``` inside the text would end Slack's code block early: break it with zero-width spaces
     body = esc(text).replace("```", "`\u200b`\u200b`") or " "
-    return "```" + truncate(body, limit - 6) + "```"
+    return "```\n" + truncate(body, limit - 8) + "\n```"
 
 
 def header(text: str) -> Block:

@@ -28,8 +28,8 @@ targets:
 notify:
 {notify}
 """
-WEBHOOK = "    slack: {webhook_url_env: TEST_SLACK_WEBHOOK}\n"
-API = ("    slack: {{bot_token_env: TEST_SLACK_TOKEN, channel: '{channel}', "
+WEBHOOK = "  slack: {webhook_url_env: TEST_SLACK_WEBHOOK}\n"
+API = ("  slack: {{bot_token_env: TEST_SLACK_TOKEN, channel: '{channel}', "
        "api_base_url: '{url}'}}\n")
 
 

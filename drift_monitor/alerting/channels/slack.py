@@ -33,6 +33,7 @@ from slack_sdk.http_retry import (
     HttpResponse,
     RateLimitErrorRetryHandler,
     RetryHandler,
+    RetryIntervalCalculator,
     RetryState,
 )
 from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
@@ -124,10 +125,16 @@ class SlackChannel(Channel):
     name = "slack"
 
     def __init__(self, config: Config, *, timeout: float = TIMEOUT_S,
-                 backoff_factor: float = 0.5, sleep: Callable[[float], None] = time.sleep,
+                 retry_interval: RetryIntervalCalculator | None = None,
+                 sleep: Callable[[float], None] = time.sleep,
                  max_retry_after: float = MAX_IN_PROCESS_RETRY_AFTER_S) -> None:
         """Reads the webhook URL or token from the environment now. Raises ConfigError naming
-        the env var when it is unset."""
+        the env var when it is unset.
+
+        ``retry_interval`` paces the quick in-process retries of 5xx and connection errors
+        (default: slack-sdk's exponential backoff with jitter); ``sleep`` is what waits out a
+        short Retry-After.
+        """
         slack = config.settings.notify.slack
         if slack is None:
             raise ChannelError(self.name, "notify.slack is not configured", permanent=True)
@@ -146,7 +153,7 @@ class SlackChannel(Channel):
         debugging = log.getEffectiveLevel() <= logging.DEBUG
         _sdk_log.setLevel(logging.DEBUG if debugging else logging.CRITICAL)
         self.timeout = timeout
-        calc = BackoffRetryIntervalCalculator(backoff_factor=backoff_factor)
+        calc = retry_interval or BackoffRetryIntervalCalculator(backoff_factor=0.5)
         self._handlers: list[RetryHandler] = [
             ConnectionErrorRetryHandler(max_retry_count=1, interval_calculator=calc),
             _ShortRateLimitHandler(2, max_retry_after, sleep),
