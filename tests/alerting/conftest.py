@@ -99,11 +99,12 @@ def finding(dimension: str = "formatting", metric: str = "code_fence_rate",
             severity: str = "critical", confirmed: bool = True, suite: str = "coding",
             direction: int = 1, examples: list[dict[str, str]] | None = None,
             **kw: Any) -> Finding:
+    kw.setdefault("drifted_probes", ("coding/two-sum@abc", "coding/fizzbuzz@def"))
     return Finding(dimension=dimension, metric=metric, probe=None, baseline=0.02,
                    current=0.81, effect=0.79, p_value=1e-9, q_value=4e-8, severity=severity,
                    summary=f"{metric} moved in suite {suite}", direction=direction,
                    confirmed=confirmed, confirmed_by="confirmation_round" if confirmed else None,
-                   suite=suite, drifted_probes=("coding/two-sum@abc", "coding/fizzbuzz@def"),
+                   suite=suite,
                    examples=examples if examples is not None else [
                        {"probe": "coding/two-sum@abc", "before": "class Solution: ...",
                         "after": "```python\nclass Solution: ..."}], **kw)
