@@ -375,6 +375,47 @@ def notify(state: State) -> None:
     sys.exit(1 if report.pending else 0)
 
 
+# --- digest ---------------------------------------------------------------------------------
+
+@main.command()
+@click.option("--days", type=click.IntRange(1, 366), default=7, show_default=True,
+              help="How many days back the digest covers.")
+@click.option("--send", is_flag=True, help="Queue the digest and deliver it now.")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, writable=True),
+              help="Write a self-contained HTML report with charts to this file.")
+@pass_state
+@handles_errors
+def digest(state: State, days: int, send: bool, html_path: str | None) -> None:
+    """Build the digest of the last DAYS days; print it, send it, write the HTML report.
+
+    Sending the same period's digest twice sends it once (it is deduplicated by period).
+    """
+    from drift_monitor.alerting.outbox import deliver
+    from drift_monitor.digest import build_digest, queue_digest, render_digest_text
+
+    config = state.config
+    store = _open_store(config)
+    payload = build_digest(config, store, days=days)
+    click.echo(render_digest_text(payload))
+    if html_path:
+        from drift_monitor.digest_report import render_html
+
+        try:
+            Path(html_path).write_text(render_html(payload), encoding="utf-8")
+        except OSError as exc:
+            _fail(f"cannot write the report to {html_path}: {exc.strerror or exc}")
+        click.echo(f"report written to {html_path}")
+    if send:
+        keys = queue_digest(config, store, payload)
+        report = deliver(config, store, keys=keys)
+        for a in report.attempts:
+            click.echo(a.describe())
+        if not report.attempts:
+            click.echo("this period's digest was already sent")
+        elif report.pending:
+            click.echo("the digest stays queued; 'drift-monitor notify' retries it")
+
+
 # --- features -------------------------------------------------------------------------------
 
 @main.group()

@@ -169,3 +169,22 @@ def fallback_text(p: dict[str, Any]) -> str:
 
     head = render_payload(p).splitlines()[:2]
     return truncate("\n".join(head), FALLBACK_CHARS)
+
+
+def digest_blocks(p: dict[str, Any]) -> list[Block]:
+    """The weekly digest: one header, then per target its numbers as fields."""
+    from drift_monitor.digest import target_lines
+
+    blocks = [header(f":bar_chart: Drift digest: {p['start'][:10]} to {p['end'][:10]}")]
+    for t in p["targets"]:
+        blocks.append(divider())
+        blocks.append(section(f"*{esc(t['name'])}* · {esc(t['provider'])} `{esc(t['model'])}` "
+                              f"· {esc(t['schedule'])}"))
+        items = []
+        for line in target_lines(t):
+            name, _, rest = line.partition(": ")
+            items.append(f"*{esc(name.capitalize())}*\n{esc(rest)}")
+        blocks.append(fields(items))
+    blocks.append(context(["drift-monitor digest · `drift-monitor digest --html report.html` "
+                           "writes the report with charts"]))
+    return fit(blocks)
