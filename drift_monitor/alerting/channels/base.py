@@ -13,9 +13,12 @@ database) and never puts them in a message, a log line or an error.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from drift_monitor.errors import ChannelError
+
+if TYPE_CHECKING:
+    from drift_monitor.config import Config
 
 __all__ = ["Channel", "ChannelError"]
 
@@ -24,6 +27,11 @@ class Channel(ABC):
     """Delivers outbox payloads (see alerting/message.py and digest.py for their shapes)."""
 
     name: ClassVar[str]
+
+    def __init__(self, config: Config) -> None:
+        """Build the channel from ``notify.<name>``; secrets are read from the environment here
+        (raise ConfigError naming the env var when one is unset)."""
+        self.config: Config | None = config
 
     @abstractmethod
     def send(self, payload: dict[str, Any]) -> None:

@@ -21,6 +21,7 @@ class ConsoleChannel(Channel):
     name = "console"
 
     def __init__(self, config: Config | None = None, *, stream: IO[str] | None = None) -> None:
+        self.config = config
         self.stream = stream
 
     def send(self, payload: dict[str, Any]) -> None:
