@@ -372,6 +372,12 @@ def notify(state: State) -> None:
     counts = store.notification_counts()
     click.echo(f"{report.delivered} delivered now; {report.pending} pending; "
                f"{counts.get('failed', 0)} failed permanently in total")
+    shown = {a.id for a in report.attempts}
+    for n in store.notifications(status="failed", limit=5):
+        if n["id"] not in shown:  # earlier permanent failures stay visible until fixed
+            click.echo(f"  failed {n['last_attempt_at']:%Y-%m-%d %H:%M} UTC: {n['kind']} "
+                       f"({n['reason']}) for {n['target'] or 'all targets'} via "
+                       f"{n['channel']}: {n['last_error']}")
     sys.exit(1 if report.pending else 0)
 
 
@@ -390,13 +396,15 @@ def digest(state: State, days: int, send: bool, html_path: str | None) -> None:
 
     Sending the same period's digest twice sends it once (it is deduplicated by period).
     """
+    from drift_monitor.alerting.channels import channel_names
     from drift_monitor.alerting.outbox import deliver
     from drift_monitor.digest import build_digest, queue_digest, render_digest_text
 
     config = state.config
     store = _open_store(config)
     payload = build_digest(config, store, days=days)
-    click.echo(render_digest_text(payload))
+    if not (send and channel_names(config) == ["console"]):  # the console prints it anyway
+        click.echo(render_digest_text(payload))
     if html_path:
         from drift_monitor.digest_report import render_html
 

@@ -105,3 +105,17 @@ def test_notify_with_the_webhook_env_unset_exits_2_naming_it(
     monkeypatch.delenv("E2E_SLACK_WEBHOOK")
     code, out = cli(project, "notify")
     assert code == 2 and "E2E_SLACK_WEBHOOK is not set" in out and "notify.slack" in out
+
+
+def test_permanent_failures_stay_visible_in_later_notify_runs(
+        project: Path, slack: FakeSlack, monkeypatch: pytest.MonkeyPatch) -> None:
+    silent_update(project)
+    assert cli(project, "check")[0] == 1
+    monkeypatch.setenv("E2E_SLACK_WEBHOOK", slack.webhook_url + "-revoked")
+    code, out = cli(project, "notify")
+    assert code == 0 and "failed permanently: alert (first_notification)" in out
+    assert "no_service" in out
+    code, out = cli(project, "notify")
+    assert "1 failed permanently in total" in out
+    assert "via slack: slack: permanent failure (HTTP 404)" in out
+    assert slack.messages == []
