@@ -6,8 +6,11 @@
      ├── ConfigError                  drift-monitor.yaml is wrong (names file, key, line)
      ├── ProbeError                   a probe suite file is wrong (names file, key, line)
      ├── StorageError                 database unreachable or not migrated (URL, no password)
-     └── ProviderCallError            one provider call failed; carries the error kind and whether
-                                      a retry can help (``retryable``) and how long to wait
+     ├── ProviderCallError            one provider call failed; carries the error kind and whether
+     │                                a retry can help (``retryable``) and how long to wait
+     └── ChannelError                 one notification could not be delivered; ``permanent`` says
+                                      a retry cannot help (bad webhook, revoked token, unknown
+                                      channel); otherwise the outbox retries with backoff
 
 Constructors take structured fields and format the message themselves, so every message that
 reaches a user has the same shape.
@@ -87,3 +90,25 @@ class ProviderCallError(DriftMonitorError):
         self.request_id = request_id
         status_part = f" (HTTP {status})" if status is not None else ""
         super().__init__(f"{kind.value}{status_part}: {detail}")
+
+
+class ChannelError(DriftMonitorError):
+    """A notification channel could not deliver a message.
+
+    ``permanent`` is True when another attempt cannot help (HTTP 4xx from a webhook, an invalid
+    token, an unknown or archived channel); the outbox then marks the notification failed and
+    shows it instead of retrying. Otherwise (429, 5xx, timeouts, refused connections) the outbox
+    retries with backoff, waiting at least ``retry_after`` seconds when the server asked for it.
+    ``detail`` never contains a secret: channels build it from status codes and error names.
+    """
+
+    def __init__(self, channel: str, detail: str, *, permanent: bool,
+                 retry_after: float | None = None, status: int | None = None) -> None:
+        self.channel = channel
+        self.detail = detail
+        self.permanent = permanent
+        self.retry_after = retry_after
+        self.status = status
+        kind = "permanent" if permanent else "temporary"
+        status_part = f" (HTTP {status})" if status is not None else ""
+        super().__init__(f"{channel}: {kind} failure{status_part}: {detail}")

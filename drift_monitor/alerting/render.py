@@ -1,4 +1,5 @@
-"""Plain-text rendering of a drift alert: what the console channel prints and the demo shows.
+"""Plain-text rendering of alerts: what the console channel prints, the demo shows, and Slack
+uses as a message's notification text.
 
 Says what changed (dimension, metric, before -> after, confidence), on which probes, one or two
 before/after examples, whether the provider's model string changed (if not: a silent update),
@@ -7,7 +8,7 @@ and the exact command that accepts the new behaviour.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from drift_monitor.detection.check import CheckResult
@@ -74,4 +75,78 @@ def render_alert(result: CheckResult, *, since: str | None = None) -> str:
         lines.extend(finding_lines(f))
     lines.append(f"If the new behaviour is fine: drift-monitor baseline accept --target "
                  f"{result.target}")
+    return "\n".join(lines)
+
+
+# --- outbox payloads as plain text (the console channel and Slack's notification text) -------
+
+def _when(iso: str | None) -> str:
+    return iso.replace("T", " ")[:16] + " UTC" if iso else "?"
+
+
+def payload_finding_lines(f: dict[str, Any]) -> list[str]:
+    # the summary already says where (suite or probe)
+    confidence = ("reported by the provider" if f.get("q_value") is None
+                  else f"q = {f['q_value']:.1e}")
+    by = f.get("confirmed_by")
+    lines = [f"  [{f['severity']}] {f['metric']}: {f['summary']}",
+             f"      {_value(f['baseline'], f['metric'])} -> {_value(f['current'], f['metric'])}"
+             f", {confidence}"
+             + (f", confirmed by {by.replace('_', ' ')}" if by and by != "not_required" else "")]
+    if f.get("probes"):
+        more = f" and {f['probe_count'] - len(f['probes'])} more" \
+            if f["probe_count"] > len(f["probes"]) else ""
+        lines.append(f"      probes: {', '.join(f['probes'])}{more}")
+    return lines
+
+
+def model_string_line(p: dict[str, Any]) -> str:
+    if p.get("model_string_changed"):
+        ms = p.get("model_strings") or {}
+        return (f"The provider's model string changed ({ms.get('before')} -> "
+                f"{ms.get('after')}): this is a reported model change.")
+    return "The provider's model string did not change: this is a silent update."
+
+
+REASON_WORDS = {"first_notification": "new", "changed": "changed",
+                "repeat_interval_elapsed": "still drifting", "resolved": "resolved",
+                "accepted": "accepted"}
+
+
+def render_payload(p: dict[str, Any]) -> str:
+    """An outbox payload (alert, resolved, accepted or digest) as plain text."""
+    kind = p.get("kind")
+    if kind == "digest":
+        from drift_monitor.digest import render_digest_text
+
+        return render_digest_text(p)
+    dims = ", ".join(p.get("dimensions", []))
+    if kind in ("resolved", "accepted"):
+        how = ("a clean check found no drift of these dimensions" if kind == "resolved" else
+               f"the new behaviour was accepted: baseline {p.get('baseline_id')} now pins runs "
+               f"{p.get('baseline_runs')}")
+        lines = [f"{kind.upper()} on {p['target']}: {dims}", f"{how}."]
+        lines += [f"  {i['dimension']} (incident {i['incident_id']}, open since "
+                  f"{_when(i.get('opened_at'))}): was {i['summary']}" for i in p["incidents"]]
+        return "\n".join(lines)
+    lines = [f"DRIFT on {p['target']}: {dims} changed ({p['severity']}), since "
+             f"{_when(p.get('opened_at'))} [{REASON_WORDS.get(p['reason'], p['reason'])}]",
+             model_string_line(p),
+             f"Compared {p['window_responses']} responses (runs {p['window_runs']}) with the "
+             f"baseline's {p['baseline_responses']} (baseline {p['baseline_id']}, runs "
+             f"{p['baseline_runs']})."]
+    for inc in p["incidents"]:
+        lines.append(f"{inc['dimension']} ({inc['severity']}, "
+                     f"{REASON_WORDS.get(inc['reason'], inc['reason'])}, incident "
+                     f"{inc['incident_id']}, since {_when(inc.get('opened_at'))}):")
+        for f in inc["findings"]:
+            lines.extend(payload_finding_lines(f))
+        if inc.get("more_findings"):
+            lines.append(f"  ... and {inc['more_findings']} more findings")
+    for ex in p.get("examples", []):
+        lines.append(f"Example ({ex['probe']}, {ex['metric']}), before:")
+        lines.append(_indent(ex["before"]))
+        lines.append("after:")
+        lines.append(_indent(ex["after"]))
+    lines.append(f"If the new behaviour is fine: {p['accept_command']}")
     return "\n".join(lines)

@@ -12,6 +12,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from drift_monitor.probes import Probe
+from drift_monitor.storage.alert_queries import AlertQueries
+from drift_monitor.storage.digest_queries import DigestQueries
 from drift_monitor.storage.tables import (
     Baseline,
     BaselineRun,
@@ -50,8 +52,9 @@ def _insert(engine: Engine, table: Any) -> Any:
     return dialect.insert(table)
 
 
-class Store:
-    """Typed access to the tables. Methods open their own short transactions."""
+class Store(AlertQueries, DigestQueries):
+    """Typed access to the tables. Methods open their own short transactions (incident and
+    outbox queries live in alert_queries.py, the digest's in digest_queries.py)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine

@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -204,3 +205,89 @@ class FindingRow(Base):
     confirmed: Mapped[bool] = mapped_column(Boolean, default=False)
     confirmed_by: Mapped[str | None] = mapped_column(String(30), default=None)
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Incident(Base):
+    """An open drift episode for (target, dimension): opens, repeats, resolves or is accepted.
+
+    At most one incident per (target, dimension) is open at a time (a partial unique index), so
+    two checks racing on one target can never open two.
+    """
+
+    __tablename__ = "incidents"
+    __table_args__ = (
+        Index("uq_incidents_open_target_dimension", "target_id", "dimension", unique=True,
+              sqlite_where=text("status = 'open'"), postgresql_where=text("status = 'open'")),
+        Index("ix_incidents_target_opened", "target_id", "opened_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    target_id: Mapped[int] = mapped_column(ForeignKey("targets.id"))
+    dimension: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(12))  # open | resolved | accepted
+    severity: Mapped[str] = mapped_column(String(10))
+    summary: Mapped[str] = mapped_column(Text)
+    # (metric, suite, direction) keys of the paging findings, now and at the last notification:
+    # a key that was not in the notified set is a change worth a new message
+    finding_keys: Mapped[list[str]] = mapped_column(JSON, default=list)
+    notified_keys: Mapped[list[str]] = mapped_column(JSON, default=list)
+    notified_severity: Mapped[str | None] = mapped_column(String(10), default=None)
+    opened_at: Mapped[datetime] = mapped_column()
+    updated_at: Mapped[datetime] = mapped_column()
+    closed_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_notified_at: Mapped[datetime | None] = mapped_column(default=None)
+    notifications: Mapped[int] = mapped_column(Integer, default=0)  # the dedup key's sequence
+    first_check_id: Mapped[int | None] = mapped_column(ForeignKey("checks.id"), default=None)
+    last_check_id: Mapped[int | None] = mapped_column(ForeignKey("checks.id"), default=None)
+    closed_by_check_id: Mapped[int | None] = mapped_column(ForeignKey("checks.id"),
+                                                           default=None)
+    accepted_baseline_id: Mapped[int | None] = mapped_column(ForeignKey("baselines.id"),
+                                                             default=None)
+
+
+class IncidentEvent(Base):
+    """One named decision about an incident (opened, repeat, resolved...), notified or not."""
+
+    __tablename__ = "incident_events"
+    __table_args__ = (Index("ix_incident_events_incident", "incident_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
+    check_id: Mapped[int | None] = mapped_column(ForeignKey("checks.id"), default=None)
+    at: Mapped[datetime] = mapped_column()
+    action: Mapped[str] = mapped_column(String(12))  # open | update | resolve | accept
+    reason: Mapped[str] = mapped_column(String(40))
+    notified: Mapped[bool] = mapped_column(Boolean, default=False)
+    dedup_key: Mapped[str | None] = mapped_column(String(200), default=None)
+
+
+class Notification(Base):
+    """The outbox: one message to deliver, written in the transaction that decided it.
+
+    Delivery is at-least-once: a row is claimed with a conditional UPDATE (``claimed_until``),
+    sent, then marked. ``dedup_key`` is unique, so deciding the same thing twice queues it once.
+    Never holds a secret: channels read webhook URLs and tokens from the environment at send time.
+    """
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        UniqueConstraint("dedup_key", name="uq_notifications_dedup_key"),
+        Index("ix_notifications_status_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dedup_key: Mapped[str] = mapped_column(String(200))
+    channel: Mapped[str] = mapped_column(String(30))
+    kind: Mapped[str] = mapped_column(String(20))  # alert | resolved | accepted | digest
+    reason: Mapped[str] = mapped_column(String(40))
+    target_id: Mapped[int | None] = mapped_column(ForeignKey("targets.id"), default=None)
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), default=None)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(12))  # pending | delivered | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column()
+    next_attempt_at: Mapped[datetime] = mapped_column()
+    claimed_until: Mapped[datetime | None] = mapped_column(default=None)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(default=None)
+    delivered_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)

@@ -1,0 +1,308 @@
+"""Incidents per (target, dimension): open, update, repeat, resolve, accept; every decision named.
+
+Rules (reliability contract 5):
+
+- A finding *pages* when it is confirmed and its severity is at least ``notify.min_severity``
+  (``info`` never pages). A dimension with a paging finding opens an incident, or updates the
+  open one.
+- An open incident notifies once when it opens (``first_notification``), again when it changes
+  (``changed``: a metric, suite or direction not in the last message, or a higher severity), and
+  otherwise only after ``notify.repeat_interval`` (``repeat_interval_elapsed``).
+- It resolves after one clean check: a check of the target with no finding of that dimension at
+  warning or above, confirmed or not. An unconfirmed finding is no evidence the behaviour came
+  back, so it holds the incident open without paging (``held_by_unconfirmed_finding``). A check
+  that failed (no baseline, no window) never touches incidents.
+- ``baseline accept`` closes the target's open incidents as accepted.
+- Resolved and accepted incidents notify only if their opening was announced.
+
+Decisions are stored as incident events and logged; those that notify queue one outbox row per
+configured channel, in the check's own transaction. ``now`` is injectable so tests control time.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection
+
+from drift_monitor.alerting.message import alert_payload, closed_payload
+from drift_monitor.config import Config, parse_duration
+from drift_monitor.detection.findings import Finding, severity_rank
+from drift_monitor.storage.queries import Store
+
+if TYPE_CHECKING:
+    from drift_monitor.detection.check import CheckResult
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+RESOLVE_AFTER_CLEAN_CHECKS = 1  # documented rule; see the module docstring
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Reason(StrEnum):
+    """Why a decision was taken. The first five send a message; the others do not."""
+
+    FIRST_NOTIFICATION = "first_notification"
+    CHANGED = "changed"
+    REPEAT_INTERVAL_ELAPSED = "repeat_interval_elapsed"
+    RESOLVED = "resolved"
+    ACCEPTED = "accepted"
+    ALREADY_NOTIFIED = "already_notified"  # unchanged, within repeat_interval
+    HELD = "held_by_unconfirmed_finding"
+    NOTIFY_DISABLED = "notify_disabled"  # check --no-notify
+    NEVER_ANNOUNCED = "never_announced"  # closing an incident nobody was told about
+
+
+NOTIFYING = {Reason.FIRST_NOTIFICATION, Reason.CHANGED, Reason.REPEAT_INTERVAL_ELAPSED,
+             Reason.RESOLVED, Reason.ACCEPTED}
+
+
+@dataclass(frozen=True)
+class Policy:
+    min_severity: str
+    repeat_interval: timedelta
+
+    @classmethod
+    def from_config(cls, config: Config) -> Policy:
+        notify = config.settings.notify
+        # info never pages, whatever the setting says
+        floor = max(notify.min_severity, "warning", key=severity_rank)
+        return cls(floor, timedelta(seconds=parse_duration(notify.repeat_interval)))
+
+    def pages(self, f: Finding) -> bool:
+        return f.confirmed and severity_rank(f.severity) >= severity_rank(self.min_severity)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One named decision about one (target, dimension)."""
+
+    target: str
+    dimension: str
+    incident_id: int
+    action: str  # open | update | hold | resolve | accept
+    reason: Reason
+    queued: int = 0  # notifications queued (one per channel; 0 when deduplicated or silent)
+
+    @property
+    def notifies(self) -> bool:
+        return self.reason in NOTIFYING
+
+
+def finding_key(f: Finding) -> str:
+    # probe-level detail churns between windows; a new probe of the same metric is not news
+    return f"{f.metric}|{f.suite or ''}|{f.direction}"
+
+
+def decide_open(incident: dict[str, Any], paging: list[Finding], now: datetime,
+                policy: Policy, notify: bool) -> Reason:
+    """The reason for an open incident whose dimension still pages."""
+    keys = {finding_key(f) for f in paging}
+    severity = max((f.severity for f in paging), key=severity_rank)
+    if incident["last_notified_at"] is None:
+        reason = Reason.FIRST_NOTIFICATION
+    elif (keys - set(incident["notified_keys"] or [])
+          or severity_rank(severity) > severity_rank(incident["notified_severity"] or "info")):
+        reason = Reason.CHANGED
+    elif now - incident["last_notified_at"] >= policy.repeat_interval:
+        reason = Reason.REPEAT_INTERVAL_ELAPSED
+    else:
+        return Reason.ALREADY_NOTIFIED
+    return reason if notify else Reason.NOTIFY_DISABLED
+
+
+def _closing_reason(incident: dict[str, Any], announced: Reason, notify: bool) -> Reason:
+    if incident["last_notified_at"] is None:
+        return Reason.NEVER_ANNOUNCED
+    return announced if notify else Reason.NOTIFY_DISABLED
+
+
+Announcement = tuple[dict[str, Any], Reason, str, list[Finding]]  # incident, reason, action
+
+
+class IncidentBook:
+    """Applies decisions inside one transaction: incidents, events and outbox rows together.
+
+    One check announces at most one alert and one resolution per target and channel, however
+    many dimensions moved; each incident still has its own decision, event and sequence.
+    """
+
+    def __init__(self, store: Store, conn: Connection, *, channels: Sequence[str],
+                 now: datetime) -> None:
+        self.store, self.conn, self.channels, self.now = store, conn, list(channels), now
+
+    def _announce(self, kind: str, target: str, target_id: int, items: list[Announcement],
+                  check_id: int | None, payload: Callable[[list[Announcement]],
+                                                          dict[str, Any]]) -> list[Decision]:
+        """Queue one message (per channel) for the notifying items; record every decision."""
+        notifying = [it for it in items if it[1] in NOTIFYING]
+        key, queued = None, 0
+        if notifying:
+            base = "+".join(f"{inc['id']}:{reason.value}:{inc['notifications'] + 1}"
+                            for inc, reason, _, _ in notifying)
+            body = payload(notifying)
+            for channel in self.channels:
+                key = f"{kind}/{base}"
+                queued += self.store.enqueue(self.conn, {
+                    "dedup_key": f"{key}/{channel}", "channel": channel, "kind": kind,
+                    "reason": body["reason"], "target_id": target_id,
+                    "incident_id": notifying[0][0]["id"] if len(notifying) == 1 else None,
+                    "payload": body, "status": "pending", "attempts": 0,
+                    "created_at": self.now, "next_attempt_at": self.now})
+            for inc, _, _, _ in notifying:
+                self.store.update_incident(self.conn, inc["id"], {
+                    "notifications": inc["notifications"] + 1, "last_notified_at": self.now,
+                    "notified_keys": inc["finding_keys"],
+                    "notified_severity": inc["severity"]})
+        return [self.record(target, inc, action, reason, check_id,
+                            queued if reason in NOTIFYING else 0,
+                            key if reason in NOTIFYING else None)
+                for inc, reason, action, _ in items]
+
+    def record(self, target: str, incident: dict[str, Any], action: str, reason: Reason,
+               check_id: int | None, queued: int, dedup_key: str | None) -> Decision:
+        self.store.add_incident_event(self.conn, {
+            "incident_id": incident["id"], "check_id": check_id, "at": self.now,
+            "action": action, "reason": reason.value, "notified": queued > 0,
+            "dedup_key": dedup_key})
+        log.info("incident %s (%s/%s): %s, reason %s%s", incident["id"], target,
+                 incident["dimension"], action, reason.value,
+                 f", queued in {dedup_key}" if queued else "")
+        return Decision(target, incident["dimension"], incident["id"], action, reason, queued)
+
+    def apply_check(self, result: CheckResult, target_id: int, check_id: int, *,
+                    policy: Policy, notify: bool) -> list[Decision]:
+        """Open, update, hold or resolve the target's incidents after a successful check."""
+        paging: dict[str, list[Finding]] = {}
+        holding: set[str] = set()
+        for f in result.findings:
+            if f.severity != "info":
+                holding.add(f.dimension)
+            if policy.pages(f):
+                paging.setdefault(f.dimension, []).append(f)
+        open_by_dim = {i["dimension"]: i for i in self.store.open_incidents(self.conn,
+                                                                            target_id)}
+        alerts: list[Announcement] = []
+        closes: list[Announcement] = []
+        decisions = []
+        for dim in sorted(set(open_by_dim) | set(paging)):
+            incident = open_by_dim.get(dim)
+            found = paging.get(dim, [])
+            if found:
+                alerts.append(self._drifting(target_id, check_id, incident, dim, found,
+                                             policy, notify))
+            elif incident is not None and dim in holding:
+                self.store.update_incident(self.conn, incident["id"], {
+                    "updated_at": self.now, "last_check_id": check_id})
+                decisions.append(self.record(result.target, incident, "hold", Reason.HELD,
+                                             check_id, 0, None))
+            elif incident is not None:
+                closes.append(self._close(incident, "resolve", Reason.RESOLVED, notify,
+                                          check_id=check_id))
+
+        def alert(items: list[Announcement]) -> dict[str, Any]:
+            return alert_payload(result, [(i, r.value, f) for i, r, _, f in items], self.now)
+
+        def resolved(items: list[Announcement]) -> dict[str, Any]:
+            return closed_payload("resolved", result.target, [(i, r.value) for i, r, _, _ in
+                                                              items], self.now,
+                                  check_id=check_id)
+
+        decisions += self._announce("alert", result.target, target_id, alerts, check_id, alert)
+        decisions += self._announce("resolved", result.target, target_id, closes, check_id,
+                                    resolved)
+        return decisions
+
+    def _drifting(self, target_id: int, check_id: int, incident: dict[str, Any] | None,
+                  dim: str, found: list[Finding], policy: Policy,
+                  notify: bool) -> Announcement:
+        severity = max((f.severity for f in found), key=severity_rank)
+        top = max(found, key=lambda f: (severity_rank(f.severity), abs(f.effect or 0)))
+        state = {"severity": severity, "summary": top.summary, "updated_at": self.now,
+                 "last_check_id": check_id,
+                 "finding_keys": sorted({finding_key(f) for f in found})}
+        if incident is None:
+            values = {"target_id": target_id, "dimension": dim, "status": "open",
+                      "opened_at": self.now, "first_check_id": check_id,
+                      "notified_keys": [], "notifications": 0, **state}
+            incident = {**values, "id": self.store.insert_incident(self.conn, values),
+                        "last_notified_at": None, "notified_severity": None}
+            action = "open"
+        else:
+            self.store.update_incident(self.conn, incident["id"], state)
+            action = "update"
+        reason = decide_open(incident, found, self.now, policy, notify)
+        return {**incident, **state}, reason, action, found
+
+    def _close(self, incident: dict[str, Any], action: str, announced: Reason, notify: bool,
+               *, check_id: int | None = None,
+               baseline_id: int | None = None) -> Announcement:
+        status = "resolved" if action == "resolve" else "accepted"
+        self.store.update_incident(self.conn, incident["id"], {
+            "status": status, "closed_at": self.now, "updated_at": self.now,
+            "closed_by_check_id": check_id, "accepted_baseline_id": baseline_id})
+        return incident, _closing_reason(incident, announced, notify), action, []
+
+    def accept(self, target: str, target_id: int, baseline_id: int,
+               run_ids: list[int]) -> list[Decision]:
+        """Close every open incident of the target as accepted by baseline ``baseline_id``."""
+        items = [self._close(incident, "accept", Reason.ACCEPTED, True, baseline_id=baseline_id)
+                 for incident in self.store.open_incidents(self.conn, target_id)]
+
+        def accepted(items: list[Announcement]) -> dict[str, Any]:
+            return closed_payload("accepted", target, [(i, r.value) for i, r, _, _ in items],
+                                  self.now, baseline_id=baseline_id, baseline_runs=run_ids)
+
+        return self._announce("accepted", target, target_id, items, None, accepted)
+
+
+def check_saver(config: Config, store: Store, *, notify: bool = True, now: Clock = utc_now,
+                decisions: list[Decision] | None = None,
+                ) -> Callable[[dict[str, Any], list[dict[str, Any]], CheckResult], int]:
+    """A ``save`` hook for check_target: stores the check, its findings, the incident changes
+    and the notifications they queue in one transaction. Decisions are appended to
+    ``decisions`` when given. Raises what the database raises; then nothing is stored."""
+    from drift_monitor.alerting.channels import channel_names
+
+    policy = Policy.from_config(config)
+    channels = channel_names(config)
+
+    def save(check_row: dict[str, Any], rows: list[dict[str, Any]],
+             result: CheckResult) -> int:
+        def in_transaction(conn: Connection, check_id: int) -> None:
+            result.check_id = check_id
+            book = IncidentBook(store, conn, channels=channels, now=now())
+            made = book.apply_check(result, check_row["target_id"], check_id,
+                                    policy=policy, notify=notify)
+            if decisions is not None:
+                decisions.extend(made)
+
+        return store.save_check(check_row, rows, same_transaction=in_transaction)
+
+    return save
+
+
+def accept_hook(config: Config, store: Store, target: str, target_id: int, *,
+                now: Clock = utc_now, decisions: list[Decision] | None = None,
+                ) -> Callable[[Connection, int, list[int]], None]:
+    """A hook for pin_baseline's transaction that closes the target's incidents as accepted."""
+    from drift_monitor.alerting.channels import channel_names
+
+    channels = channel_names(config)
+
+    def hook(conn: Connection, baseline_id: int, run_ids: list[int]) -> None:
+        book = IncidentBook(store, conn, channels=channels, now=now())
+        made = book.accept(target, target_id, baseline_id, run_ids)
+        if decisions is not None:
+            decisions.extend(made)
+
+    return hook

@@ -1,0 +1,189 @@
+"""The weekly digest: per target, what ran, what it cost, what drifted, and how stable it was.
+
+``build_digest`` reads the last ``days`` from the database and returns a JSON payload (what the
+outbox stores and every renderer reads): runs done / missed / failed, responses, error rate,
+latency p50/p95, tokens and cost, findings and incidents of the period, a stability score per
+dimension, the model strings seen, and per dimension a time series of the drift effect of each
+check (for the charts).
+
+Definitions, so the numbers can be checked by hand:
+
+- *missed*: slots the target's schedule had in the period (from its first run on) with no run
+  started; manual rounds count as runs. Confirmation rounds are not runs of the schedule.
+- *error rate*: failed calls / all calls. Latency percentiles are over successful calls.
+- *stability* of a dimension: the share of the period's checks with no confirmed finding of that
+  dimension at warning or above (100 = never drifted); none when there was no check.
+- *drift effect* of a dimension in a check: the largest absolute effect among its findings at
+  warning or above (0 when it had none).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from datetime import datetime, timedelta
+from typing import Any
+
+from drift_monitor.alerting.incidents import Clock, utc_now
+from drift_monitor.config import Config, TargetConfig
+from drift_monitor.detection.findings import DIMENSIONS
+from drift_monitor.storage.queries import Store
+
+MAX_SCHEDULE_SLOTS = 100_000  # a "every 1s" schedule over a year stays countable
+
+
+def expected_slots(target: TargetConfig, start: datetime, end: datetime) -> int:
+    """How many times the target's schedule fired in [start, end)."""
+    if end <= start:
+        return 0
+    schedule = target.parsed_schedule
+    if schedule.interval_seconds:
+        return int((end - start).total_seconds() // schedule.interval_seconds)
+    from apscheduler.triggers.cron import CronTrigger
+
+    trigger = CronTrigger.from_crontab(schedule.cron or "", timezone="UTC")
+    count, previous, t = 0, None, start - timedelta(microseconds=1)
+    while count < MAX_SCHEDULE_SLOTS:
+        nxt = trigger.get_next_fire_time(previous, t)
+        if nxt is None or nxt >= end:
+            break
+        count, previous, t = count + 1, nxt, nxt
+    return count
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """The q-th percentile (0-100) by linear interpolation; None for no values."""
+    if not values:
+        return None
+    xs = sorted(values)
+    k = (len(xs) - 1) * q / 100
+    lo, hi = math.floor(k), math.ceil(k)
+    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
+
+
+def _target_digest(config: Config, store: Store, target: TargetConfig, start: datetime,
+                   end: datetime) -> dict[str, Any]:
+    tid = store.target_id(target.name)
+    out: dict[str, Any] = {"name": target.name, "provider": target.provider,
+                           "model": target.model, "schedule": target.schedule}
+    runs = store.runs_between(tid, start, end) if tid is not None else []
+    scheduled = [r for r in runs if r["trigger"] != "confirmation"]
+    first = store.first_run_at(tid) if tid is not None else None
+    slots = expected_slots(target, max(start, first), end) if first else 0
+    stats = store.response_stats([r["id"] for r in runs])
+    ok = [s for s in stats if s["ok"]]
+    latencies = [s["latency_ms"] for s in ok if s["latency_ms"] is not None]
+    costs = [s["cost_usd"] for s in stats if s["cost_usd"] is not None]
+    out.update({
+        "runs_done": sum(r["status"] in ("complete", "partial") for r in scheduled),
+        "runs_failed": sum(r["status"] == "failed" for r in scheduled),
+        "runs_missed": max(0, slots - len(scheduled)),
+        "confirmation_runs": len(runs) - len(scheduled),
+        "responses": len(stats), "ok_responses": len(ok),
+        "error_rate": (len(stats) - len(ok)) / len(stats) if stats else None,
+        "latency_p50_ms": percentile(latencies, 50), "latency_p95_ms": percentile(latencies, 95),
+        "input_tokens": sum(s["input_tokens"] or 0 for s in stats),
+        "output_tokens": sum(s["output_tokens"] or 0 for s in stats),
+        "cost_usd": sum(costs) if costs else None,
+        "model_strings": dict(Counter(s["model_returned"] for s in ok
+                                      if s["model_returned"]).most_common(10)),
+    })
+    checks = store.checks_between(tid, start, end) if tid is not None else []
+    findings = [f for c in checks for f in c["findings"]]
+    out["checks"] = len(checks)
+    out["findings"] = dict(Counter(f["severity"] for f in findings))
+    out["confirmed_findings"] = sum(bool(f["confirmed"]) for f in findings
+                                    if f["severity"] != "info")
+    out["stability"], out["series"] = {}, {}
+    for dim in DIMENSIONS:
+        drifted = [any(f["dimension"] == dim and f["confirmed"] and f["severity"] != "info"
+                       for f in c["findings"]) for c in checks]
+        out["stability"][dim] = (round(100 * (1 - sum(drifted) / len(checks)))
+                                 if checks else None)
+        out["series"][dim] = [
+            [c["created_at"].isoformat(timespec="seconds"),
+             round(max([abs(f["effect"] or 0) for f in c["findings"]
+                        if f["dimension"] == dim and f["severity"] != "info"] or [0.0]), 4),
+             flag]
+            for c, flag in zip(checks, drifted, strict=True)]
+    incidents = store.incidents(target_id=tid, since=start) if tid is not None else []
+    out["incidents"] = [
+        {"id": i["id"], "dimension": i["dimension"], "status": i["status"],
+         "severity": i["severity"], "summary": i["summary"],
+         "opened_at": i["opened_at"].isoformat(timespec="seconds"),
+         "closed_at": i["closed_at"].isoformat(timespec="seconds") if i["closed_at"] else None}
+        for i in incidents if i["opened_at"] < end]
+    return out
+
+
+def build_digest(config: Config, store: Store, *, days: int = 7,
+                 now: Clock = utc_now) -> dict[str, Any]:
+    """The digest of the ``days`` before now, as the outbox payload of kind ``digest``."""
+    end = now()
+    start = end - timedelta(days=days)
+    return {"kind": "digest", "reason": "digest", "days": days,
+            "start": start.isoformat(timespec="seconds"),
+            "end": end.isoformat(timespec="seconds"),
+            "targets": [_target_digest(config, store, t, start, end)
+                        for t in config.targets()]}
+
+
+def digest_key(payload: dict[str, Any], channel: str) -> str:
+    """One digest per period and channel: sending the same day's digest twice sends it once."""
+    return f"digest/{payload['start'][:10]}..{payload['end'][:10]}/{channel}"
+
+
+def queue_digest(config: Config, store: Store, payload: dict[str, Any], *,
+                 now: Clock = utc_now) -> list[str]:
+    """Queue the digest for every configured channel; returns the dedup keys (already queued
+    ones included, so the caller can deliver exactly these)."""
+    from drift_monitor.alerting.channels import channel_names
+
+    keys = []
+    for channel in channel_names(config):
+        key = digest_key(payload, channel)
+        store.enqueue_notification({
+            "dedup_key": key, "channel": channel, "kind": "digest", "reason": "digest",
+            "payload": payload, "status": "pending", "attempts": 0, "created_at": now(),
+            "next_attempt_at": now()})
+        keys.append(key)
+    return keys
+
+
+# --- text ----------------------------------------------------------------------------------
+
+def fmt_ms(v: float | None) -> str:
+    return "n/a" if v is None else (f"{v / 1000:.2f} s" if v >= 1000 else f"{v:.0f} ms")
+
+
+def fmt_pct(v: float | None) -> str:
+    return "n/a" if v is None else f"{100 * v:.1f}%"
+
+
+def target_lines(t: dict[str, Any]) -> list[str]:
+    """The digest numbers of one target as short lines (text, Slack fields and HTML share)."""
+    cost = "n/a (no price set)" if t["cost_usd"] is None else f"${t['cost_usd']:.2f}"
+    stab = ", ".join(f"{d} {'n/a' if s is None else s}" for d, s in t["stability"].items())
+    models = ", ".join(f"{m} ({n})" for m, n in t["model_strings"].items()) or "none"
+    findings = ", ".join(f"{n} {s}" for s, n in sorted(t["findings"].items())) or "none"
+    opened = [i for i in t["incidents"]]
+    return [
+        f"runs: {t['runs_done']} done, {t['runs_missed']} missed, {t['runs_failed']} failed",
+        f"responses: {t['responses']} ({fmt_pct(t['error_rate'])} errors)",
+        f"latency: p50 {fmt_ms(t['latency_p50_ms'])}, p95 {fmt_ms(t['latency_p95_ms'])}",
+        f"tokens: {t['input_tokens']:,} in, {t['output_tokens']:,} out; cost {cost}",
+        f"checks: {t['checks']}; findings: {findings} ({t['confirmed_findings']} confirmed)",
+        f"incidents: {len(opened)} (" + (", ".join(f"#{i['id']} {i['dimension']} {i['status']}"
+                                                  for i in opened) or "none") + ")",
+        f"stability: {stab}",
+        f"model strings: {models}",
+    ]
+
+
+def render_digest_text(p: dict[str, Any]) -> str:
+    """The digest as plain text (console channel, `digest` without --send)."""
+    lines = [f"Drift digest, {p['start'][:10]} to {p['end'][:10]} ({p['days']} days)"]
+    for t in p["targets"]:
+        lines.append(f"{t['name']} ({t['provider']} {t['model']}, {t['schedule']}):")
+        lines += [f"  {line}" for line in target_lines(t)]
+    return "\n".join(lines)
