@@ -94,7 +94,7 @@ def analyse(base: Side, cur: Side, specs: dict[str, Any], *, alpha: float = ALPH
     qs = stats.benjamini_hochberg([t.p_value for t in tested])  # type: ignore[misc]
     noise = aa_noise(base, specs)
     findings: list[Finding] = []
-    suite_metrics: set[tuple[str, str]] = set()
+    suite_metrics: set[tuple[str, str, str | None]] = set()
     candidates = []
     for t, q in zip(tested, qs, strict=True):
         threshold = max(t.min_effect, noise.get(t.key, 0.0))
@@ -158,11 +158,11 @@ def reconfirm(base: Side, conf: Side, findings: list[Finding], specs: dict[str, 
                 tests[(suite, ct.metric, None)] = ct
     matched: list[Comparison | None] = []
     for f in findings:
-        t = tests.get((f.suite, f.metric, f.probe)) or tests.get((f.suite, f.metric, None))
-        if t is not None and t.p_value is None and t.lazy_p is not None:
-            t.p_value = t.lazy_p()
-        matched.append(t if t is not None and t.p_value is not None else None)
-    ps = [t.p_value for t in matched if t is not None]
+        found = tests.get((f.suite, f.metric, f.probe)) or tests.get((f.suite, f.metric, None))
+        if found is not None and found.p_value is None and found.lazy_p is not None:
+            found.p_value = found.lazy_p()
+        matched.append(found if found is not None and found.p_value is not None else None)
+    ps = [float(m.p_value) for m in matched if m is not None and m.p_value is not None]
     qs = iter(stats.benjamini_hochberg(ps)) if ps else iter(())
     out = []
     for f, t in zip(findings, matched, strict=True):

@@ -164,14 +164,14 @@ def test_budget_reserves_for_calls_in_flight_once_a_cost_is_known() -> None:
     assert budget.in_flight == 2
 
 
-def test_budget_without_a_price_is_not_enforced_and_says_so(
-        fake_server: Callable[..., FakeLLMServer], store: Store, api_key: str, tmp_path: Path,
-        caplog: pytest.LogCaptureFixture) -> None:
+def test_budget_without_a_price_is_a_config_error(
+        fake_server: Callable[..., FakeLLMServer], tmp_path: Path) -> None:
+    """Spend cannot be counted without prices: refused up front, not silently unenforced."""
+    from pydantic import ValidationError
+
     server = fake_server("openai")
-    config, target = make_config(tmp_path, server, limits={"daily_budget_usd": 0.01})
-    summary = asyncio.run(probe_round(config, target, store, _probes("p", 3)))
-    assert summary.ok == 3
-    assert "not enforced" in caplog.text
+    with pytest.raises(ValidationError, match="needs a price table"):
+        make_config(tmp_path, server, limits={"daily_budget_usd": 0.01})
 
 
 # --- retry waits -----------------------------------------------------------------------------

@@ -1,0 +1,89 @@
+"""`baseline set`, `baseline accept`, `baseline show`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from drift_monitor.cli._base import State, handles_errors, main, open_store, pass_state
+
+# --- baseline -------------------------------------------------------------------------------
+
+@main.group()
+def baseline() -> None:
+    """Pin, show and accept baselines."""
+
+
+@baseline.command("set")
+@click.option("--target", "-t", required=True, help="Target name.")
+@click.option("--runs", type=click.IntRange(1, 100), default=None,
+              help="How many of the latest finished runs to pin (default baseline.min_runs).")
+@pass_state
+@handles_errors
+def baseline_set(state: State, target: str, runs: int | None) -> None:
+    """Pin the last N finished runs as the target's baseline."""
+    from drift_monitor.detection.baselines import pin_latest
+
+    config = state.config
+    t = config.target(target)
+    store = open_store(config)
+    tid = store.upsert_target(t.name, t.provider, t.model)
+    pinned = pin_latest(store, tid, t.name, runs or config.settings.baseline.min_runs,
+                        reason="set")
+    click.echo(f"{t.name}: baseline {pinned.id} pinned on runs {pinned.run_ids}")
+
+
+@baseline.command("accept")
+@click.option("--target", "-t", required=True, help="Target name.")
+@click.option("--runs", type=click.IntRange(1, 100), default=None,
+              help="How many recent finished runs to pin (default detection.window_runs).")
+@pass_state
+@handles_errors
+def baseline_accept(state: State, target: str, runs: int | None) -> None:
+    """Accept the new behaviour: pin the recent runs after a reviewed change.
+
+    The target's open incidents close as accepted in the same transaction.
+    """
+    from drift_monitor.alerting.incidents import accept_hook
+    from drift_monitor.detection.baselines import pin_latest
+
+    config = state.config
+    t = config.target(target)
+    store = open_store(config)
+    tid = store.upsert_target(t.name, t.provider, t.model)
+    decisions: list[Any] = []
+    pinned = pin_latest(store, tid, t.name, runs or config.settings.detection.window_runs,
+                        reason="accept", note="accepted after review",
+                        same_transaction=accept_hook(config, store, t.name, tid,
+                                                     decisions=decisions))
+    click.echo(f"{t.name}: accepted; baseline {pinned.id} now pins runs {pinned.run_ids}")
+    for d in decisions:
+        click.echo(f"  incident {d.incident_id} ({d.dimension}) closed as accepted"
+                   + (" (notification queued; run 'drift-monitor notify')" if d.queued else ""))
+
+
+@baseline.command("show")
+@click.option("--target", "-t", "target", default=None, help="Target name (default all).")
+@pass_state
+@handles_errors
+def baseline_show(state: State, target: str | None) -> None:
+    """Show each target's baselines, newest first."""
+    config = state.config
+    store = open_store(config)
+    for t in config.targets([target] if target else None):
+        tid = store.target_id(t.name)
+        history = store.baseline_history(tid) if tid is not None else []
+        if not history:
+            click.echo(f"{t.name}: no baseline yet (one is pinned automatically after "
+                       f"{config.settings.baseline.min_runs} finished runs)")
+            continue
+        click.echo(f"{t.name}:")
+        for b in history:
+            state_word = ("active" if b["active"]
+                          else f"superseded {b['superseded_at']:%Y-%m-%d %H:%M}")
+            click.echo(f"  baseline {b['id']} ({b['reason']}, {state_word}): runs {b['runs']}, "
+                       f"{b['responses']} responses, pinned {b['created_at']:%Y-%m-%d %H:%M} UTC"
+                       + (f" - {b['note']}" if b["note"] else ""))
+
+

@@ -1,0 +1,91 @@
+"""`init`, `validate` and `db upgrade`."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from importlib import resources
+from pathlib import Path
+
+import click
+
+from drift_monitor.cli._base import State, _fail, handles_errors, main, pass_state
+
+# --- init -----------------------------------------------------------------------------------
+
+@main.command()
+@click.argument("directory", default=".", type=click.Path(file_okay=False))
+@click.option("--force", is_flag=True, help="Overwrite existing files.")
+@handles_errors
+def init(directory: str, force: bool) -> None:
+    """Write a commented drift-monitor.yaml and a starter probes/ into DIRECTORY."""
+    dest = Path(directory)
+    templates = resources.files("drift_monitor") / "templates"
+    config_dest = dest / "drift-monitor.yaml"
+    probes_dest = dest / "probes"
+    targets = [config_dest] + [probes_dest / p.name for p in (templates / "probes").iterdir()
+                               if p.name.endswith(".yaml")]
+    existing = [str(t) for t in targets if t.exists()]
+    if existing and not force:
+        _fail(f"{', '.join(existing)} already exist(s); use --force to overwrite")
+    probes_dest.mkdir(parents=True, exist_ok=True)
+    with resources.as_file(templates / "drift-monitor.yaml") as src:
+        shutil.copyfile(src, config_dest)
+    for item in (templates / "probes").iterdir():
+        if item.name.endswith(".yaml"):
+            with resources.as_file(item) as src:
+                shutil.copyfile(src, probes_dest / item.name)
+    click.echo(f"wrote {config_dest} and {probes_dest}/")
+    click.echo(f"next: cd {dest} && drift-monitor validate && drift-monitor probe")
+
+
+# --- validate -------------------------------------------------------------------------------
+
+@main.command()
+@pass_state
+@handles_errors
+def validate(state: State) -> None:
+    """Load config and probes, check every target, and print a summary."""
+    from drift_monitor.runner import make_provider, samples_for
+    from drift_monitor.storage.engine import safe_url
+
+    config = state.config
+    library = config.load_probes()
+    config.check_suites(library)
+    click.echo(f"config: {config.path}")
+    click.echo(f"database: {safe_url(config.database_url)}")
+    click.echo(f"probes: {sum(len(s.probes) for s in library.suites.values())} in "
+               f"{len(library.suites)} suites ({config.probes_dir})")
+    for target in config.targets():
+        provider = make_provider(config, target)  # checks the key and provider settings
+        asyncio.run(provider.aclose())
+        probes = library.select(target.suites)
+        calls = sum(samples_for(p, target, None) for p in probes)
+        click.echo(f"target {target.name}: {target.provider} {target.model}, "
+                   f"{len(probes)} probes, {calls} calls per run, {target.schedule}")
+    click.echo("valid")
+
+
+# --- db -------------------------------------------------------------------------------------
+
+@main.group()
+def db() -> None:
+    """Database schema commands."""
+
+
+@db.command("upgrade")
+@pass_state
+@handles_errors
+def db_upgrade(state: State) -> None:
+    """Apply the Alembic migrations up to the newest revision."""
+    from drift_monitor.storage.engine import current_revision, make_engine, safe_url, upgrade
+
+    engine = make_engine(state.config.database_url)
+    try:
+        upgrade(engine)
+        click.echo(f"database {safe_url(state.config.database_url)} at revision "
+                   f"{current_revision(engine)}")
+    finally:
+        engine.dispose()
+
+
