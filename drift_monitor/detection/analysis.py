@@ -165,10 +165,11 @@ def reconfirm(base: Side, conf: Side, findings: list[Finding], specs: dict[str, 
     ps = [float(m.p_value) for m in matched if m is not None and m.p_value is not None]
     qs = iter(stats.benjamini_hochberg(ps)) if ps else iter(())
     out = []
-    for f, t in zip(findings, matched, strict=True):
-        if t is None:
+    for f, m in zip(findings, matched, strict=True):
+        if m is None:
             out.append(False)
             continue
+        t = m
         q = float(next(qs))
         bar = max(t.min_effect, float(f.details.get("threshold", 0.0)))
         out.append(q <= alpha and int(np.sign(t.effect)) == f.direction
