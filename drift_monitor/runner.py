@@ -76,24 +76,35 @@ class ResponseWriter:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self.queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        self.queue: asyncio.Queue[tuple[dict[str, Any], dict[str, Any] | None] | None] = \
+            asyncio.Queue()
         self.task = asyncio.create_task(self._loop())
+
+    def _write(self, items: list[tuple[dict[str, Any], dict[str, Any] | None]]) -> None:
+        """In the worker thread: compute each answer's features, then store answers and
+        features in one transaction (features are measured when a response is stored)."""
+        from drift_monitor.features import persist
+
+        rows = [row for row, _ in items]
+        feats = [persist.compute(row["text"], expect) if row.get("ok") else None
+                 for row, expect in items]
+        self.store.insert_responses(rows, feats, persist.current_version())
 
     async def _loop(self) -> None:
         while True:
             batch = [await self.queue.get()]
             while not self.queue.empty():
                 batch.append(self.queue.get_nowait())
-            rows = [r for r in batch if r is not None]
-            if rows:
-                await asyncio.to_thread(self.store.insert_responses, rows)
-            if len(rows) != len(batch):
+            items = [r for r in batch if r is not None]
+            if items:
+                await asyncio.to_thread(self._write, items)
+            if len(items) != len(batch):
                 return
 
-    async def put(self, row: dict[str, Any]) -> None:
+    async def put(self, row: dict[str, Any], expect: dict[str, Any] | None = None) -> None:
         if self.task.done():
             self.task.result()  # surfaces the storage error
-        await self.queue.put(row)
+        await self.queue.put((row, expect))
 
     async def close(self) -> None:
         await self.queue.put(None)
@@ -251,7 +262,8 @@ async def probe_round(config: Config, target: TargetConfig, store: Store, probes
                                    probe_id=job.probe.id, sample_index=job.sample_index)
             async with sem:
                 outcome, attempts, cost = await limits.call(request, policy)
-            await writer.put(_row(job, run_id, outcome, attempts, cost, secrets))
+            await writer.put(_row(job, run_id, outcome, attempts, cost, secrets),
+                             job.probe.expect)
             done += 1
             if progress is not None:
                 progress(done, len(jobs))

@@ -45,6 +45,27 @@ def tarone(tests: list[Comparison], alpha: float) -> list[Comparison]:
     return [t for t in tests if t.min_p <= alpha / k]
 
 
+SUITE_WEIGHT = 0.9  # share of the false-discovery budget for suite-level tests
+
+
+def weighted_bh(tests: list[Comparison]) -> list[float]:
+    """Benjamini-Hochberg over every test of a check, weighted (Genovese, Roeder and
+    Wasserman 2006): suite-level tests share 90% of the weight and per-probe tests 10%, so a
+    check with thousands of per-probe tests keeps the power of its few suite-level ones.
+    Weights average one, which keeps the false discovery rate at alpha."""
+    m = len(tests)
+    n_probe = sum(t.probe is not None for t in tests)
+    n_suite = m - n_probe
+    if n_probe == 0 or n_suite == 0:
+        weights = [1.0] * m
+    else:
+        weights = [SUITE_WEIGHT * m / n_suite if t.probe is None
+                   else (1 - SUITE_WEIGHT) * m / n_probe for t in tests]
+    adjusted = [min(1.0, float(t.p_value or 1.0) / w) for t, w in zip(tests, weights,
+                                                                        strict=True)]
+    return [float(q) for q in stats.benjamini_hochberg(adjusted)]
+
+
 def _classifier_test(base: Side, cur: Side, suite: str) -> Comparison | None:
     result = domain_classifier(base, cur)
     if result is None:
@@ -91,7 +112,7 @@ def analyse(base: Side, cur: Side, specs: dict[str, Any], *, alpha: float = ALPH
     for t in tested:
         if t.p_value is None and t.lazy_p is not None:
             t.p_value = t.lazy_p()
-    qs = stats.benjamini_hochberg([t.p_value for t in tested])  # type: ignore[misc]
+    qs = weighted_bh(tested)
     noise = aa_noise(base, specs)
     findings: list[Finding] = []
     suite_metrics: set[tuple[str, str, str | None]] = set()

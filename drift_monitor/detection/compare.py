@@ -177,7 +177,9 @@ def _suite_tests(suite: str, probes: list[str], bp: dict[str, list[Sample]],
         elif kind == "categorical":
             effect, min_effect = cur_v - base_v, MIN_EFFECT_CATEGORICAL
         else:
-            relative = min(min(b) for _, b, _ in per_probe) >= 0 and base_v > 0
+            # relative change only for sizes (lengths, counts that are usually >= 1): on a
+            # count that is mostly zero, 0.08 -> 0.15 would read as +90%
+            relative = min(min(b) for _, b, _ in per_probe) >= 0 and base_v >= 1
             if relative:
                 effect, min_effect = cur_v / base_v - 1, MIN_EFFECT_RELATIVE
             else:
@@ -266,14 +268,26 @@ def aa_noise(base: Side, specs: dict[str, Any]) -> dict[Any, float]:
     """The run-to-run noise a change has to exceed, per suite-level metric.
 
     Each baseline run is compared with the other runs (A/A). Sampling noise is what the test
-    already accounts for, so only the excess is kept: twice the standard deviation of the
-    run-level shifts, sqrt(mean(effect^2 - sampling variance)). Empty with one run.
+    already accounts for, so only run-level variation beyond it counts: when the A/A effects
+    are larger than sampling alone explains (sum of effect^2 / sampling variance above the
+    95th percentile of chi-square with one degree per run), the floor is twice the standard
+    deviation of the run-level shifts, sqrt(mean(effect^2 - sampling variance)); otherwise
+    there is no floor. Empty with one run.
     """
+    from scipy.stats import chi2
+
     runs = base.run_ids
-    excess: dict[Any, list[float]] = {}
+    pairs: dict[Any, list[tuple[float, float]]] = {}
     if len(runs) < 2:
         return {}
     for r in runs:
         for t in feature_tests(base.without_run(r), base.only_run(r), specs, effects_only=True):
-            excess.setdefault(t.key, []).append(t.effect ** 2 - t.sampling_var)
-    return {k: 2 * float(np.sqrt(max(0.0, float(np.mean(v))))) for k, v in excess.items()}
+            pairs.setdefault(t.key, []).append((t.effect ** 2, t.sampling_var))
+    out: dict[Any, float] = {}
+    for k, v in pairs.items():
+        ratio = sum(e2 / var if var > 0 else (np.inf if e2 > 0 else 0.0) for e2, var in v)
+        if ratio <= chi2.ppf(0.95, len(v)):
+            out[k] = 0.0
+            continue
+        out[k] = 2 * float(np.sqrt(max(0.0, float(np.mean([e2 - var for e2, var in v])))))
+    return out

@@ -10,8 +10,9 @@ DIMENSIONS = ("formatting", "tone", "answers", "metadata", "operational")
 EXAMPLE_CHARS = 400
 
 # Minimum effects: a difference smaller than this never becomes a finding, however
-# significant. Rates are in absolute points; continuous features in relative change of the mean
-# (or absolute change where the feature can be negative, e.g. sentiment).
+# significant. Rates are in absolute points; sizes (mean >= 1: lengths, item counts) in relative
+# change of the mean; other continuous features (sentiment, per-sentence rates, counts that are
+# mostly zero) in absolute change.
 MIN_EFFECT_BINARY = 0.10
 MIN_EFFECT_CATEGORICAL = 0.10
 MIN_EFFECT_RELATIVE = 0.25

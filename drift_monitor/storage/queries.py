@@ -102,19 +102,36 @@ class Store(AlertQueries, DigestQueries):
                     ok_count=0, failed_count=0).returning(Run.id)).scalar_one()
             return int(run_id)
 
-    def insert_responses(self, rows: Sequence[dict[str, Any]]) -> int:
+    def insert_responses(self, rows: Sequence[dict[str, Any]],
+                         features: Sequence[dict[str, Any] | None] | None = None,
+                         feature_version: str | None = None) -> int:
         """Insert responses in one transaction; a row whose (run, probe version, sample) key
-        is already stored is skipped, so a retried write never duplicates. Returns rows added."""
+        is already stored is skipped, so a retried write never duplicates. ``features[i]``
+        (when given) are stored for ``rows[i]`` in the same transaction, under
+        ``feature_version``. Returns rows added."""
         if not rows:
             return 0
         stmt = _insert(self.engine, Response).on_conflict_do_nothing(
-            index_elements=["run_id", "probe_version_id", "sample_index"]).returning(Response.id)
+            index_elements=["run_id", "probe_version_id", "sample_index"]).returning(
+            Response.id, Response.run_id, Response.probe_version_id, Response.sample_index)
         now = utcnow()
         # every row gets every column: executemany needs one shape for successes and failures
         values = [{**_RESPONSE_DEFAULTS, "created_at": now, **r} for r in rows]
         with self.engine.begin() as conn:
             # rowcount is unreliable for executemany; RETURNING names exactly the rows added
-            return len(conn.execute(stmt, values).all())
+            added = conn.execute(stmt, values).all()
+            if features is not None and added:
+                by_key = {(r["run_id"], r["probe_version_id"], r["sample_index"]): f
+                          for r, f in zip(rows, features, strict=True)}
+                feature_rows = [
+                    {"response_id": a.id, "feature_set_version": feature_version,
+                     "values": by_key[(a.run_id, a.probe_version_id, a.sample_index)],
+                     "computed_at": now}
+                    for a in added
+                    if by_key.get((a.run_id, a.probe_version_id, a.sample_index)) is not None]
+                if feature_rows:
+                    conn.execute(_insert(self.engine, ResponseFeatures), feature_rows)
+            return len(added)
 
     def finish_run(self, run_id: int, *, note: str | None = None) -> RunSummary:
         """Count the run's stored responses, set its status and return its summary."""
