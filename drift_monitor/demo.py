@@ -8,13 +8,17 @@ what changed, confirms it with an immediate round, and prints the alert that wou
 from __future__ import annotations
 
 import asyncio
+import io
 import shutil
 import tempfile
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
-from drift_monitor.alerting.render import finding_lines, render_alert
+from drift_monitor.alerting.channels.console import ConsoleChannel
+from drift_monitor.alerting.incidents import check_saver
+from drift_monitor.alerting.outbox import deliver
+from drift_monitor.alerting.render import finding_lines
 from drift_monitor.config import load_config
 from drift_monitor.detection.check import check_target, make_confirm_round
 from drift_monitor.runner import probe_round
@@ -76,16 +80,20 @@ def run_demo(directory: Path | None, *, echo: Callable[[str], None] = print) -> 
         echo(f"   run {s.id}: {s.status}, {s.ok} responses")
         echo("3. check against the baseline (with an immediate confirmation round)")
         result = check_target(config, target, store,
-                              confirm_round=make_confirm_round(config, target, store, library))
+                              confirm_round=make_confirm_round(config, target, store, library),
+                              save=check_saver(config, store))
         if result.error:
             echo(f"   error: {result.error}")
             return 0
         echo(f"   {len(result.findings)} findings; drift: {result.drift}")
         for f in result.findings:
             echo("\n".join(finding_lines(f, examples=0)))
-        echo("4. the alert that would be sent:")
+        echo("4. the alert, as the console channel delivers it (with notify.slack set, the same "
+             "message goes to Slack as Block Kit):")
         echo("")
-        echo(render_alert(result) if result.drift else "   (none: nothing confirmed)")
+        buffer = io.StringIO()
+        report = deliver(config, store, channels={"console": ConsoleChannel(stream=buffer)})
+        echo(buffer.getvalue().rstrip() if report.delivered else "   (none: nothing confirmed)")
         engine.dispose()
         return sum(1 for f in result.findings if f.confirmed and f.severity != "info")
     finally:
