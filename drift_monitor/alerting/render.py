@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from drift_monitor.detection.check import CheckResult
     from drift_monitor.detection.findings import Finding
 
 EXAMPLE_LINES = 6
@@ -56,29 +55,6 @@ def finding_lines(f: Finding, *, examples: int = 1) -> list[str]:
         lines.append(_indent(ex["after"]))
     return lines
 
-
-def render_alert(result: CheckResult, *, since: str | None = None) -> str:
-    """The alert for a check with confirmed drift, as plain text."""
-    paging = [f for f in result.findings if f.confirmed and f.severity != "info"]
-    dims = sorted({f.dimension for f in paging})
-    head = (f"DRIFT on {result.target}: {', '.join(dims)} changed"
-            + (f" (since {since})" if since else ""))
-    lines = [head]
-    if result.model_string_changed:
-        lines.append("The provider's model string changed: this is a reported model change.")
-    else:
-        lines.append("The provider's model string did not change: this is a silent update.")
-    lines.append(f"Compared {result.window_responses} responses (runs {result.window_runs}) "
-                 f"with the baseline's {result.baseline_responses} (baseline "
-                 f"{result.baseline_id}, runs {result.baseline_runs}).")
-    for f in paging:
-        lines.extend(finding_lines(f))
-    lines.append(f"If the new behaviour is fine: drift-monitor baseline accept --target "
-                 f"{result.target}")
-    return "\n".join(lines)
-
-
-# --- outbox payloads as plain text (the console channel and Slack's notification text) -------
 
 def _when(iso: str | None) -> str:
     return iso.replace("T", " ")[:16] + " UTC" if iso else "?"
