@@ -76,19 +76,23 @@ class Store(AlertQueries, DigestQueries):
             return conn.execute(select(Target.id).where(Target.name == name)).scalar_one_or_none()
 
     def ensure_probe_versions(self, probes: Iterable[Probe]) -> dict[tuple[str, str, str], int]:
-        """Ids of the probes' versions keyed by (suite, probe id, version); new ones inserted."""
+        """Ids of the probes' versions keyed by (suite, probe id, version); new ones inserted
+        (in one statement: a round usually finds them all stored already)."""
         probes = list(probes)
+        versions = {p.version for p in probes}
+        query = (select(ProbeVersion.id, ProbeVersion.suite, ProbeVersion.probe_id,
+                        ProbeVersion.version).where(ProbeVersion.version.in_(versions)))
         with self.engine.begin() as conn:
-            for p in probes:
-                stmt = _insert(self.engine, ProbeVersion).values(
-                    suite=p.suite, probe_id=p.id, version=p.version, content=p.content,
-                    created_at=utcnow())
-                conn.execute(stmt.on_conflict_do_nothing(
-                    index_elements=["suite", "probe_id", "version"]))
-            rows = conn.execute(select(ProbeVersion.id, ProbeVersion.suite, ProbeVersion.probe_id,
-                                       ProbeVersion.version)
-                                .where(ProbeVersion.version.in_({p.version for p in probes})))
-            return {(r.suite, r.probe_id, r.version): r.id for r in rows}
+            known = {(r.suite, r.probe_id, r.version): r.id for r in conn.execute(query)}
+            missing = [p for p in probes if (p.suite, p.id, p.version) not in known]
+            if not missing:
+                return known
+            now = utcnow()
+            conn.execute(_insert(self.engine, ProbeVersion).on_conflict_do_nothing(
+                index_elements=["suite", "probe_id", "version"]),
+                [{"suite": p.suite, "probe_id": p.id, "version": p.version,
+                  "content": p.content, "created_at": now} for p in missing])
+            return {(r.suite, r.probe_id, r.version): r.id for r in conn.execute(query)}
 
     # --- runs and responses ---------------------------------------------------------------
 
