@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import json
 import statistics
-import time
 from pathlib import Path
 
 import pytest
@@ -154,9 +153,10 @@ def test_non_english_and_emoji_text_is_handled():
     assert cjk["sentiment"] == 0.0 and cjk["refusal"] is False and cjk["question_rate"] == 0.5
 
 
-def test_100_kb_run_on_sentence_stays_fast():
+def test_100_kb_run_on_sentence_scales_linearly():
+    from tests.features.test_formatting import growth
+
     text = "good bad not very nice but ugly " * 3200
-    start = time.perf_counter()
     f = t(text)
-    assert time.perf_counter() - start < 2.0
     assert -1.0 <= f["sentiment"] <= 1.0
+    assert growth(t, text) < 24
