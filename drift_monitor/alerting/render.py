@@ -57,8 +57,12 @@ def finding_lines(f: Finding, *, examples: int = 1) -> list[str]:
     return lines
 
 
-def render_alert(result: CheckResult, *, since: str | None = None) -> str:
-    """The alert for a check with confirmed drift, as plain text."""
+def render_alert(result: CheckResult, *, since: str | None = None,
+                 control: dict[str, Any] | None = None, model: str | None = None) -> str:
+    """The alert for a check with confirmed drift, as plain text. ``control`` and ``model``
+    as for alerting.message.alert_payload."""
+    from drift_monitor.alerting.control import control_lines
+
     paging = [f for f in result.findings if f.confirmed and f.severity != "info"]
     dims = sorted({f.dimension for f in paging})
     head = (f"DRIFT on {result.target}: {', '.join(dims)} changed"
@@ -68,6 +72,7 @@ def render_alert(result: CheckResult, *, since: str | None = None) -> str:
         lines.append("The provider's model string changed: this is a reported model change.")
     else:
         lines.append("The provider's model string did not change: this is a silent update.")
+    lines.extend(control_lines(control, dims, model or result.target))
     lines.append(f"Compared {result.window_responses} responses (runs {result.window_runs}) "
                  f"with the baseline's {result.baseline_responses} (baseline "
                  f"{result.baseline_id}, runs {result.baseline_runs}).")
@@ -132,6 +137,7 @@ def render_payload(p: dict[str, Any]) -> str:
     lines = [f"DRIFT on {p['target']}: {dims} changed ({p['severity']}), since "
              f"{_when(p.get('opened_at'))} [{REASON_WORDS.get(p['reason'], p['reason'])}]",
              model_string_line(p),
+             *p.get("control_lines", []),
              f"Compared {p['window_responses']} responses (runs {p['window_runs']}) with the "
              f"baseline's {p['baseline_responses']} (baseline {p['baseline_id']}, runs "
              f"{p['baseline_runs']})."]
