@@ -283,17 +283,18 @@ def check_saver(config: Config, store: Store, *, notify: bool = True, now: Clock
              result: CheckResult) -> int:
         from drift_monitor.alerting.control import control_status
 
-        target = config.target(result.target)
+        target = next((t for t in config.settings.targets if t.name == result.target), None)
         at = now()
         # read before the transaction: the control's check is another target's, already stored
-        control = control_status(config, store, target, at) if result.drift else None
+        control = (control_status(config, store, target, at)
+                   if result.drift and target is not None else None)
 
         def in_transaction(conn: Connection, check_id: int) -> None:
             result.check_id = check_id
             book = IncidentBook(store, conn, channels=channels, now=at)
             made = book.apply_check(result, check_row["target_id"], check_id,
                                     policy=policy, notify=notify, control=control,
-                                    model=target.model)
+                                    model=target.model if target is not None else None)
             if decisions is not None:
                 decisions.extend(made)
 
