@@ -51,12 +51,17 @@ class SideRuns:
     reused: bool
 
 
-def covering_run(store: Store, target_id: int, keys: set[str], since: datetime) -> int | None:
-    """The newest finished run since ``since`` that answered every probe key, or None."""
+def covering_run(store: Store, target_id: int, keys: set[str], since: datetime, *,
+                 min_samples: int = 1) -> int | None:
+    """The newest finished run since ``since`` that answered every probe key at least
+    ``min_samples`` times, or None."""
     for run_id in store.runs_since(target_id, since):
-        answered = {f"{r['suite']}/{r['probe_id']}@{r['version']}"
-                    for r in store.response_usage([run_id]) if r["ok"]}
-        if keys <= answered:
+        answered: dict[str, int] = {}
+        for r in store.response_usage([run_id]):
+            if r["ok"]:
+                key = f"{r['suite']}/{r['probe_id']}@{r['version']}"
+                answered[key] = answered.get(key, 0) + 1
+        if all(answered.get(k, 0) >= min_samples for k in keys):
             return run_id
     return None
 
@@ -64,8 +69,9 @@ def covering_run(store: Store, target_id: int, keys: set[str], since: datetime) 
 def runs_for(config: Config, target: TargetConfig, store: Store, probes: list[Probe], *,
              samples: int | None = None, reuse_hours: float = REUSE_HOURS,
              now: datetime | None = None, **round_kwargs: Any) -> SideRuns:
-    """A recent run of ``target`` covering ``probes`` (within ``reuse_hours``; 0 never reuses),
-    else a new probe round of exactly those probes. Raises what probe_round raises (ConfigError
+    """A recent run of ``target`` covering ``probes`` (within ``reuse_hours``; 0 never reuses;
+    with ``samples``, only a run that answered each probe that often), else a new probe round
+    of exactly those probes. Raises what probe_round raises (ConfigError
     for a missing key, StorageError) and CompareError when the new round failed entirely."""
     from drift_monitor.runner import probe_round
 
@@ -73,7 +79,8 @@ def runs_for(config: Config, target: TargetConfig, store: Store, probes: list[Pr
     store.ensure_probe_versions(probes)
     if reuse_hours > 0:
         since = (now or datetime.now(UTC)) - timedelta(hours=reuse_hours)
-        run_id = covering_run(store, target_id, {probe_key(p) for p in probes}, since)
+        run_id = covering_run(store, target_id, {probe_key(p) for p in probes}, since,
+                              min_samples=samples or 1)
         if run_id is not None:
             return SideRuns(target.name, [run_id], reused=True)
     summary = asyncio.run(probe_round(config, target, store, probes, samples=samples,

@@ -81,6 +81,8 @@ def test_compare_reuses_recent_runs_instead_of_probing_again(
     assert "march [1] (reused), june [2] (reused)" in out
     code, out = compare(config, "--target", "march", "--candidate", "june", "--reuse-hours", "0")
     assert "march [3] (run now), june [4] (run now)" in out
+    code, out = compare(config, "--target", "march", "--candidate", "june", "--samples", "2")
+    assert "march [5] (run now), june [6] (run now)" in out, "one sample per probe is too few"
 
 
 @pytest.mark.parametrize(("args", "message"), [
