@@ -67,7 +67,8 @@ def validate(state: State) -> None:
         probes = library.select(target.suites)
         calls = sum(samples_for(p, target, None) for p in probes)
         click.echo(f"target {target.name}: {target.provider} {target.model}, "
-                   f"{len(probes)} probes, {calls} calls per run, {target.schedule}")
+                   f"{len(probes)} probes, {calls} calls per run, {target.schedule}"
+                   + (f", control {target.control}" if target.control else ""))
     click.echo("valid")
 
 

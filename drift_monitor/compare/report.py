@@ -160,8 +160,7 @@ def usage(rows: list[dict[str, Any]], target: TargetConfig) -> Usage:
         # the provider did not report every count (recordings often lack input tokens):
         # price what was reported and say so, rather than show no cost at all
         per_call = ((out.input_tokens_mean or 0.0) * target.price.input_per_mtok
-                    + out.output_tokens_mean * target.price.output_per_mtok  # type: ignore[operator]
-                    ) / 1_000_000
+                    + float(np.mean(outs)) * target.price.output_per_mtok) / 1_000_000
         out.cost_per_1k = 1000 * per_call
         if not ins:
             out.cost_note = "output tokens only: the provider reported no input tokens"
