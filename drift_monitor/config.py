@@ -97,6 +97,9 @@ class TargetConfig(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     limits: Limits = Limits()
     price: Price | None = None
+    # another target that should behave the same unless the provider changes this one (e.g.
+    # the dated snapshot behind a floating alias): alerts say which of the two drifted
+    control: str | None = Field(default=None, min_length=1)
 
     @field_validator("provider")
     @classmethod
@@ -314,6 +317,23 @@ def _resolve_database_url(url: str, base_dir: Path) -> str:
     return url
 
 
+def _check_controls(settings: Settings, file: str, lines: dict[Path_, int]) -> None:
+    """ConfigError at the key's line for a ``control`` that names itself or no target."""
+    names = [t.name for t in settings.targets]
+    for i, t in enumerate(settings.targets):
+        if t.control is None:
+            continue
+        problem = None
+        if t.control == t.name:
+            problem = f"target '{t.name}' cannot be its own control"
+        elif t.control not in names:
+            problem = (f"control '{t.control}' of target '{t.name}' is not a target "
+                       f"(targets: {', '.join(names)})")
+        if problem:
+            raise ConfigError(problem, file=file, key=f"targets.{i}.control",
+                              line=line_for(("targets", i, "control"), lines))
+
+
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     """Load and validate the config. Raises ConfigError naming file, key and line."""
     p = resolve_config_path(path)
@@ -331,6 +351,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
         raise_located(exc, file, lines, ConfigError)
+    _check_controls(settings, file, lines)
     url = os.environ.get(ENV_DATABASE_URL) or settings.database
     return Config(settings=settings, path=p.resolve(), lines=lines,
                   database_url=_resolve_database_url(url, p.resolve().parent))

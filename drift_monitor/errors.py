@@ -6,6 +6,8 @@
      ├── ConfigError                  drift-monitor.yaml is wrong (names file, key, line)
      ├── ProbeError                   a probe suite file is wrong (names file, key, line)
      ├── StorageError                 database unreachable or not migrated (URL, no password)
+     ├── CompareError                 ``compare`` was asked something it cannot answer (the same
+     │                                target twice, no probe version both targets run)
      ├── ProviderCallError            one provider call failed; carries the error kind and whether
      │                                a retry can help (``retryable``) and how long to wait
      └── ChannelError                 one notification could not be delivered; ``permanent`` says
@@ -51,6 +53,10 @@ class ConfigError(_LocatedError):
 
 class ProbeError(_LocatedError):
     """A probe suite file is malformed, empty, has a duplicate id, or a suite is unknown."""
+
+
+class CompareError(DriftMonitorError):
+    """``compare`` cannot compare these targets: the same target twice, or no common probes."""
 
 
 class StorageError(DriftMonitorError):

@@ -246,6 +246,19 @@ def load_suite_file(path: Path) -> Suite:
                  default_samples=spec.defaults.samples)
 
 
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def default_library_dir() -> Path:
+    """The default probe library: ``_probes`` inside an installed wheel, or the repository's
+    top-level ``probes/`` in a checkout. Raises ProbeError when neither exists (a broken
+    installation)."""
+    for candidate in (_PACKAGE_DIR / "_probes", _PACKAGE_DIR.parent / "probes"):
+        if candidate.is_dir() and any(candidate.glob("*.yaml")):
+            return candidate
+    raise ProbeError("the default probe library is missing from this installation")
+
+
 def load_library(directory: Path) -> ProbeLibrary:
     """Load every ``*.yaml``/``*.yml`` suite in ``directory``.
 

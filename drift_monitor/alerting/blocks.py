@@ -119,7 +119,8 @@ def alert_blocks(p: dict[str, Any]) -> list[Block]:
         header(f"{icon} Drift on {p['target']}: {dims} "
                f"({REASON_WORDS.get(p['reason'], p['reason'])})"),
         section(f"*{p['severity'].capitalize()}* drift since *{_when(p.get('opened_at'))}*."
-                f"\n{esc(model_string_line(p))}"),
+                f"\n{esc(model_string_line(p))}"
+                + "".join(f"\n{esc(line)}" for line in p.get("control_lines", []))),
     ]
     for inc in p["incidents"]:
         blocks.append(section(f"*{esc(inc['dimension'])}* · {inc['severity']} · "

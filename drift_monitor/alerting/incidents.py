@@ -180,8 +180,10 @@ class IncidentBook:
         return Decision(target, incident["dimension"], incident["id"], action, reason, queued)
 
     def apply_check(self, result: CheckResult, target_id: int, check_id: int, *,
-                    policy: Policy, notify: bool) -> list[Decision]:
-        """Open, update, hold or resolve the target's incidents after a successful check."""
+                    policy: Policy, notify: bool, control: dict[str, Any] | None = None,
+                    model: str | None = None) -> list[Decision]:
+        """Open, update, hold or resolve the target's incidents after a successful check.
+        ``control``/``model`` go into the alert (see alerting.control)."""
         paging: dict[str, list[Finding]] = {}
         holding: set[str] = set()
         for f in result.findings:
@@ -210,7 +212,8 @@ class IncidentBook:
                                           check_id=check_id))
 
         def alert(items: list[Announcement]) -> dict[str, Any]:
-            return alert_payload(result, [(i, r.value, f) for i, r, _, f in items], self.now)
+            return alert_payload(result, [(i, r.value, f) for i, r, _, f in items], self.now,
+                                 control=control, model=model)
 
         def resolved(items: list[Announcement]) -> dict[str, Any]:
             return closed_payload("resolved", result.target, [(i, r.value) for i, r, _, _ in
@@ -278,11 +281,20 @@ def check_saver(config: Config, store: Store, *, notify: bool = True, now: Clock
 
     def save(check_row: dict[str, Any], rows: list[dict[str, Any]],
              result: CheckResult) -> int:
+        from drift_monitor.alerting.control import control_status
+
+        target = next((t for t in config.settings.targets if t.name == result.target), None)
+        at = now()
+        # read before the transaction: the control's check is another target's, already stored
+        control = (control_status(config, store, target, at)
+                   if result.drift and target is not None else None)
+
         def in_transaction(conn: Connection, check_id: int) -> None:
             result.check_id = check_id
-            book = IncidentBook(store, conn, channels=channels, now=now())
+            book = IncidentBook(store, conn, channels=channels, now=at)
             made = book.apply_check(result, check_row["target_id"], check_id,
-                                    policy=policy, notify=notify)
+                                    policy=policy, notify=notify, control=control,
+                                    model=target.model if target is not None else None)
             if decisions is not None:
                 decisions.extend(made)
 

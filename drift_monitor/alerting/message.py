@@ -66,9 +66,14 @@ def model_strings(result: CheckResult) -> dict[str, Any] | None:
 
 
 def alert_payload(result: CheckResult, items: list[tuple[dict[str, Any], str, list[Finding]]],
-                  now: datetime) -> dict[str, Any]:
+                  now: datetime, *, control: dict[str, Any] | None = None,
+                  model: str | None = None) -> dict[str, Any]:
     """One alert for the incidents a check decided to announce, as (incident, reason, its
-    findings); grouped so one check pages once however many dimensions moved."""
+    findings); grouped so one check pages once however many dimensions moved. ``control`` is
+    alerting.control.control_status of the target's control arm (None without one) and
+    ``model`` the target's configured model, named when the provider changed it."""
+    from drift_monitor.alerting.control import control_lines
+
     incidents = []
     examples: list[dict[str, str]] = []
     for incident, reason, findings in items:
@@ -100,6 +105,9 @@ def alert_payload(result: CheckResult, items: list[tuple[dict[str, Any], str, li
         "model_string_changed": result.model_string_changed,
         "model_strings": model_strings(result),
         "examples": examples, "accept_command": accept_command(result.target),
+        "control": control,
+        "control_lines": control_lines(control, [i["dimension"] for i in incidents],
+                                       model or result.target),
     }
 
 

@@ -56,6 +56,8 @@ def finding_lines(f: Finding, *, examples: int = 1) -> list[str]:
     return lines
 
 
+# --- outbox payloads as plain text (the console channel and Slack's notification text) -------
+
 def _when(iso: str | None) -> str:
     return iso.replace("T", " ")[:16] + " UTC" if iso else "?"
 
@@ -108,6 +110,7 @@ def render_payload(p: dict[str, Any]) -> str:
     lines = [f"DRIFT on {p['target']}: {dims} changed ({p['severity']}), since "
              f"{_when(p.get('opened_at'))} [{REASON_WORDS.get(p['reason'], p['reason'])}]",
              model_string_line(p),
+             *p.get("control_lines", []),
              f"Compared {p['window_responses']} responses (runs {p['window_runs']}) with the "
              f"baseline's {p['baseline_responses']} (baseline {p['baseline_id']}, runs "
              f"{p['baseline_runs']})."]

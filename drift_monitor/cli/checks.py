@@ -35,6 +35,10 @@ def check(state: State, targets: tuple[str, ...], as_json: bool, no_notify: bool
     library = config.load_probes()
     config.check_suites(library)
     chosen = config.targets(list(targets))
+    # a control arm is checked before the targets it controls, so their alerts read its
+    # check of this round, not the previous one
+    controls = {t.control for t in config.targets()}
+    chosen.sort(key=lambda t: t.name not in controls)
     store = open_store(config)
     results = []
     decisions: list[Any] = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 import click
@@ -19,22 +20,26 @@ from drift_monitor.cli._base import State, _fail, handles_errors, main, pass_sta
 @handles_errors
 def init(directory: str, force: bool) -> None:
     """Write a commented drift-monitor.yaml and a starter probes/ into DIRECTORY."""
+    from drift_monitor.probes import default_library_dir
+
     dest = Path(directory)
     templates = resources.files("drift_monitor") / "templates"
     config_dest = dest / "drift-monitor.yaml"
     probes_dest = dest / "probes"
-    targets = [config_dest] + [probes_dest / p.name for p in (templates / "probes").iterdir()
-                               if p.name.endswith(".yaml")]
+    # the GPT-3.5 starter suites (replayed by the quickstart) and the default library
+    sources: list[Traversable] = [p for p in (templates / "probes").iterdir()
+                                  if p.name.endswith(".yaml")]
+    sources += sorted(default_library_dir().glob("*.yaml"))
+    targets = [config_dest] + [probes_dest / p.name for p in sources]
     existing = [str(t) for t in targets if t.exists()]
     if existing and not force:
         _fail(f"{', '.join(existing)} already exist(s); use --force to overwrite")
     probes_dest.mkdir(parents=True, exist_ok=True)
     with resources.as_file(templates / "drift-monitor.yaml") as src:
         shutil.copyfile(src, config_dest)
-    for item in (templates / "probes").iterdir():
-        if item.name.endswith(".yaml"):
-            with resources.as_file(item) as src:
-                shutil.copyfile(src, probes_dest / item.name)
+    for item in sources:
+        with resources.as_file(item) as src:
+            shutil.copyfile(src, probes_dest / item.name)
     click.echo(f"wrote {config_dest} and {probes_dest}/")
     click.echo(f"next: cd {dest} && drift-monitor validate && drift-monitor probe")
 
@@ -62,7 +67,8 @@ def validate(state: State) -> None:
         probes = library.select(target.suites)
         calls = sum(samples_for(p, target, None) for p in probes)
         click.echo(f"target {target.name}: {target.provider} {target.model}, "
-                   f"{len(probes)} probes, {calls} calls per run, {target.schedule}")
+                   f"{len(probes)} probes, {calls} calls per run, {target.schedule}"
+                   + (f", control {target.control}" if target.control else ""))
     click.echo("valid")
 
 

@@ -260,9 +260,11 @@ class Store(AlertQueries, DigestQueries):
     def finished_runs(self, target_id: int, *, newest_first: bool = False,
                       exclude: Iterable[int] = (), limit: int = 100,
                       statuses: tuple[str, ...] = ("complete", "partial"),
-                      exclude_triggers: tuple[str, ...] = ("confirmation",)) -> list[int]:
+                      exclude_triggers: tuple[str, ...] = ("confirmation", "compare"),
+                      ) -> list[int]:
         """Ids of the target's finished runs with a usable status. Confirmation rounds are
-        left out by default: they hold only the probes that drifted, a biased sample."""
+        left out by default: they hold only the probes that drifted, a biased sample; so are
+        ``compare`` rounds, which hold only the probes two targets share."""
         q = (select(Run.id).where(Run.target_id == target_id, Run.status.in_(statuses),
                                   Run.trigger.not_in(exclude_triggers))
              .order_by(Run.id.desc() if newest_first else Run.id.asc()).limit(limit))
@@ -271,6 +273,26 @@ class Store(AlertQueries, DigestQueries):
             q = q.where(Run.id.not_in(ex))
         with self.engine.connect() as conn:
             return list(conn.execute(q).scalars())
+
+    def runs_since(self, target_id: int, since: datetime, *,
+                   statuses: tuple[str, ...] = ("complete", "partial")) -> list[int]:
+        """Ids of the target's finished runs started at or after ``since``, newest first;
+        confirmation rounds (biased: only the probes that drifted) are left out."""
+        q = (select(Run.id).where(Run.target_id == target_id, Run.status.in_(statuses),
+                                  Run.trigger != "confirmation", Run.started_at >= since)
+             .order_by(Run.id.desc()))
+        with self.engine.connect() as conn:
+            return list(conn.execute(q).scalars())
+
+    def response_usage(self, run_ids: Sequence[int]) -> list[dict[str, Any]]:
+        """Per response of the runs: probe key parts, ok, latency, tokens and cost."""
+        q = (select(Response.ok, Response.latency_ms, Response.input_tokens,
+                    Response.output_tokens, Response.cost_usd, ProbeVersion.suite,
+                    ProbeVersion.probe_id, ProbeVersion.version)
+             .join(ProbeVersion, ProbeVersion.id == Response.probe_version_id)
+             .where(Response.run_id.in_(list(run_ids))).order_by(Response.id))
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(q)]
 
     def active_baseline(self, target_id: int) -> tuple[int, list[int]] | None:
         """(baseline id, its run ids) of the target's pinned baseline, if any."""
