@@ -37,6 +37,10 @@ CHANGES = {
 }
 
 
+CONFIRM_FACTOR = 1
+ONLY: list[str] = []
+
+
 def confirmed_pages(base: Side, window: Side, samples: int, seed: int,
                     change: Change) -> list:
     """Page-worthy findings after an immediate confirmation round of the drifted probes."""
@@ -47,7 +51,8 @@ def confirmed_pages(base: Side, window: Side, samples: int, seed: int,
     probes = {p for f in first for p in f.drifted_probes}
     if not probes:
         return []
-    conf = Side(simulate_run(900, samples, seed + 777_777, change, probes=probes))
+    conf = Side(simulate_run(900, samples * CONFIRM_FACTOR, seed + 777_777, change,
+                             probes=probes))
     shown = reconfirm(base, conf, first, SPECS)
     return [f for f, ok in zip(first, shown, strict=True) if ok]
 
@@ -136,6 +141,8 @@ def power(trials: int, sample_counts: list[int]) -> None:
     print("  " + "change".ljust(26) + "".join(f"samples={n:<4d}" for n in sample_counts)
           + "  smallest for 90%")
     for name, (change, dimension) in CHANGES.items():
+        if ONLY and name not in ONLY:
+            continue
         rates = []
         for n in sample_counts:
             hits = 0
@@ -157,13 +164,22 @@ def main() -> None:
     ap.add_argument("--null-checks", type=int, default=1000)
     ap.add_argument("--power-trials", type=int, default=50)
     ap.add_argument("--skip-gpt35", action="store_true")
+    ap.add_argument("--confirm-factor", type=int, default=1,
+                    help="samples per probe in the confirmation round, times the target's")
+    ap.add_argument("--only", default="", help="comma-separated change names for the power part")
+    ap.add_argument("--samples", default="1,2,3,5,10,20", help="power: samples per probe")
     args = ap.parse_args()
+    global CONFIRM_FACTOR, ONLY
+    CONFIRM_FACTOR = args.confirm_factor
+    ONLY = [s for s in args.only.split(",") if s]
     if args.quick:
         args.null_checks, args.power_trials = 50, 10
     if not args.skip_gpt35:
         gpt35()
-    null(args.null_checks, samples=3)
-    power(args.power_trials, [1, 2, 3, 5, 10, 20])
+    if args.null_checks:
+        null(args.null_checks, samples=3)
+    if args.power_trials:
+        power(args.power_trials, [int(n) for n in args.samples.split(",")])
 
 
 if __name__ == "__main__":
