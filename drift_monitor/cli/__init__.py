@@ -6,7 +6,14 @@ One module per group of commands; each registers itself on ``main``.
 
 from __future__ import annotations
 
-from drift_monitor.cli import baselines, checks, demo, rounds, setup  # noqa: F401  (registers)
+from drift_monitor.cli import (  # noqa: F401  (registers)
+    baselines,
+    checks,
+    daemon,
+    demo,
+    rounds,
+    setup,
+)
 from drift_monitor.cli._base import main
 
 __all__ = ["main"]
