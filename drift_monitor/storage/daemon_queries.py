@@ -171,7 +171,8 @@ class DaemonQueries:
         """Open incidents per target and notifications per status, for health and metrics."""
         with self.engine.connect() as conn:
             incidents = {str(n): int(c) for n, c in conn.execute(
-                select(Target.name, func.count()).join(Target, Target.id == Incident.target_id)
+                select(Target.name, func.count()).select_from(Incident)
+                .join(Target, Target.id == Incident.target_id)
                 .where(Incident.status == "open").group_by(Target.name))}
             outbox = {str(s): int(c) for s, c in conn.execute(
                 select(Notification.status, func.count()).group_by(Notification.status))}
