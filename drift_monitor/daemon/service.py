@@ -26,6 +26,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy import text
 
 from drift_monitor.config import Config, parse_schedule
 from drift_monitor.daemon.metrics import Metrics
@@ -38,6 +39,7 @@ from drift_monitor.storage.queries import Store
 log = logging.getLogger("drift_monitor.daemon")
 
 DIGEST_SLOT = "(digest)"
+MIGRATION_LOCK_KEY = 0x6472696674  # "drift": an advisory lock key of our own
 
 
 class DaemonError(DriftMonitorError):
@@ -90,7 +92,18 @@ class Daemon:
         for t in config.targets():
             config.api_key(t)  # a missing key fails now, not at the first slot
         self.engine = make_engine(config.database_url)
-        ensure_schema(self.engine)
+        if self.engine.dialect.name == "postgresql":
+            # daemons started together on an empty database would race to migrate it
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
+                try:
+                    ensure_schema(self.engine)
+                finally:
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"),
+                                 {"k": MIGRATION_LOCK_KEY})
+                    conn.commit()
+        else:
+            ensure_schema(self.engine)
         self.store = Store(self.engine)
         # health has its own engine: a slow database must not block rounds' connections
         # and the other way round; a short connect timeout keeps /healthz responsive
