@@ -15,6 +15,10 @@ sample each):
 Measured from the daemon's "scheduler started" event for ``--seconds``: CPU share (user +
 system time of the process / wall time, in % of one core) from /proc, and peak RSS (VmHWM, the
 whole run including start-up). Goals (issue 7): RSS <= 200 MB, idle CPU <= 2 %. Linux only.
+
+``--arena-max`` (default 2, as docker/Dockerfile sets) is glibc's MALLOC_ARENA_MAX for the
+daemon: glibc gives each thread that allocates its own arena, and a daemon with a thread per
+target keeps the freed memory of every one of them; ``--arena-max 0`` leaves glibc's default.
 """
 
 from __future__ import annotations
@@ -57,7 +61,8 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def phase(name: str, schedule: str, seconds: float, targets: int) -> dict[str, object]:
+def phase(name: str, schedule: str, seconds: float, targets: int,
+          arena_max: int) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         (root / "probes").mkdir()
@@ -69,6 +74,9 @@ def phase(name: str, schedule: str, seconds: float, targets: int) -> dict[str, o
                           "server: {host: 127.0.0.1, port: 0}\n")
         env = {k: v for k, v in os.environ.items() if not k.startswith("DRIFT_MONITOR_")}
         env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+        env.pop("MALLOC_ARENA_MAX", None)
+        if arena_max:
+            env["MALLOC_ARENA_MAX"] = str(arena_max)
         log = root / "daemon.log"
         with log.open("wb") as fh:
             proc = subprocess.Popen([sys.executable, "-m", "drift_monitor", "--config",
@@ -94,7 +102,8 @@ def phase(name: str, schedule: str, seconds: float, targets: int) -> dict[str, o
         return {"phase": name, "schedule": schedule, "targets": targets,
                 "seconds": round(t1 - t0, 1), "cpu_percent": round(100 * (cpu1 - cpu0)
                                                                    / (t1 - t0), 2),
-                "peak_rss_mb": round(rss, 1), "rounds": rounds, "checks": checks,
+                "peak_rss_mb": round(rss, 1), "malloc_arena_max": arena_max or "default",
+                "rounds": rounds, "checks": checks,
                 "exit_code": code}
 
 
@@ -103,10 +112,11 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--targets", type=int, default=10)
     ap.add_argument("--phases", default="busy,idle")
+    ap.add_argument("--arena-max", type=int, default=2)
     args = ap.parse_args()
     schedules = {"busy": "every 10s", "idle": "every 1h"}
     for name in args.phases.split(","):
-        result = phase(name, schedules[name], args.seconds, args.targets)
+        result = phase(name, schedules[name], args.seconds, args.targets, args.arena_max)
         print(json.dumps(result), flush=True)
 
 

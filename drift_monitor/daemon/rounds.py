@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from drift_monitor.config import Config, TargetConfig
 from drift_monitor.daemon.metrics import Metrics
@@ -21,6 +21,9 @@ from drift_monitor.daemon.slots import MAX_SLOTS, SlotClock
 from drift_monitor.errors import DriftMonitorError
 from drift_monitor.probes import ProbeLibrary
 from drift_monitor.storage.queries import Store
+
+if TYPE_CHECKING:
+    from drift_monitor.detection.check import CheckResult
 
 log = logging.getLogger("drift_monitor.daemon")
 T = TypeVar("T")
@@ -80,7 +83,8 @@ class TargetJobs:
     def __init__(self, config: Config, target: TargetConfig, store: Store,
                  library: ProbeLibrary, *, daemon_id: str, metrics: Metrics,
                  runner: RoundRunner, lease_s: float, stopping: threading.Event,
-                 submit_check: Callable[[TargetJobs], None] | None = None) -> None:
+                 submit_check: Callable[[TargetJobs], None] | None = None,
+                 check_slots: threading.BoundedSemaphore | None = None) -> None:
         self.config, self.target, self.store, self.library = config, target, store, library
         self.name = target.name
         self.clock = SlotClock(target.parsed_schedule)
@@ -90,6 +94,9 @@ class TargetJobs:
         self.stopping = stopping
         # the daemon runs checks as jobs of their own, so the next slot never waits for one
         self.submit_check = submit_check or (lambda jobs: jobs.check())
+        # shared by all targets: checks are CPU- and memory-heavy (feature extraction, the
+        # domain classifier), rounds are not; a few at a time keeps the daemon's peak RSS flat
+        self.check_slots = check_slots or threading.BoundedSemaphore(1)
         # one round at a time per target in this daemon; a check may run beside the next round
         self.round_lock = threading.Lock()
         self.check_lock = threading.Lock()
@@ -207,7 +214,8 @@ class TargetJobs:
 
     def check(self) -> None:
         """Compare the latest window with the baseline; incidents and the outbox are written
-        in the check's transaction. Skipped when this target's previous check still runs."""
+        in the check's transaction. Skipped when this target's previous check still runs;
+        waits while other targets' checks hold the shared check slots."""
         from drift_monitor.alerting.incidents import check_saver
         from drift_monitor.detection.check import check_target
 
@@ -215,15 +223,26 @@ class TargetJobs:
             log.info("check skipped: the previous check still runs", extra={"target": self.name})
             return
         try:
-            save = check_saver(self.config, self.store, notify=True)
-            result = check_target(self.config, self.target, self.store,
-                                  confirm_round=self._confirm_round, save=save)
+            while not self.check_slots.acquire(timeout=0.2):
+                if self.stopping.is_set():
+                    return
+            try:
+                if self.stopping.is_set():
+                    return
+                save = check_saver(self.config, self.store, notify=True)
+                result = check_target(self.config, self.target, self.store,
+                                      confirm_round=self._confirm_round, save=save)
+            finally:
+                self.check_slots.release()
         except Exception:
             self.metrics.checks.labels(self.name, "error").inc()
             log.exception("check failed", extra={"target": self.name})
             return
         finally:
             self.check_lock.release()
+        self._report(result)
+
+    def _report(self, result: CheckResult) -> None:
         if result.error:
             self.metrics.checks.labels(self.name, "error").inc()
             log.info("check not possible yet", extra={"target": self.name,

@@ -39,6 +39,9 @@ from drift_monitor.storage.queries import Store
 log = logging.getLogger("drift_monitor.daemon")
 
 DIGEST_SLOT = "(digest)"
+# checks load two windows of responses and fit a classifier: one at a time keeps the peak RSS
+# of a daemon with many targets near that of one check (benchmarks/daemon_footprint.py)
+MAX_CONCURRENT_CHECKS = 1
 MIGRATION_LOCK_KEY = 0x6472696674  # "drift": an advisory lock key of our own
 
 
@@ -70,6 +73,7 @@ class Daemon:
         self.runner = RoundRunner()
         self.stopping = threading.Event()
         self.jobs: dict[str, TargetJobs] = {}
+        self.check_slots = threading.BoundedSemaphore(MAX_CONCURRENT_CHECKS)
         self.last_beat: float | None = None
         self.last_beat_ok: datetime | None = None
         self.server: StatusServer | None = None
@@ -119,7 +123,8 @@ class Daemon:
                                                daemon_id=self.daemon_id, metrics=self.metrics,
                                                runner=self.runner, lease_s=self.lease_s,
                                                stopping=self.stopping,
-                                               submit_check=self._submit_check)
+                                               submit_check=self._submit_check,
+                                               check_slots=self.check_slots)
             self._start_scheduler()
         except BaseException:
             self._release()
