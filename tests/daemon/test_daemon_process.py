@@ -135,3 +135,23 @@ def test_a_second_daemon_on_one_sqlite_database_is_refused(tmp_path, daemons) ->
     text = second.log_path.read_text()
     assert "SQLite supports one daemon" in text and "use PostgreSQL" in text
     assert first.proc.poll() is None
+
+
+def test_the_daemon_delivers_queued_notifications_from_the_outbox(tmp_path, daemons,
+                                                                  store_for) -> None:
+    from drift_monitor.config import load_config
+    from drift_monitor.digest import build_digest, queue_digest
+    from drift_monitor.storage.engine import ensure_schema
+
+    config_path = write_project(tmp_path, _sqlite(tmp_path), schedule="every 1h")
+    store = store_for(_sqlite(tmp_path))
+    ensure_schema(store.engine)
+    config = load_config(config_path)
+    (key,) = queue_digest(config, store, build_digest(config, store))
+    assert store.notification_by_key(key)["status"] == "pending"
+    d = daemons(config_path)
+    d.wait_event("scheduler started", timeout=40)
+    deadline = time.monotonic() + 10
+    while store.notification_by_key(key)["status"] == "pending" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert store.notification_by_key(key)["status"] == "delivered"
