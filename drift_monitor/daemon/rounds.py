@@ -15,6 +15,8 @@ from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from sqlalchemy.exc import DBAPIError
+
 from drift_monitor.config import Config, TargetConfig
 from drift_monitor.daemon.metrics import Metrics
 from drift_monitor.daemon.slots import MAX_SLOTS, SlotClock
@@ -142,6 +144,12 @@ class TargetJobs:
                 return
             self.metrics.slots.labels(self.name, "run").inc()
             ran = self._round(slot, trigger, fields)
+        except DBAPIError as exc:
+            # the database is away: one line, not a traceback per target per slot
+            reason = str(exc.orig or exc).strip().splitlines()
+            log.error("slot failed: database error", extra={
+                **fields, "error": (reason[0] if reason else type(exc).__name__)[:300]})
+            return
         except Exception:
             log.exception("slot failed", extra=fields)
             return

@@ -49,6 +49,12 @@ class DaemonError(DriftMonitorError):
     """The daemon cannot start (another daemon on a SQLite database, a port in use...)."""
 
 
+def _first_line(exc: BaseException) -> str:
+    """A short, one-line reason (a database error's first line, not its SQL and parameters)."""
+    lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return (lines[0] if lines else type(exc).__name__)[:300]
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -78,6 +84,7 @@ class Daemon:
         self.last_beat_ok: datetime | None = None
         self.server: StatusServer | None = None
         self._registered = False
+        self._beat_failing = False
 
     # --- start ----------------------------------------------------------------------------
 
@@ -214,11 +221,17 @@ class Daemon:
         now = utcnow()
         try:
             self.store.heartbeat(self.daemon_id, now, now + timedelta(seconds=self.lease_s))
+            if self._beat_failing:
+                log.info("heartbeat restored: the database answers again")
+                self._beat_failing = False
             self.last_beat_ok = now
             for claim in self.store.expired_claims(now):
                 self._recover(claim, now)
         except Exception as exc:
-            log.warning("heartbeat failed", extra={"error": str(exc).splitlines()[0][:300]})
+            # said once per outage, not once a second
+            if not self._beat_failing:
+                log.warning("heartbeat failed", extra={"error": _first_line(exc)})
+            self._beat_failing = True
 
     def _recover(self, claim: dict[str, Any], now: datetime) -> None:
         """A daemon died mid-round: finish its run so it is not left ``running``."""
@@ -283,9 +296,7 @@ class Daemon:
             body["database"] = {"ok": True}
         except Exception as exc:
             db_ok = False
-            reason = str(getattr(exc, "orig", exc)).strip().splitlines()
-            body["database"] = {"ok": False, "error": (reason[0] if reason else
-                                                       type(exc).__name__)[:300]}
+            body["database"] = {"ok": False, "error": _first_line(exc)}
         body["targets"] = {
             name: {"schedule": jobs.target.schedule, "last_run": last.get(name)}
             for name, jobs in self.jobs.items()}

@@ -90,9 +90,12 @@ def test_restart_after_downtime_runs_one_catch_up_round_and_records_missed_slots
     rows = store_for(_sqlite(tmp_path)).slot_claims("alpha")
     catch_up = [r for r in rows if r["trigger"] == "catch_up"]
     assert len(catch_up) == 1 and catch_up[0]["status"] == "done"
-    missed = [r for r in rows if r["status"] == "missed"]
-    assert len(missed) >= 2
-    assert all(m["scheduled_for"] < catch_up[0]["scheduled_for"] for m in missed)
+    # the downtime's slots are recorded missed (a slot after the catch-up may be missed too on
+    # a busy machine, when it fires while the catch-up round still runs)
+    downtime = [r for r in rows if r["scheduled_for"] < catch_up[0]["scheduled_for"]
+                and r["trigger"] == "schedule" and r["status"] == "missed"]
+    assert len(downtime) >= 2
+    assert sum(r["trigger"] == "catch_up" for r in rows) == 1
     slots = [r["scheduled_for"] for r in rows]
     assert all(b - a == timedelta(seconds=2) for a, b in zip(slots, slots[1:], strict=False))
 
