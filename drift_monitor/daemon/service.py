@@ -287,7 +287,8 @@ class Daemon:
         alive = (getattr(self, "scheduler", None) is not None and self.scheduler.running
                  and beat_age is not None and beat_age < max(5.0, 5 * self.heartbeat_s))
         body["scheduler"] = {"alive": alive, "stopping": self.stopping.is_set(),
-                             "heartbeat_age_s": None if beat_age is None else round(beat_age, 2)}
+                             "heartbeat_age_s": None if beat_age is None else round(beat_age, 2),
+                             "lease_renewed_at": self.last_beat_ok}
         db_ok, gauges, last = True, {}, {}
         try:
             self.health_store.ping()
