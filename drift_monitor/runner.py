@@ -36,6 +36,8 @@ DEFAULT_SAMPLES = 3
 ERROR_DETAIL_CHARS = 1000
 
 Progress = Callable[[int, int], None]
+# Told of every call's outcome (the daemon's metrics): target, outcome, cost in USD or None.
+CallObserver = Callable[[TargetConfig, "CallResult | ProviderCallError", "float | None"], None]
 
 
 @dataclass(frozen=True)
@@ -228,13 +230,17 @@ async def probe_round(config: Config, target: TargetConfig, store: Store, probes
                       *, samples: int | None = None, trigger: str = "manual",
                       transport: httpx.AsyncBaseTransport | None = None,
                       progress: Progress | None = None,
-                      retry: RetryPolicy | None = None) -> RunSummary:
+                      retry: RetryPolicy | None = None,
+                      scheduled_for: datetime | None = None,
+                      on_call: CallObserver | None = None) -> RunSummary:
     """Run every probe ``samples`` times against ``target`` and store each response.
 
     Obeys the target's limits: at most ``concurrency`` calls at once, attempts spaced
     ``60/requests_per_minute`` apart, and no call once today's spend (stored responses plus this
     round) reaches ``daily_budget_usd``; such calls are stored as ``budget`` failures, not sent,
     and the run's note says so. ``retry`` overrides the retry policy (tests use a fast sleep).
+    ``scheduled_for`` is the schedule slot the daemon runs this round for (stored on the run);
+    ``on_call`` is told of every call's outcome (it must not raise).
 
     Returns the finished run's summary (status complete, partial or failed). Raises
     ConfigError for a missing API key and StorageError if the database fails mid-round.
@@ -249,7 +255,8 @@ async def probe_round(config: Config, target: TargetConfig, store: Store, probes
         jobs = [Job(p, pv_ids[(p.suite, p.id, p.version)], i)
                 for p in probes for i in range(samples_for(p, target, samples))]
         limits = _Limits(target, provider, await _budget(store, target, target_id), secrets)
-        run_id = await asyncio.to_thread(store.create_run, target_id, len(jobs), trigger=trigger)
+        run_id = await asyncio.to_thread(store.create_run, target_id, len(jobs), trigger=trigger,
+                                         scheduled_for=scheduled_for)
         log.info("run %d started: target=%s calls=%d", run_id, target.name, len(jobs))
         await provider.open()
         writer = ResponseWriter(store)
@@ -262,6 +269,8 @@ async def probe_round(config: Config, target: TargetConfig, store: Store, probes
                                    probe_id=job.probe.id, sample_index=job.sample_index)
             async with sem:
                 outcome, attempts, cost = await limits.call(request, policy)
+            if on_call is not None:
+                on_call(target, outcome, cost)
             await writer.put(_row(job, run_id, outcome, attempts, cost, secrets),
                              job.probe.expect)
             done += 1

@@ -10,6 +10,7 @@ from drift_monitor.cli import (  # noqa: F401  (registers the commands)
     baselines,
     checks,
     compare,
+    daemon,
     demo,
     rounds,
     setup,

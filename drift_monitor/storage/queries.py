@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from drift_monitor.probes import Probe
 from drift_monitor.storage.alert_queries import AlertQueries
+from drift_monitor.storage.daemon_queries import DaemonQueries
 from drift_monitor.storage.digest_queries import DigestQueries
 from drift_monitor.storage.tables import (
     Baseline,
@@ -52,9 +53,10 @@ def _insert(engine: Engine, table: Any) -> Any:
     return dialect.insert(table)
 
 
-class Store(AlertQueries, DigestQueries):
+class Store(AlertQueries, DigestQueries, DaemonQueries):
     """Typed access to the tables. Methods open their own short transactions (incident and
-    outbox queries live in alert_queries.py, the digest's in digest_queries.py)."""
+    outbox queries live in alert_queries.py, the digest's in digest_queries.py, the daemon's in
+    daemon_queries.py)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine

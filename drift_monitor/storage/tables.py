@@ -291,3 +291,45 @@ class Notification(Base):
     last_attempt_at: Mapped[datetime | None] = mapped_column(default=None)
     delivered_at: Mapped[datetime | None] = mapped_column(default=None)
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class SlotClaim(Base):
+    """One scheduled slot (target, time) and what became of it: claimed by exactly one daemon
+    (the unique key makes an INSERT ... ON CONFLICT DO NOTHING the claim) or recorded missed.
+
+    ``target`` is the target's name (or ``(digest)`` for the weekly digest), not a foreign key:
+    a slot is claimed before the round creates the target's row. ``lease_until`` is renewed by
+    the claiming daemon's heartbeat while the round runs; a running claim whose lease expired
+    belongs to a daemon that died.
+    """
+
+    __tablename__ = "slot_claims"
+    __table_args__ = (
+        UniqueConstraint("target", "scheduled_for", name="uq_slot_claims_target_slot"),
+        Index("ix_slot_claims_status", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    target: Mapped[str] = mapped_column(String(200))
+    scheduled_for: Mapped[datetime] = mapped_column()
+    # running | done | failed | interrupted | abandoned | missed
+    status: Mapped[str] = mapped_column(String(12))
+    trigger: Mapped[str] = mapped_column(String(20), default="schedule")
+    daemon_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    claimed_at: Mapped[datetime] = mapped_column()
+    lease_until: Mapped[datetime | None] = mapped_column(default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    run_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    note: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class DaemonLease(Base):
+    """One running daemon, kept alive by its heartbeat; deleted when it stops cleanly."""
+
+    __tablename__ = "daemon_leases"
+
+    daemon_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    host: Mapped[str] = mapped_column(String(200))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column()
+    heartbeat_at: Mapped[datetime] = mapped_column()

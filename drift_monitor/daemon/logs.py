@@ -1,0 +1,116 @@
+"""Structured logs for the daemon: one line per event, as ``key=value`` text or as JSON.
+
+Every record passes a redaction filter that replaces the values of the secrets the config names
+(API keys, webhook URLs, bot tokens) and any password in a database URL with ``***``, so a
+secret never reaches a log line even when a library puts it in an exception message
+(reliability contract 10). Extra fields go in ``extra={"target": ..., ...}``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from drift_monitor.config import Config
+
+_STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message",
+                                                                               "asctime"}
+
+
+def _fields(record: logging.LogRecord) -> dict[str, Any]:
+    return {k: v for k, v in record.__dict__.items() if k not in _STANDARD}
+
+
+def _ts(record: logging.LogRecord) -> str:
+    return datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
+
+
+class JsonFormatter(logging.Formatter):
+    """``{"ts": ..., "level": ..., "logger": ..., "event": ..., **extra}`` on one line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {"ts": _ts(record), "level": record.levelname.lower(),
+                               "logger": record.name, "event": record.getMessage()}
+        out.update(_fields(record))
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    """``ts level logger: event key=value ...`` on one line (tracebacks folded with ``\\n``)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        parts = [_ts(record), record.levelname.lower(), f"{record.name}:", record.getMessage()]
+        for k, v in _fields(record).items():
+            text = str(v)
+            parts.append(f"{k}={json.dumps(text) if ' ' in text or not text else text}")
+        line = " ".join(parts)
+        if record.exc_info:
+            line += " exc=" + json.dumps(self.formatException(record.exc_info))
+        return line.replace("\n", "\\n")
+
+
+class RedactSecrets(logging.Filter):
+    """Replaces known secret values in the message, its arguments and extra fields."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        super().__init__()
+        # longest first, so a secret that contains another is replaced whole
+        self.secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+
+    def _clean(self, text: str) -> str:
+        for s in self.secrets:
+            text = text.replace(s, "***")
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.secrets:
+            return True
+        record.msg = self._clean(record.getMessage())
+        record.args = None
+        for k, v in _fields(record).items():
+            if isinstance(v, str):
+                setattr(record, k, self._clean(v))
+        if record.exc_info:
+            record.exc_text = self._clean(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+            record.msg = f"{record.msg}\n{record.exc_text}"
+        return True
+
+
+def secret_values(config: Config) -> list[str]:
+    """The values of every env var the config names as a secret, and the database password."""
+    names: list[str | None] = [t.api_key_env for t in config.settings.targets]
+    slack = config.settings.notify.slack
+    if slack is not None:
+        names += [slack.webhook_url_env, slack.bot_token_env]
+    values = [os.environ.get(n, "") for n in names if n]
+    from sqlalchemy.engine import make_url
+
+    try:
+        password = make_url(config.database_url).password
+    except Exception:  # an unparseable URL fails later with its own message
+        password = None
+    if password:
+        values.append(str(password))
+    return [v for v in values if v]
+
+
+def configure(*, json_lines: bool, level: int = logging.INFO,
+              secrets: list[str] | None = None) -> None:
+    """Replace the root handlers with one structured handler on stderr."""
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if json_lines else TextFormatter())
+    handler.addFilter(RedactSecrets(secrets or []))
+    root.addHandler(handler)
+    root.setLevel(level)
+    # APScheduler logs every job start and end at INFO: noise at one-second schedules
+    logging.getLogger("apscheduler").setLevel(max(level, logging.WARNING))
