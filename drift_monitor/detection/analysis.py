@@ -38,9 +38,11 @@ def tarone(tests: list[Comparison], alpha: float) -> list[Comparison]:
     """Keep only tests that could reach significance: the smallest K with at most K tests whose
     minimum achievable p-value is <= alpha / K (Tarone 1990). Untestable ones (3 vs 3 samples,
     constant values) would only dilute Benjamini-Hochberg."""
+    import bisect
+
     min_ps = sorted(t.min_p for t in tests)
     k = 1
-    while k < len(min_ps) and sum(m <= alpha / k for m in min_ps) > k:
+    while k < len(min_ps) and bisect.bisect_right(min_ps, alpha / k) > k:
         k += 1
     return [t for t in tests if t.min_p <= alpha / k]
 
@@ -111,7 +113,9 @@ def analyse(base: Side, cur: Side, specs: dict[str, Any], *, alpha: float = ALPH
     tested = tarone([t for t in tests if t.p_value is not None or t.lazy_p], alpha)
     for t in tested:
         if t.p_value is None and t.lazy_p is not None:
-            t.p_value = t.lazy_p()
+            # a per-probe test whose effect is below the minimum can never become a finding;
+            # p = 1 is a valid (conservative) p-value for it and saves computing the real one
+            t.p_value = t.lazy_p() if abs(t.effect) >= t.min_effect else 1.0
     qs = weighted_bh(tested)
     noise = aa_noise(base, specs)
     findings: list[Finding] = []

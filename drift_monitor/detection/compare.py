@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,18 +68,21 @@ def _values(samples: list[Sample], feature: str) -> list[Any]:
 
 def _var(b: list[float], c: list[float]) -> float:
     """Sampling variance of mean(c) - mean(b) under no change (pooled variance)."""
-    pooled = [*b, *c]
-    m = sum(pooled) / len(pooled)
-    s2 = sum((v - m) ** 2 for v in pooled) / max(1, len(pooled) - 1)
+    n = len(b) + len(c)
+    total = sum(b) + sum(c)
+    squares = sum(v * v for v in b) + sum(v * v for v in c)
+    s2 = max(0.0, squares - total * total / n) / max(1, n - 1)
     return s2 * (1 / len(b) + 1 / len(c))
 
 
-def _columns(samples: list[Sample]) -> dict[str, list[Any]]:
+def _columns(samples: list[Sample], names: Iterable[str]) -> dict[str, list[Any]]:
+    """Each feature's non-missing values over ``samples``, one list per feature."""
+    feats = [s.features for s in samples]
     cols: dict[str, list[Any]] = {}
-    for s in samples:
-        for k, v in s.features.items():
-            if v is not None:
-                cols.setdefault(k, []).append(v)
+    for name in names:
+        values = [v for f in feats if (v := f.get(name)) is not None]
+        if values:
+            cols[name] = values
     return cols
 
 
@@ -148,8 +151,8 @@ def _suite_tests(suite: str, probes: list[str], bp: dict[str, list[Sample]],
                  effects_only: bool) -> list[Comparison]:
     tests: list[Comparison] = []
     # feature values per probe, gathered once: {probe: {feature: [values]}}
-    bvals = {p: _columns(bp[p]) for p in probes}
-    cvals = {p: _columns(cp[p]) for p in probes}
+    bvals = {p: _columns(bp[p], specs) for p in probes}
+    cvals = {p: _columns(cp[p], specs) for p in probes}
     for name, spec in specs.items():
         kind = spec.kind
         dimension = spec.family

@@ -13,9 +13,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from drift_monitor.detection import stats
-from drift_monitor.detection.samples import Side
+from drift_monitor.detection.samples import Sample, Side
 
 MIN_PER_SIDE = 20
+# enough text to tell two sides apart; more only costs time (a large check is subsampled,
+# evenly per probe, with a fixed seed)
+MAX_PER_SIDE = 1500
 FOLDS = 5
 TOP_TERMS = 6
 MAX_FEATURES = 20000
@@ -40,8 +43,8 @@ def domain_classifier(base: Side, cur: Side, *, seed: int = 0) -> DomainResult |
     from sklearn.model_selection import GroupKFold
 
     common = set(base.by_probe()) & set(cur.by_probe())
-    b = [s for s in base.ok if s.probe in common and s.text]
-    c = [s for s in cur.ok if s.probe in common and s.text]
+    b = _cap([s for s in base.ok if s.probe in common and s.text], seed)
+    c = _cap([s for s in cur.ok if s.probe in common and s.text], seed)
     if len(b) < MIN_PER_SIDE or len(c) < MIN_PER_SIDE or len(common) < FOLDS:
         return None
     texts = [s.text or "" for s in b + c]
@@ -70,3 +73,20 @@ def domain_classifier(base: Side, cur: Side, *, seed: int = 0) -> DomainResult |
     less = [str(names[i]) for i in order[:TOP_TERMS] if coef[i] < 0]
     return DomainResult(auc=auc, p_value=p, n_base=len(b), n_cur=len(c), more_now=more,
                         less_now=less)
+
+
+def _cap(samples: list[Sample], seed: int) -> list[Sample]:
+    """At most MAX_PER_SIDE samples, the same share of every probe's."""
+    if len(samples) <= MAX_PER_SIDE:
+        return samples
+    import random
+
+    rng = random.Random(seed)
+    keep = MAX_PER_SIDE / len(samples)
+    by_probe: dict[str, list[Sample]] = {}
+    for s in samples:
+        by_probe.setdefault(s.probe, []).append(s)
+    out: list[Sample] = []
+    for group in by_probe.values():
+        out.extend(rng.sample(group, max(1, round(len(group) * keep))))
+    return out
