@@ -1,11 +1,10 @@
 """Feature comparisons between a baseline and a window, paired by probe.
 
-Every feature of every family is compared at the suite level (one difference per probe,
-combined by a sign or signed-rank test) and, where the sample counts make it possible, per
-probe (Fisher or Mann-Whitney). Each comparison yields a :class:`Comparison`; the check then applies
-Benjamini-Hochberg over all of them and keeps those whose effect clears both the minimum effect
-and the baseline's own run-to-run (A/A) variation.
-"""
+Every feature of every family is compared suite by suite (a stratified permutation test with
+probes as strata, see stats.py) and, where the sample counts make it possible, per probe
+(Fisher or Mann-Whitney). Each comparison yields a :class:`Comparison`; the check then applies
+a weighted Benjamini-Hochberg over all of them and keeps those whose effect clears both the
+minimum effect and the baseline's own run-to-run (A/A) variation."""
 
 from __future__ import annotations
 

@@ -4,9 +4,9 @@ Two levels, both paired by probe:
 
 * per probe: Fisher's exact test (binary features) or the Mann-Whitney U test (continuous)
   between that probe's baseline samples and its current ones;
-* per suite: each probe contributes one difference (current minus baseline); an exact sign test
-  (binary and categorical features) or the Wilcoxon signed-rank test (continuous) asks whether
-  the differences lean one way more than chance allows.
+* per suite: a stratified permutation test with probes as strata (within a probe, which
+  responses came from the window is exchangeable under no change): Cochran-Mantel-Haenszel on
+  yes/no features and mismatch indicators, van Elteren's stratified rank test on continuous ones.
 
 Tests that cannot reach significance with the samples at hand (a Fisher test on 3 vs 3 samples
 can never go below p = 0.1) are not run at all (Tarone's trick): they would only dilute the
@@ -57,35 +57,6 @@ def mann_whitney_min_p(n_base: int, n_cur: int) -> float:
     if n_base == 0 or n_cur == 0:
         return 1.0
     return min(1.0, 2.0 / comb(n_base + n_cur, n_base))
-
-
-def sign_test_p(differences: Sequence[float]) -> float:
-    """Exact two-sided sign test: do non-zero differences lean one way? 1.0 if none."""
-    d = np.asarray(differences, dtype=float)
-    pos = int(np.sum(d > 0))
-    neg = int(np.sum(d < 0))
-    if pos + neg == 0:
-        return 1.0
-    return float(stats.binomtest(pos, pos + neg, 0.5, alternative="two-sided").pvalue)
-
-
-def sign_test_min_p(n_nonzero: int) -> float:
-    return 1.0 if n_nonzero == 0 else min(1.0, 2 * 0.5 ** n_nonzero)
-
-
-def signed_rank_p(differences: Sequence[float]) -> float:
-    """Two-sided Wilcoxon signed-rank p-value over per-probe differences (zeros dropped)."""
-    d = np.asarray(differences, dtype=float)
-    d = d[np.isfinite(d) & (d != 0)]
-    if d.size == 0:
-        return 1.0
-    if d.size < 2:
-        return 1.0
-    # the normal approximation (with tie correction) is accurate from ~20 differences on and
-    # avoids scipy's permutation fallback, which is slow when values tie
-    method = "approx" if d.size >= 20 or np.unique(np.abs(d)).size < d.size else "exact"
-    return float(stats.wilcoxon(d, zero_method="wilcox", alternative="two-sided",
-                                method=method).pvalue)
 
 
 def benjamini_hochberg(p_values: Sequence[float]) -> np.ndarray:

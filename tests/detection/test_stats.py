@@ -23,12 +23,6 @@ def test_minimum_achievable_p_values() -> None:
     assert stats.fisher_min_p(0, 5) == 1.0
 
 
-def test_sign_test_is_exact_binomial() -> None:
-    assert stats.sign_test_p([1] * 10) == pytest.approx(2 * 0.5**10)
-    assert stats.sign_test_p([0, 0, 0]) == 1.0
-    assert stats.sign_test_p([1, -1, 1, -1]) == pytest.approx(1.0)
-
-
 def test_mann_whitney_detects_a_shift_and_not_noise() -> None:
     rng = np.random.default_rng(1)
     a = rng.normal(0, 1, 60)
