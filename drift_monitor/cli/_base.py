@@ -74,3 +74,14 @@ def open_store(config: Config) -> Any:
     return Store(engine)
 
 
+
+
+def write_report(path: str, html: str) -> None:
+    """Write an HTML report; an unwritable path is a clear error (exit 2)."""
+    from pathlib import Path
+
+    try:
+        Path(path).write_text(html, encoding="utf-8")
+    except OSError as exc:
+        _fail(f"cannot write the report to {path}: {exc.strerror or exc}")
+    click.echo(f"report written to {path}")

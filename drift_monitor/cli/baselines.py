@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -15,6 +16,19 @@ def baseline() -> None:
     """Pin, show and accept baselines."""
 
 
+def _pin(state: State, target: str, runs: int, *, reason: str, note: str | None = None,
+         hook: Callable[[Any, int], Any] | None = None) -> Any:
+    """Pin the target's last ``runs`` finished runs; ``hook(store, target_id)`` gives what
+    runs in the same transaction."""
+    from drift_monitor.detection.baselines import pin_latest
+
+    t = state.config.target(target)
+    store = open_store(state.config)
+    tid = store.upsert_target(t.name, t.provider, t.model)
+    return pin_latest(store, tid, t.name, runs, reason=reason, note=note,
+                      same_transaction=hook(store, tid) if hook else None)
+
+
 @baseline.command("set")
 @click.option("--target", "-t", required=True, help="Target name.")
 @click.option("--runs", type=click.IntRange(1, 100), default=None,
@@ -23,15 +37,9 @@ def baseline() -> None:
 @handles_errors
 def baseline_set(state: State, target: str, runs: int | None) -> None:
     """Pin the last N finished runs as the target's baseline."""
-    from drift_monitor.detection.baselines import pin_latest
-
     config = state.config
-    t = config.target(target)
-    store = open_store(config)
-    tid = store.upsert_target(t.name, t.provider, t.model)
-    pinned = pin_latest(store, tid, t.name, runs or config.settings.baseline.min_runs,
-                        reason="set")
-    click.echo(f"{t.name}: baseline {pinned.id} pinned on runs {pinned.run_ids}")
+    pinned = _pin(state, target, runs or config.settings.baseline.min_runs, reason="set")
+    click.echo(f"{target}: baseline {pinned.id} pinned on runs {pinned.run_ids}")
 
 
 @baseline.command("accept")
@@ -46,18 +54,14 @@ def baseline_accept(state: State, target: str, runs: int | None) -> None:
     The target's open incidents close as accepted in the same transaction.
     """
     from drift_monitor.alerting.incidents import accept_hook
-    from drift_monitor.detection.baselines import pin_latest
 
     config = state.config
-    t = config.target(target)
-    store = open_store(config)
-    tid = store.upsert_target(t.name, t.provider, t.model)
     decisions: list[Any] = []
-    pinned = pin_latest(store, tid, t.name, runs or config.settings.detection.window_runs,
-                        reason="accept", note="accepted after review",
-                        same_transaction=accept_hook(config, store, t.name, tid,
-                                                     decisions=decisions))
-    click.echo(f"{t.name}: accepted; baseline {pinned.id} now pins runs {pinned.run_ids}")
+    pinned = _pin(state, target, runs or config.settings.detection.window_runs, reason="accept",
+                  note="accepted after review",
+                  hook=lambda store, tid: accept_hook(config, store, target, tid,
+                                                      decisions=decisions))
+    click.echo(f"{target}: accepted; baseline {pinned.id} now pins runs {pinned.run_ids}")
     for d in decisions:
         click.echo(f"  incident {d.incident_id} ({d.dimension}) closed as accepted"
                    + (" (notification queued; run 'drift-monitor notify')" if d.queued else ""))

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Any
 
 import click
 
-from drift_monitor.cli._base import State, _fail, handles_errors, main, open_store, pass_state
+from drift_monitor.cli._base import (
+    State,
+    handles_errors,
+    main,
+    open_store,
+    pass_state,
+    write_report,
+)
 
 # --- check ----------------------------------------------------------------------------------
 
@@ -131,11 +137,7 @@ def digest(state: State, days: int, send: bool, html_path: str | None) -> None:
     if html_path:
         from drift_monitor.digest_report import render_html
 
-        try:
-            Path(html_path).write_text(render_html(payload), encoding="utf-8")
-        except OSError as exc:
-            _fail(f"cannot write the report to {html_path}: {exc.strerror or exc}")
-        click.echo(f"report written to {html_path}")
+        write_report(html_path, render_html(payload))
     if send:
         keys = queue_digest(config, store, payload)
         report = deliver(config, store, keys=keys)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
-from drift_monitor.cli._base import State, _fail, handles_errors, main, open_store, pass_state
+from drift_monitor.cli._base import (
+    State,
+    handles_errors,
+    main,
+    open_store,
+    pass_state,
+    write_report,
+)
 
 
 @main.command()
@@ -45,8 +50,4 @@ def compare(state: State, pinned: str, candidate: str, samples: int | None,
     if html_path:
         from drift_monitor.compare.html import render_html
 
-        try:
-            Path(html_path).write_text(render_html(report), encoding="utf-8")
-        except OSError as exc:
-            _fail(f"cannot write the report to {html_path}: {exc.strerror or exc}")
-        click.echo(f"report written to {html_path}")
+        write_report(html_path, render_html(report))
