@@ -33,8 +33,10 @@ def _progress(target: str) -> Callable[[int, int], None] | None:
 def probe(state: State, targets: tuple[str, ...], samples: int | None) -> None:
     """Run one probe round now for the targets (default: all).
 
-    Exit 0 when every round completed (possibly partially), 1 when every call of a round failed.
+    Exit 0 when every round completed (possibly partially), 1 when every call of a round failed,
+    2 on bad input or when the database failed mid-round (what was stored is kept).
     """
+    from drift_monitor.errors import StorageError
     from drift_monitor.runner import probe_round
     from drift_monitor.storage.engine import ensure_schema, make_engine
     from drift_monitor.storage.queries import Store
@@ -50,17 +52,25 @@ def probe(state: State, targets: tuple[str, ...], samples: int | None) -> None:
         ensure_schema(engine)
         store = Store(engine)
         any_failed = False
+        storage_failed = False
         for target in chosen:
-            summary = asyncio.run(probe_round(config, target, store,
-                                              library.select(target.suites), samples=samples,
-                                              progress=_progress(target.name)))
+            try:
+                summary = asyncio.run(probe_round(config, target, store,
+                                                  library.select(target.suites),
+                                                  samples=samples,
+                                                  progress=_progress(target.name)))
+            except StorageError as exc:
+                # one line; the next targets are still tried (the database may be back)
+                click.echo(f"error: {exc}", err=True)
+                storage_failed = True
+                continue
             failures = ", ".join(f"{k} {n}" for k, n in sorted(summary.failures_by_kind.items()))
             click.echo(f"{target.name}: run {summary.id} {summary.status}: {summary.ok} ok, "
                        f"{summary.failed} failed" + (f" ({failures})" if failures else ""))
             any_failed |= summary.status == "failed"
     finally:
         engine.dispose()
-    sys.exit(1 if any_failed else 0)
+    sys.exit(2 if storage_failed else 1 if any_failed else 0)
 
 
 # --- features -------------------------------------------------------------------------------

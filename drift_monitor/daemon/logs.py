@@ -83,6 +83,26 @@ class RedactSecrets(logging.Filter):
         return True
 
 
+_SECRET_PARAM = ("key", "token", "secret", "sig", "password", "auth")
+
+
+def url_secrets(url: str | None) -> list[str]:
+    """What in a URL looks like a credential: its password and the values of query parameters
+    named like one (``?key=...``, ``&api_token=...``), however the config filled them in."""
+    if not url:
+        return []
+    from urllib.parse import parse_qsl, urlsplit
+
+    try:
+        parts = urlsplit(url)
+        found = [parts.password] if parts.password else []
+        found += [v for k, v in parse_qsl(parts.query)
+                  if any(w in k.lower() for w in _SECRET_PARAM)]
+    except ValueError:
+        return []
+    return [v for v in found if v]
+
+
 def secret_values(config: Config) -> list[str]:
     """The values of every env var the config names as a secret, and the database password."""
     names: list[str | None] = [t.api_key_env for t in config.settings.targets]
@@ -90,6 +110,7 @@ def secret_values(config: Config) -> list[str]:
     if slack is not None:
         names += [slack.webhook_url_env, slack.bot_token_env]
     values = [os.environ.get(n, "") for n in names if n]
+    values += [v for t in config.settings.targets for v in url_secrets(t.base_url)]
     from sqlalchemy.engine import make_url
 
     try:
