@@ -92,16 +92,16 @@ class Expect(BaseModel):
                  if getattr(self, k) is not None]
         if len(kinds) > 1:
             raise ValueError(f"at most one answer kind is allowed, got {', '.join(kinds)}")
-        import re
+        from drift_monitor.patterns import compile_pattern
 
         for k in ("choice", "regex"):
             spec = getattr(self, k)
             if spec is not None:
                 try:
-                    re.compile(spec.pattern)
-                except re.error as exc:
-                    raise ValueError(f"{k}.pattern is not a valid regular expression: {exc}") \
-                        from exc
+                    compile_pattern(spec.pattern)
+                except ValueError as exc:
+                    raise ValueError(f"{k}.pattern is not a valid regular expression: "
+                                     f"{str(exc).rpartition(': ')[2]}") from None
         if self.json_schema is not None:
             from jsonschema import Draft202012Validator
             from jsonschema.exceptions import SchemaError
@@ -282,3 +282,41 @@ def load_library(directory: Path) -> ProbeLibrary:
             ids[p.id] = str(path)
         suites[suite.name] = suite
     return ProbeLibrary(directory=directory, suites=suites)
+
+
+def _schema_patterns(schema: Any, path: str) -> list[tuple[str, str]]:
+    """(key path, pattern) of every ``pattern`` in a JSON Schema."""
+    out: list[tuple[str, str]] = []
+    if isinstance(schema, dict):
+        for k, v in schema.items():
+            if k == "pattern" and isinstance(v, str):
+                out.append((f"{path}.pattern", v))
+            else:
+                out.extend(_schema_patterns(v, f"{path}.{k}"))
+    elif isinstance(schema, list):
+        for i, v in enumerate(schema):
+            out.extend(_schema_patterns(v, f"{path}.{i}"))
+    return out
+
+
+def pattern_warnings(library: ProbeLibrary) -> list[str]:
+    """One line per user regex with a nested quantifier (``(a+)+``), naming file and key.
+
+    Matching is time-bounded anyway (``drift_monitor.patterns``); the warning says why such
+    a probe's answers may come out as not found."""
+    from drift_monitor.patterns import nested_quantifier
+
+    out = []
+    for suite in library.suites.values():
+        for p in suite.probes:
+            expect = p.expect or {}
+            found = [(f"expect.{k}.pattern", expect[k]["pattern"]) for k in ("choice", "regex")
+                     if isinstance(expect.get(k), dict)]
+            found += _schema_patterns(expect.get("json_schema"), "expect.json_schema")
+            for key, pattern in found:
+                if nested_quantifier(pattern):
+                    out.append(f"{p.file}: probe '{p.id}', key '{key}': pattern {pattern!r} "
+                               "repeats a group that contains a repeat (nested quantifiers "
+                               "can backtrack exponentially; matching stops after "
+                               "1 s and counts as no match)")
+    return out

@@ -69,6 +69,10 @@ def validate(state: State) -> None:
         click.echo(f"target {target.name}: {target.provider} {target.model}, "
                    f"{len(probes)} probes, {calls} calls per run, {target.schedule}"
                    + (f", control {target.control}" if target.control else ""))
+    from drift_monitor.probes import pattern_warnings
+
+    for warning in pattern_warnings(library):
+        click.echo(f"warning: {warning}", err=True)
     click.echo("valid")
 
 

@@ -17,8 +17,11 @@ import unicodedata
 from functools import lru_cache
 from typing import Any
 
+from jsonschema import validators
+from jsonschema.exceptions import ValidationError
 from jsonschema.validators import validator_for
 
+from drift_monitor import patterns
 from drift_monitor.features._document import Document
 from drift_monitor.features._spec import FeatureSpec, Kind, Value, clean_expect
 
@@ -71,7 +74,18 @@ def _validator(schema_json: str) -> Any:
     # A probe's schema is the same on every response: compile it once.
     schema = json.loads(schema_json)
     cls = validator_for(schema)
-    return cls(schema)
+    # the schema's "pattern" is a user regex run on model output: time-bounded like the others
+    bounded = validators.extend(cls, {"pattern": _bounded_pattern})
+    return bounded(schema)
+
+
+def _bounded_pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Any:
+    if not validator.is_type(instance, "string"):
+        return
+    found = patterns.search(pattern, instance)
+    if not found:
+        yield ValidationError(f"{instance[:80]!r} does not match {pattern!r}"
+                              + (" (matching timed out)" if found is None else ""))
 
 
 def schema_valid(value: Any, schema: dict[str, Any]) -> bool:
