@@ -14,12 +14,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from drift_monitor.errors import ConfigError
 from drift_monitor.probes import ProbeLibrary, load_library
 from drift_monitor.providers import PROVIDERS
-from drift_monitor.yamlio import Path_, dotted, line_for, load_yaml_with_lines, raise_located
+from drift_monitor.yamlio import (
+    MAX_CONFIG_BYTES,
+    Path_,
+    StrictModel,
+    check_json_value,
+    dotted,
+    line_for,
+    load_yaml_with_lines,
+    raise_located,
+)
 
 DEFAULT_CONFIG = "drift-monitor.yaml"
 ENV_CONFIG = "DRIFT_MONITOR_CONFIG"
@@ -30,6 +39,9 @@ _ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 _EVERY = re.compile(r"^every\s+(\d+(?:\.\d+)?)\s*(s|m|h|d)$")
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d)$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MAX_INTERVAL_S = 366 * 86400
+# column widths of the names the database stores (targets.name, probe_versions.suite, ...)
+MAX_NAME = 200
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -56,6 +68,8 @@ def parse_schedule(text: str) -> Schedule:
         seconds = float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
         if seconds < 1:
             raise ValueError("a schedule interval must be at least 1s")
+        if seconds > MAX_INTERVAL_S:
+            raise ValueError(f"'{text}' is longer than the longest interval, 366d")
         return Schedule(text=text, interval_seconds=seconds, cron=None)
     fields = text.split()
     if len(fields) != 5:
@@ -63,13 +77,17 @@ def parse_schedule(text: str) -> Schedule:
     from apscheduler.triggers.cron import CronTrigger
 
     try:
-        CronTrigger.from_crontab(text, timezone="UTC")
+        trigger = CronTrigger.from_crontab(text, timezone="UTC")
     except ValueError as exc:
         raise ValueError(f"'{text}' is not a valid cron expression: {exc}") from None
+    from datetime import UTC, datetime
+
+    if trigger.get_next_fire_time(None, datetime.now(UTC)) is None:
+        raise ValueError(f"'{text}' never fires (no date matches it, e.g. 30 February)")
     return Schedule(text=text, interval_seconds=None, cron=text)
 
 
-class Limits(BaseModel):
+class Limits(StrictModel):
     model_config = _STRICT
     concurrency: int = Field(default=8, ge=1, le=512)
     requests_per_minute: float | None = Field(default=None, gt=0)
@@ -78,17 +96,17 @@ class Limits(BaseModel):
     max_attempts: int = Field(default=4, ge=1, le=20)
 
 
-class Price(BaseModel):
+class Price(StrictModel):
     model_config = _STRICT
     input_per_mtok: float = Field(ge=0)
     output_per_mtok: float = Field(ge=0)
 
 
-class TargetConfig(BaseModel):
+class TargetConfig(StrictModel):
     model_config = _STRICT
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    name: str = Field(min_length=1, max_length=MAX_NAME, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     provider: str
-    model: str = Field(min_length=1)
+    model: str = Field(min_length=1, max_length=MAX_NAME)
     base_url: str | None = None
     api_key_env: str | None = Field(default=None, pattern=_ENV_NAME)
     suites: list[str] = Field(min_length=1)
@@ -114,6 +132,12 @@ class TargetConfig(BaseModel):
         parse_schedule(v)
         return v
 
+    @field_validator("params")
+    @classmethod
+    def _json_params(cls, v: dict[str, Any]) -> dict[str, Any]:
+        check_json_value(v, "params")
+        return v
+
     @model_validator(mode="after")
     def _budget_needs_price(self) -> TargetConfig:
         if self.limits.daily_budget_usd is not None and self.price is None:
@@ -126,18 +150,18 @@ class TargetConfig(BaseModel):
         return parse_schedule(self.schedule)
 
 
-class BaselineConfig(BaseModel):
+class BaselineConfig(StrictModel):
     model_config = _STRICT
     min_runs: int = Field(default=3, ge=1, le=100)
 
 
-class DetectionConfig(BaseModel):
+class DetectionConfig(StrictModel):
     model_config = _STRICT
     window_runs: int = Field(default=1, ge=1, le=100)
     confirm: bool = True
 
 
-class SlackConfig(BaseModel):
+class SlackConfig(StrictModel):
     model_config = _STRICT
     webhook_url_env: str | None = Field(default=None, pattern=_ENV_NAME)
     bot_token_env: str | None = Field(default=None, pattern=_ENV_NAME)
@@ -153,7 +177,7 @@ class SlackConfig(BaseModel):
         return self
 
 
-class NotifyConfig(BaseModel):
+class NotifyConfig(StrictModel):
     model_config = _STRICT
     slack: SlackConfig | None = None
     min_severity: Literal["critical", "warning", "info"] = "warning"
@@ -166,7 +190,7 @@ class NotifyConfig(BaseModel):
         return v
 
 
-class DigestConfig(BaseModel):
+class DigestConfig(StrictModel):
     model_config = _STRICT
     schedule: str = "0 9 * * mon"
     timezone: str = "UTC"
@@ -189,13 +213,13 @@ class DigestConfig(BaseModel):
         return v
 
 
-class ServerConfig(BaseModel):
+class ServerConfig(StrictModel):
     model_config = _STRICT
     host: str = "127.0.0.1"
     port: int = Field(default=9464, ge=0, le=65535)
 
 
-class Settings(BaseModel):
+class Settings(StrictModel):
     model_config = _STRICT
     database: str = "sqlite:///drift-monitor.db"
     targets: list[TargetConfig] = Field(min_length=1)
@@ -341,7 +365,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     if not p.exists():
         raise ConfigError("config file not found (run 'drift-monitor init' to create one, or "
                           f"pass --config / set {ENV_CONFIG})", file=file)
-    data, lines = load_yaml_with_lines(p, ConfigError)
+    data, lines = load_yaml_with_lines(p, ConfigError, max_bytes=MAX_CONFIG_BYTES)
     if data is None:
         raise ConfigError("the config file is empty", file=file)
     if not isinstance(data, dict):

@@ -13,15 +13,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from drift_monitor.errors import ProbeError
-from drift_monitor.yamlio import load_yaml_with_lines, raise_located
+from drift_monitor.yamlio import StrictModel, check_json_value, load_yaml_with_lines, raise_located
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 
 
-class ChoiceExpect(BaseModel):
+class ChoiceExpect(StrictModel):
     """The answer is the first group of ``pattern`` (e.g. ``\\[(Yes|No)\\]``)."""
 
     model_config = _STRICT
@@ -29,7 +29,7 @@ class ChoiceExpect(BaseModel):
     reference: str | None = None
 
 
-class RegexExpect(BaseModel):
+class RegexExpect(StrictModel):
     """The answer is the first group of ``pattern`` (or the whole match without groups)."""
 
     model_config = _STRICT
@@ -37,7 +37,7 @@ class RegexExpect(BaseModel):
     reference: str | None = None
 
 
-class JsonFieldExpect(BaseModel):
+class JsonFieldExpect(StrictModel):
     """The answer is the value at a dotted ``path`` ("a.b.0") of the JSON in the response."""
 
     model_config = _STRICT
@@ -45,7 +45,7 @@ class JsonFieldExpect(BaseModel):
     reference: Any = None
 
 
-class NumberExpect(BaseModel):
+class NumberExpect(StrictModel):
     """The answer is the last number in the response; correct within ``tolerance``."""
 
     model_config = _STRICT
@@ -53,14 +53,14 @@ class NumberExpect(BaseModel):
     tolerance: float = 0.0
 
 
-class TextExpect(BaseModel):
+class TextExpect(StrictModel):
     """The answer is the whole response, normalised (case, whitespace, punctuation)."""
 
     model_config = _STRICT
     reference: str
 
 
-class Expect(BaseModel):
+class Expect(StrictModel):
     """What a probe's response is checked against. Every key is optional.
 
     ``format``/``json_schema``/the instruction keys are checked by the formatting features;
@@ -103,6 +103,10 @@ class Expect(BaseModel):
                     raise ValueError(f"{k}.pattern is not a valid regular expression: "
                                      f"{str(exc).rpartition(': ')[2]}") from None
         if self.json_schema is not None:
+            check_json_value(self.json_schema, "json_schema")
+        if self.json_field is not None:
+            check_json_value(self.json_field.reference, "json_field.reference")
+        if self.json_schema is not None:
             from jsonschema import Draft202012Validator
             from jsonschema.exceptions import SchemaError
 
@@ -114,15 +118,15 @@ class Expect(BaseModel):
         return self
 
 
-class Message(BaseModel):
+class Message(StrictModel):
     model_config = _STRICT
     role: Literal["system", "user", "assistant"]
     content: str = Field(min_length=1)
 
 
-class ProbeSpec(BaseModel):
+class ProbeSpec(StrictModel):
     model_config = _STRICT
-    id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
+    id: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
     system: str | None = None
     prompt: str | None = None
     messages: list[Message] | None = None
@@ -140,14 +144,14 @@ class ProbeSpec(BaseModel):
         return self
 
 
-class SuiteDefaults(BaseModel):
+class SuiteDefaults(StrictModel):
     model_config = _STRICT
     samples: int | None = Field(default=None, ge=1, le=1000)
 
 
-class SuiteSpec(BaseModel):
+class SuiteSpec(StrictModel):
     model_config = _STRICT
-    suite: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    suite: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     description: str | None = None
     defaults: SuiteDefaults = SuiteDefaults()
     probes: list[ProbeSpec] = Field(min_length=1)

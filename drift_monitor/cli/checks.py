@@ -88,8 +88,8 @@ def check(state: State, targets: tuple[str, ...], as_json: bool, no_notify: bool
 def notify(state: State) -> None:
     """Deliver pending notifications now (alerts, resolutions, digests).
 
-    Exit 0 when none is left pending, 1 when some are (they are retried with backoff).
-    Notifications that failed permanently are listed and not retried.
+    Exit 0 when everything it tried was delivered, 1 when some are left pending (they are
+    retried with backoff) or failed permanently now (listed, and not retried).
     """
     from drift_monitor.alerting.outbox import deliver
 
@@ -107,7 +107,8 @@ def notify(state: State) -> None:
             click.echo(f"  failed {n['last_attempt_at']:%Y-%m-%d %H:%M} UTC: {n['kind']} "
                        f"({n['reason']}) for {n['target'] or 'all targets'} via "
                        f"{n['channel']}: {n['last_error']}")
-    sys.exit(1 if report.pending else 0)
+    failed_now = any(a.outcome == "failed" for a in report.attempts)
+    sys.exit(1 if report.pending or failed_now else 0)
 
 
 # --- digest ---------------------------------------------------------------------------------

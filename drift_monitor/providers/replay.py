@@ -28,6 +28,9 @@ BUILTIN_PREFIX = "builtin:"
 BUILTIN = {"llmdrift-gpt35": Path(__file__).resolve().parent.parent / "data" / "llmdrift_gpt35"}
 
 Key = tuple[str, str]
+# bounds on what a recording may make the process read (README: reliability)
+MAX_RECORDING_BYTES = 256 * 1024 * 1024
+MAX_LINE_CHARS = 8 * 1024 * 1024
 
 
 def _key(system: str | None, prompt: str) -> Key:
@@ -45,10 +48,21 @@ def recording_files(spec: str, base_dir: Path) -> list[Path]:
     if not path.is_absolute():
         path = base_dir / path
     if path.is_dir():
-        return sorted(path.glob("*.jsonl"))
-    if not path.exists():
+        files = sorted(path.glob("*.jsonl"))
+    elif not path.exists():
         raise ConfigError(f"recording {path} does not exist", key="params.recording")
-    return [path]
+    else:
+        files = [path]
+    for f in files:
+        # /dev/zero, a FIFO or a 40 GB log would be read without end
+        if not f.is_file():
+            raise ConfigError(f"recording {f} is not a regular file", key="params.recording")
+        size = f.stat().st_size
+        if size > MAX_RECORDING_BYTES:
+            raise ConfigError(f"recording {f} is {size:,} bytes, over the "
+                              f"{MAX_RECORDING_BYTES // (1024 * 1024)} MB limit (split it into "
+                              "several files in one directory)", key="params.recording")
+    return files
 
 
 @functools.lru_cache(maxsize=32)
@@ -57,14 +71,21 @@ def load_recording(files: tuple[Path, ...],
     """Index records by (system, prompt). Raises ConfigError naming file and line if broken."""
     index: dict[Key, list[dict[str, Any]]] = {}
     for path in files:
-        with path.open(encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, 1):
+        with path.open(encoding="utf-8", errors="replace") as fh:
+            read = 0
+            for lineno, line in enumerate(iter(lambda: fh.readline(MAX_LINE_CHARS + 1), ""), 1):
+                read += len(line)
+                if len(line) > MAX_LINE_CHARS or read > MAX_RECORDING_BYTES:
+                    raise ConfigError(f"line is over the {MAX_LINE_CHARS // (1024 * 1024)} MB "
+                                      "limit for one record (or the file grew past its limit)",
+                                      file=str(path), line=lineno)
                 if not line.strip():
                     continue
                 try:
                     rec = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise ConfigError(f"line is not JSON: {exc.msg}", file=str(path),
+                except (json.JSONDecodeError, RecursionError) as exc:
+                    msg = getattr(exc, "msg", "nested too deeply")
+                    raise ConfigError(f"line is not JSON: {msg}", file=str(path),
                                       line=lineno) from None
                 if not isinstance(rec, dict) or not isinstance(rec.get("prompt"), str) \
                         or not isinstance(rec.get("response"), str):
