@@ -161,7 +161,7 @@ def with_storage_retries(fn: Callable[[], T], retry_for_s: float, *, what: str) 
     """``fn()``, retried with backoff (0.25 s doubling to 8 s) while the database refuses it
     for a connection reason, for up to ``retry_for_s`` seconds. Raises StorageError (one line,
     no password) when it still fails."""
-    from sqlalchemy.exc import DBAPIError, OperationalError
+    from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
     deadline = time.monotonic() + retry_for_s
     delay = 0.25
@@ -169,11 +169,12 @@ def with_storage_retries(fn: Callable[[], T], retry_for_s: float, *, what: str) 
     while True:
         try:
             return fn()
-        except (OperationalError, DBAPIError) as exc:
-            if isinstance(exc, DBAPIError) and not isinstance(exc, OperationalError) \
-                    and not exc.connection_invalidated:
-                raise
+        except SQLAlchemyError as exc:
             reason = db_error_reason(exc)
+            transient = isinstance(exc, OperationalError) or (
+                isinstance(exc, DBAPIError) and exc.connection_invalidated)
+            if not transient:  # a dropped table, a broken schema: retrying cannot help
+                raise StorageError(f"the database failed while {what}: {reason}") from None
             if time.monotonic() + delay > deadline:
                 raise StorageError(f"the database failed while {what}: {reason}") from None
             if not warned:

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DataError, IntegrityError, OperationalError, StatementError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 from sqlalchemy.orm import Session
 
 from drift_monitor.probes import Probe
@@ -82,10 +82,12 @@ class RunSummary:
 def _row_specific(exc: BaseException) -> bool:
     """True when the database refused a statement for its values (a too-long string, a NUL,
     an out-of-range number, an unencodable character), not because it is unreachable."""
-    if isinstance(exc, OperationalError):
+    if isinstance(exc, DataError | IntegrityError):
+        return True
+    if isinstance(exc, DBAPIError):  # unreachable, dropped, read-only, locked: not the row
         return False
-    return isinstance(exc, DataError | IntegrityError | StatementError | ValueError
-                      | OverflowError | UnicodeError)
+    # the driver refused to convert a value (SQLite: UnicodeEncodeError, OverflowError)
+    return isinstance(exc, StatementError | ValueError | OverflowError)
 
 
 def _unstorable(row: dict[str, Any], exc: BaseException) -> dict[str, Any]:
