@@ -17,7 +17,7 @@ from sqlalchemy import create_engine, select
 from drift_monitor.storage.bounds import CUT_MARKER, INT_MAX
 from drift_monitor.storage.tables import ProbeVersion, Response
 from tests.fakes.llm_servers import Canned, FakeLLMServer
-from tests.hostile.bodies import FIELD_CASES, RAW_CASES, Fields, body, gzip_case, wrong_shape
+from tests.hostile.bodies import FIELD_CASES, RAW_CASES, body, gzip_case, wrong_shape
 from tests.hostile.conftest import assert_no_traceback, run_cli, write_project
 
 DIALECTS = ["openai", "anthropic", "gemini"]
