@@ -335,7 +335,8 @@ def resolve_config_path(path: str | os.PathLike[str] | None) -> Path:
 def _resolve_database_url(url: str, base_dir: Path) -> str:
     """Relative SQLite paths are relative to the config file, not the working directory."""
     prefix = "sqlite:///"
-    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != prefix + ":memory:":
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != prefix + ":memory:" \
+            and not url.startswith(prefix + "file:"):  # an SQLite URI (?mode=ro&uri=true)
         rest = url[len(prefix):]
         return prefix + str((base_dir / rest).resolve())
     return url
