@@ -7,6 +7,7 @@ root, the cluster runs as the ``postgres`` user, since PostgreSQL refuses to run
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
@@ -72,10 +73,8 @@ class PgCluster:
                    "stop"])
 
     def destroy(self) -> None:
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError):
             self.stop()
-        except subprocess.CalledProcessError:
-            pass
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def wait_ready(self, timeout: float = 30) -> None:

@@ -17,8 +17,8 @@ from sqlalchemy import create_engine, select
 from drift_monitor.storage.bounds import CUT_MARKER, INT_MAX
 from drift_monitor.storage.tables import ProbeVersion, Response
 from tests.fakes.llm_servers import Canned, FakeLLMServer
+from tests.fakes.project import assert_no_traceback, run_cli, write_project
 from tests.hostile.bodies import FIELD_CASES, RAW_CASES, body, gzip_case, wrong_shape
-from tests.hostile.conftest import assert_no_traceback, run_cli, write_project
 
 DIALECTS = ["openai", "anthropic", "gemini"]
 NORMAL = ["normal-1", "normal-2", "normal-3"]
@@ -108,7 +108,7 @@ def test_hostile_answers_are_stored_normalised_or_as_named_failures_and_lose_not
 
 
 def hostile_key_absent(row: Any) -> bool:
-    from tests.hostile.conftest import API_KEY
+    from tests.fakes.project import API_KEY
 
     return all(API_KEY not in (getattr(row, c) or "") for c in TEXT_COLUMNS)
 

@@ -23,12 +23,7 @@ from drift_monitor.storage.queries import Store
 from drift_monitor.storage.tables import Response
 from tests.fakes import pg_cluster
 from tests.fakes.llm_servers import FakeLLMServer
-from tests.hostile.conftest import (  # noqa: F401 - hostile_env is a fixture
-    assert_no_traceback,
-    hostile_env,
-    run_cli,
-    write_project,
-)
+from tests.fakes.project import assert_no_traceback, run_cli, write_project
 from tests.providers.conftest import make_config, make_probe
 
 PROMPTS = [f"p{i}" for i in range(24)]

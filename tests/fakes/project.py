@@ -1,9 +1,9 @@
-"""A project on disk (config + one probe suite) and a CLI runner, for the hostile-input suite."""
+"""A project on disk (config + one probe suite) and a CLI runner, for the tests that drive the
+real CLI with hostile input (tests/hostile, tests/storage/test_storage_faults.py, ...)."""
 
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -53,9 +53,3 @@ def assert_no_traceback(output: str, caplog: pytest.LogCaptureFixture) -> None:
         assert record.exc_info is None, f"{record.levelname} {record.getMessage()} logged a " \
                                         "traceback"
         assert "Traceback" not in record.getMessage(), record.getMessage()[-2000:]
-
-
-@pytest.fixture
-def hostile_env(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
-    monkeypatch.setenv(KEY_ENV, API_KEY)
-    caplog.set_level(logging.INFO)
