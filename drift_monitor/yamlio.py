@@ -163,6 +163,8 @@ def raise_located(exc: ValidationError, file: str, lines: dict[Path_, int],
 def _accepts_bool(annotation: Any) -> bool:
     if annotation is bool or annotation is Any:
         return True
+    if annotation is type(None):
+        return False
     origin = get_origin(annotation)
     if origin is Union or origin is types.UnionType:
         return any(_accepts_bool(a) for a in get_args(annotation))
