@@ -220,7 +220,8 @@ def test_a_pathological_probe_regex_cannot_freeze_probe(
     assert len(rows) == 3 and all(ok for ok, _ in rows)
     found = sorted(v.get("answer_found") for _, v in rows if v.get("answer_found") is not None)
     assert found == [False, False]
-    schema_valid = [v.get("json_schema_valid") for _, v in rows if v.get("json_schema_valid") is not None]
+    schema_valid = [v["json_schema_valid"] for _, v in rows
+                    if v.get("json_schema_valid") is not None]
     assert schema_valid == [False]
 
 
