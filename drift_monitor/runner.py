@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -93,6 +94,8 @@ class ResponseWriter:
         self.store = store
         self.retry_for_s = retry_for_s
         self.unstored = 0
+        # set when the round is cancelled: stop waiting out a database outage
+        self.aborted = threading.Event()
         self.queue: asyncio.Queue[tuple[dict[str, Any], dict[str, Any] | None] | None] = \
             asyncio.Queue()
         self.task = asyncio.create_task(self._loop())
@@ -106,7 +109,7 @@ class ResponseWriter:
         feats = [_features(row, expect) for row, (_, expect) in zip(rows, items, strict=True)]
         version = persist.current_version()
         with_storage_retries(lambda: self.store.insert_responses(rows, feats, version),
-                             self.retry_for_s, what="storing responses")
+                             self.retry_for_s, what="storing responses", abort=self.aborted)
 
     async def _loop(self) -> None:
         while True:
@@ -136,10 +139,18 @@ class ResponseWriter:
             self.task.result()  # surfaces the storage error
         await self.queue.put((row, expect))
 
+    def abort(self) -> None:
+        """Give up on writes still waiting for the database (the round was cancelled)."""
+        self.aborted.set()
+
     async def close(self) -> None:
         if not self.task.done():
             await self.queue.put(None)
-        await self.task
+        try:
+            await self.task
+        except StorageError:
+            if not self.aborted.is_set():
+                raise
 
 
 def _features(row: dict[str, Any], expect: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -157,10 +168,11 @@ def _features(row: dict[str, Any], expect: dict[str, Any] | None) -> dict[str, A
         return None
 
 
-def with_storage_retries(fn: Callable[[], T], retry_for_s: float, *, what: str) -> T:
+def with_storage_retries(fn: Callable[[], T], retry_for_s: float, *, what: str,
+                         abort: threading.Event | None = None) -> T:
     """``fn()``, retried with backoff (0.25 s doubling to 8 s) while the database refuses it
     for a connection reason, for up to ``retry_for_s`` seconds. Raises StorageError (one line,
-    no password) when it still fails."""
+    no password) when it still fails, or as soon as ``abort`` is set."""
     from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
     deadline = time.monotonic() + retry_for_s
@@ -181,7 +193,12 @@ def with_storage_retries(fn: Callable[[], T], retry_for_s: float, *, what: str) 
                 log.warning("the database failed while %s (%s); retrying for up to %.0f s",
                             what, reason, retry_for_s)
                 warned = True
-            time.sleep(delay)
+            if abort is not None:
+                if abort.wait(delay):
+                    raise StorageError(f"stopped while the database failed ({what}): "
+                                       f"{reason}") from None
+            else:
+                time.sleep(delay)
             delay = min(8.0, delay * 2)
 
 
@@ -374,6 +391,7 @@ async def probe_round(config: Config, target: TargetConfig, store: Store, probes
                 for t in tasks:
                     t.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
+                writer.abort()
                 raise
             finally:
                 beat.cancel()

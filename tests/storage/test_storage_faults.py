@@ -201,3 +201,41 @@ def test_a_row_the_database_refuses_is_stored_as_malformed_and_the_batch_survive
     assert len(bad) == 1 and bad[0].error_kind == "malformed"
     assert "could not be stored" in (bad[0].error_detail or "")
     store.engine.dispose()
+
+
+def test_a_cancelled_round_stops_waiting_out_a_database_outage() -> None:
+    """SIGTERM must not wait for the writer's 60 s of retries: the abort event ends them."""
+    from sqlalchemy.exc import OperationalError
+
+    from drift_monitor.errors import StorageError
+    from drift_monitor.runner import with_storage_retries
+
+    calls = []
+
+    def failing() -> None:
+        calls.append(1)
+        if len(calls) == 2:
+            abort.set()  # the round is cancelled while the database is away
+        raise OperationalError("INSERT", {}, Exception("server closed the connection"))
+
+    abort = threading.Event()
+    with pytest.raises(StorageError, match="stopped while the database failed"):
+        with_storage_retries(failing, 3600, what="storing responses", abort=abort)
+    assert len(calls) == 2
+
+
+def test_a_write_refused_for_a_broken_schema_is_not_retried() -> None:
+    from sqlalchemy.exc import ProgrammingError
+
+    from drift_monitor.errors import StorageError
+    from drift_monitor.runner import with_storage_retries
+
+    calls = []
+
+    def failing() -> None:
+        calls.append(1)
+        raise ProgrammingError("INSERT", {}, Exception('relation "responses" does not exist'))
+
+    with pytest.raises(StorageError, match="does not exist"):
+        with_storage_retries(failing, 3600, what="storing responses")
+    assert calls == [1]
