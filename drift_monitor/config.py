@@ -40,6 +40,7 @@ _EVERY = re.compile(r"^every\s+(\d+(?:\.\d+)?)\s*(s|m|h|d)$")
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d)$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 MAX_INTERVAL_S = 366 * 86400
+MAX_DURATION_S = 3660 * 86400
 # column widths of the names the database stores (targets.name, probe_versions.suite, ...)
 MAX_NAME = 200
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -50,7 +51,10 @@ def parse_duration(text: str) -> float:
     m = _DURATION.match(text.strip())
     if not m:
         raise ValueError(f"'{text}' is not a duration like 30s, 5m, 4h or 1d")
-    return float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
+    seconds = float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
+    if seconds > MAX_DURATION_S:  # timedelta and datetime arithmetic overflow further out
+        raise ValueError(f"'{text}' is longer than the longest duration, 3660d")
+    return seconds
 
 
 @dataclass(frozen=True)
@@ -87,12 +91,26 @@ def parse_schedule(text: str) -> Schedule:
     return Schedule(text=text, interval_seconds=None, cron=text)
 
 
+def check_http_url(url: str) -> None:
+    """ValueError unless ``url`` is an absolute http(s) URL with a host (the message never
+    repeats the URL: it may hold a key)."""
+    import httpx
+
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, ValueError, TypeError):
+        raise ValueError("is not a valid URL") from None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise ValueError("must be an http:// or https:// URL with a host")
+
+
 class Limits(StrictModel):
     model_config = _STRICT
     concurrency: int = Field(default=8, ge=1, le=512)
-    requests_per_minute: float | None = Field(default=None, gt=0)
+    # at least one call every 100 minutes: slower limits leave a round unfinished for days
+    requests_per_minute: float | None = Field(default=None, ge=0.01, le=1_000_000)
     daily_budget_usd: float | None = Field(default=None, gt=0)
-    timeout_s: float = Field(default=60.0, gt=0)
+    timeout_s: float = Field(default=60.0, gt=0, le=3600)
     max_attempts: int = Field(default=4, ge=1, le=20)
 
 
@@ -132,6 +150,13 @@ class TargetConfig(StrictModel):
         parse_schedule(v)
         return v
 
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, v: str | None) -> str | None:
+        if v is not None:
+            check_http_url(v)
+        return v
+
     @field_validator("params")
     @classmethod
     def _json_params(cls, v: dict[str, Any]) -> dict[str, Any]:
@@ -167,6 +192,13 @@ class SlackConfig(StrictModel):
     bot_token_env: str | None = Field(default=None, pattern=_ENV_NAME)
     channel: str | None = None
     api_base_url: str | None = None
+
+    @field_validator("api_base_url")
+    @classmethod
+    def _http_url(cls, v: str | None) -> str | None:
+        if v is not None:
+            check_http_url(v)
+        return v
 
     @model_validator(mode="after")
     def _one_way(self) -> SlackConfig:

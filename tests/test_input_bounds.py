@@ -125,6 +125,10 @@ def test_a_recording_line_over_its_bound_is_refused_with_its_line(
     ({"samples": True}, ("samples", "expected a number, got true")),
     ({"limits": {"concurrency": True}}, ("concurrency", "got true")),
     ({"limits": {"timeout_s": False}}, ("timeout_s", "got false")),
+    ({"limits": {"timeout_s": 1e12}}, ("timeout_s", "less than or equal to 3600")),
+    ({"limits": {"requests_per_minute": 1e-300}}, ("requests_per_minute",)),
+    ({"base_url": "http://[::1"}, ("base_url", "not a valid URL")),
+    ({"base_url": "ftp://example.com/v1"}, ("base_url", "http:// or https://")),
 ])
 def test_validate_refuses_configs_that_would_crash_run(
         tmp_path: Path, caplog: pytest.LogCaptureFixture, hostile_env: None,
@@ -237,3 +241,10 @@ def test_cli_debug_logs_never_show_a_key_embedded_in_base_url(tmp_path: Path) ->
     assert proc.returncode == 0, proc.stderr
     assert "POST /***/v1/chat/completions" in proc.stderr  # the line that used to leak it
     assert API_KEY not in proc.stderr + proc.stdout
+
+
+def test_durations_past_ten_years_are_refused_before_they_overflow() -> None:
+    from drift_monitor.config import NotifyConfig
+
+    with pytest.raises(ValueError, match="longest duration"):
+        NotifyConfig.model_validate({"repeat_interval": "99999999999999d"})
