@@ -5,8 +5,9 @@ Python's ``re`` cannot be interrupted: ``^(a+)+$`` against ``"a" * 32 + "!"`` ba
 hours while holding the GIL, so the daemon's ``/healthz`` and its SIGTERM handler stop too. These
 patterns go through the ``regex`` package instead, whose matcher checks a deadline
 (``timeout=``) and raises TimeoutError; a match that times out counts as no match and is logged
-once per pattern. ``validate`` also warns about nested quantifiers (:func:`nested_quantifier`),
-the usual cause.
+once per pattern. Matching releases the GIL (``concurrent=True``), so the event loop, ``/healthz``
+and signal handling keep running meanwhile. ``validate`` also warns about nested quantifiers
+(:func:`nested_quantifier`), the usual cause.
 """
 
 from __future__ import annotations
@@ -46,7 +47,9 @@ def last_match(pattern: str, text: str) -> Any:
     matching takes longer than MATCH_TIMEOUT_S."""
     m = None
     try:
-        for m in compile_pattern(pattern).finditer(text, timeout=MATCH_TIMEOUT_S):  # noqa: B007
+        matches = compile_pattern(pattern).finditer(text, concurrent=True,
+                                                    timeout=MATCH_TIMEOUT_S)
+        for m in matches:  # noqa: B007 - only the last one is wanted
             pass
     except TimeoutError:
         _timed_out(pattern)
@@ -57,7 +60,8 @@ def last_match(pattern: str, text: str) -> Any:
 def search(pattern: str, text: str) -> bool | None:
     """Whether ``pattern`` occurs in ``text``; None when matching timed out."""
     try:
-        return compile_pattern(pattern).search(text, timeout=MATCH_TIMEOUT_S) is not None
+        return compile_pattern(pattern).search(text, concurrent=True,
+                                               timeout=MATCH_TIMEOUT_S) is not None
     except TimeoutError:
         _timed_out(pattern)
         return None

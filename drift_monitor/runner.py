@@ -312,7 +312,7 @@ async def _heartbeat(store: Store, run_id: int) -> None:
             await asyncio.to_thread(store.touch_run, run_id)
 
 
-def limits_left(tasks: list[asyncio.Task[None]]) -> int:
+def _unfinished(tasks: list[asyncio.Task[None]]) -> int:
     """Calls of a round that never finished (cancelled when the round stopped)."""
     return sum(1 for t in tasks if t.cancelled())
 
@@ -399,7 +399,7 @@ async def probe_round(config: Config, target: TargetConfig, store: Store, probes
         except StorageError as exc:
             # what was committed stays; the run is finished (partial or failed) with a note
             # when the database answers again, else the stale-run sweep abandons it later
-            note = (f"storage failed mid-round: {exc}; {writer.unstored + limits_left(tasks)} "
+            note = (f"storage failed mid-round: {exc}; {writer.unstored + _unfinished(tasks)} "
                     "calls not stored")
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(with_storage_retries,
