@@ -30,6 +30,8 @@ PROMISES: dict[int, tuple[str, list[str]]] = {
             "storage/test_storage_faults.py::"
             "test_a_postgresql_outage_mid_round_delays_writes_but_loses_no_answer",
             "storage/test_queries.py::test_response_key_is_idempotent",
+            "daemon/test_daemon_faults.py::"
+            "test_the_database_cut_off_mid_round_delays_the_writes_and_loses_nothing",
         ]),
     2: ("failed calls are stored with a kind and never counted as behaviour samples", [
         "providers/test_faults.py::"
@@ -70,6 +72,8 @@ PROMISES: dict[int, tuple[str, list[str]]] = {
             "test_two_daemons_on_postgresql_run_20_slots_once_each_with_no_gap",
             "daemon/test_daemon_ha.py::"
             "test_sigkill_of_one_daemon_the_other_carries_on_within_two_ticks",
+            "daemon/test_daemon_faults.py::"
+            "test_a_daemon_killed_mid_round_leaves_an_abandoned_run_no_baseline_takes",
         ]),
     7: ("after downtime at most one catch-up round; missed slots recorded", [
         "daemon/test_daemon_process.py::"
@@ -118,6 +122,8 @@ PROMISES: dict[int, tuple[str, list[str]]] = {
         "test_input_bounds.py::test_a_recursive_alias_and_an_oversized_file_are_refused",
         "test_input_bounds.py::test_a_recording_that_is_not_a_regular_file_is_refused",
         "test_input_bounds.py::test_a_pathological_probe_regex_cannot_freeze_probe",
+        "daemon/test_daemon_faults.py::"
+        "test_a_pathological_probe_regex_leaves_healthz_and_sigterm_working",
     ]),
     # 13 (the console escapes model output and requires a token beyond loopback) is the web
     # console's (issue 16): its tests join this map when the console lands.
