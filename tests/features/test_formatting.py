@@ -292,3 +292,22 @@ def test_inline_constructs_are_counted_within_the_inline_budget_only():
     unit = "*em* "
     text = unit * (2 * INLINE_BUDGET // len(unit))
     assert fmt(text)["emphasis_count"] == INLINE_BUDGET // len(unit)
+
+
+def test_schema_patterns_on_keys_and_values_are_time_bounded():
+    """A JSON Schema's pattern, patternProperties and additionalProperties run user regexes
+    on model output: a pathological one is stopped (issue 13) and the answer fails the schema."""
+    from drift_monitor.features.formatting import schema_valid
+
+    evil = "^(a|aa)+$"
+    key = "a" * 40 + "!"
+    assert not schema_valid({"v": key}, {"properties": {"v": {"pattern": evil}}})
+    assert not schema_valid({key: 1}, {"patternProperties": {evil: {"type": "integer"}}})
+    assert not schema_valid({key: 1}, {"patternProperties": {evil: {}},
+                                       "additionalProperties": False})
+    # the ordinary cases keep jsonschema's meaning
+    ok = {"properties": {"a": {}}, "patternProperties": {"^x": {"type": "integer"}},
+          "additionalProperties": False}
+    assert schema_valid({"a": 1, "x1": 2}, ok)
+    assert not schema_valid({"a": 1, "x1": "two"}, ok)
+    assert not schema_valid({"a": 1, "y": 2}, ok)
