@@ -90,9 +90,9 @@ class ResponseWriter:
     writer stops with a StorageError, which ends the round.
     """
 
-    def __init__(self, store: Store, *, retry_for_s: float = STORAGE_RETRY_S) -> None:
+    def __init__(self, store: Store, *, retry_for_s: float | None = None) -> None:
         self.store = store
-        self.retry_for_s = retry_for_s
+        self.retry_for_s = STORAGE_RETRY_S if retry_for_s is None else retry_for_s
         self.unstored = 0
         # set when the round is cancelled: stop waiting out a database outage
         self.aborted = threading.Event()

@@ -20,7 +20,7 @@ from sqlalchemy import select, text
 from drift_monitor.runner import probe_round
 from drift_monitor.storage.engine import ensure_schema, make_engine
 from drift_monitor.storage.queries import Store
-from drift_monitor.storage.tables import Response
+from drift_monitor.storage.tables import Response, Run
 from tests.fakes import pg_cluster
 from tests.fakes.llm_servers import FakeLLMServer
 from tests.fakes.project import assert_no_traceback, run_cli, write_project
@@ -239,3 +239,42 @@ def test_a_write_refused_for_a_broken_schema_is_not_retried() -> None:
     with pytest.raises(StorageError, match="does not exist"):
         with_storage_retries(failing, 3600, what="storing responses")
     assert calls == [1]
+
+
+def test_a_round_whose_writes_give_up_is_finished_partial_with_a_note_and_one_line(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture, hostile_env: None,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The writer gives up (here after 1 s of retries instead of 60), the round stops, and once
+    the database answers again the run is finished with what was committed and a note."""
+    import drift_monitor.runner as runner
+
+    monkeypatch.setattr(runner, "STORAGE_RETRY_S", 1.0)
+    path = tmp_path / "x.db"
+    with FakeLLMServer("openai", latency_s=0.05) as server:
+        project = write_project(tmp_path, provider="openai", db_url=f"sqlite:///{path}",
+                                base_url=server.base_url, prompts=PROMPTS)
+        released = threading.Event()
+
+        def lock() -> None:
+            conn = sqlite3.connect(path, timeout=30)
+            conn.execute("BEGIN EXCLUSIVE")
+            time.sleep(12)  # the writer fails after the 10 s busy timeout + 1 s of retries
+            conn.rollback()
+            conn.close()
+            released.set()
+
+        fault = _when(server, 4, lock)
+        code, out = run_cli(project, "probe")
+        fault.join(30)
+    assert code == 2, out
+    assert_no_traceback(out, caplog)
+    errors = [line for line in out.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "database is locked" in errors[0], out
+    store = _store(f"sqlite:///{path}")
+    (run,) = store.runs("t")
+    assert run.status in ("partial", "failed") and run.finished_at is not None
+    assert len(store.responses(run.id)) == run.ok + run.failed < len(PROMPTS)
+    with store.engine.connect() as conn:
+        note = conn.execute(select(Run.note).where(Run.id == run.id)).scalar_one()
+    assert note.startswith("storage failed mid-round") and "calls not stored" in note
+    store.engine.dispose()
