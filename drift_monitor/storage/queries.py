@@ -60,6 +60,8 @@ def _owner_is_dead(owner: str | None) -> bool:
     except (PermissionError, OSError):
         return False
     return False
+
+
 _RESPONSE_DEFAULTS: dict[str, Any] = {
     c.name: None for c in Response.__table__.columns if c.name not in ("id", "created_at")}
 _RESPONSE_DEFAULTS["attempts"] = 1
