@@ -102,10 +102,11 @@ class Expect(StrictModel):
                 except ValueError as exc:
                     raise ValueError(f"{k}.pattern is not a valid regular expression: "
                                      f"{str(exc).rpartition(': ')[2]}") from None
-        if self.json_schema is not None:
-            check_json_value(self.json_schema, "json_schema")
-        if self.json_field is not None:
-            check_json_value(self.json_field.reference, "json_field.reference")
+        # stored as JSON with the probe version: no YAML dates, binary, NaN or infinities
+        for key in ("json_schema", "json_field", "number"):
+            if getattr(self, key) is not None:
+                check_json_value(getattr(self, key).model_dump() if key != "json_schema"
+                                 else self.json_schema, key)
         if self.json_schema is not None:
             from jsonschema import Draft202012Validator
             from jsonschema.exceptions import SchemaError

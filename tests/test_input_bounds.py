@@ -166,13 +166,15 @@ def test_validate_refuses_params_json_cannot_carry(
     ({"id": "p", "prompt": "p", "expect": {"json_field": {"path": "a",
                                                           "reference": "DATE"}}},
      ("json_field.reference is a YAML date",)),
+    ({"id": "p", "prompt": "p", "expect": {"number": {"reference": "INF"}}},
+     ("number.reference is inf",)),
 ])
 def test_validate_refuses_probes_that_would_crash_a_round(
         tmp_path: Path, caplog: pytest.LogCaptureFixture, hostile_env: None,
         probe: dict[str, object], needles: tuple[str, ...]) -> None:
     project = _replay_project(tmp_path)
     text = yaml.safe_dump({"suite": "s", "probes": [probe]}).replace("DATE", "2024-01-01")
-    text = text.replace("'2024-01-01'", "2024-01-01")
+    text = text.replace("'2024-01-01'", "2024-01-01").replace("INF", ".inf")
     (project / "probes" / "s.yaml").write_text(text)
     _refused(project, caplog, *needles)
 
