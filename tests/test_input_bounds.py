@@ -105,6 +105,16 @@ def test_a_recording_that_is_not_a_regular_file_is_refused(
     _refused(project, caplog, "/dev/zero is not a regular file")
 
 
+@pytest.mark.parametrize("delay", [1e9, -1, "slow", True])
+def test_a_replay_delay_that_would_hang_the_round_is_refused(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture, hostile_env: None,
+        delay: object) -> None:
+    rec = tmp_path / "rec.jsonl"
+    rec.write_text('{"prompt": "p", "response": "yes"}\n')
+    project = _replay_project(tmp_path, params={"recording": str(rec), "delay_s": delay})
+    _refused(project, caplog, "params.delay_s must be a number of seconds from 0 to 600")
+
+
 def test_a_recording_line_over_its_bound_is_refused_with_its_line(
         tmp_path: Path, caplog: pytest.LogCaptureFixture, hostile_env: None) -> None:
     rec = tmp_path / "big.jsonl"

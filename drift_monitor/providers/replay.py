@@ -31,6 +31,7 @@ Key = tuple[str, str]
 # bounds on what a recording may make the process read (README: reliability)
 MAX_RECORDING_BYTES = 256 * 1024 * 1024
 MAX_LINE_CHARS = 8 * 1024 * 1024
+MAX_DELAY_S = 600.0  # a simulated slow provider, not a hung round
 
 
 def _key(system: str | None, prompt: str) -> Key:
@@ -116,7 +117,12 @@ class ReplayProvider(Provider):
         if not self.index:
             raise ConfigError(f"recording '{spec}' has no records for snapshot {snapshot!r}",
                               key="params.snapshot")
-        self.delay_s = float(params.get("delay_s", 0) or 0)
+        delay = params.get("delay_s", 0) or 0
+        if isinstance(delay, bool) or not isinstance(delay, int | float) \
+                or not 0 <= delay <= MAX_DELAY_S:
+            raise ConfigError(f"target '{self.target.name}': params.delay_s must be a number "
+                              f"of seconds from 0 to {MAX_DELAY_S:g}", key="params.delay_s")
+        self.delay_s = float(delay)
 
     async def send(self, request: ProbeRequest) -> CallResult:
         system = next((m["content"] for m in request.messages if m["role"] == "system"), None)
