@@ -260,3 +260,11 @@ def test_durations_past_ten_years_are_refused_before_they_overflow() -> None:
 
     with pytest.raises(ValueError, match="longest duration"):
         NotifyConfig.model_validate({"repeat_interval": "99999999999999d"})
+
+
+def test_credentials_embedded_in_a_base_url_are_treated_as_secrets() -> None:
+    from drift_monitor.daemon.logs import url_secrets
+
+    assert url_secrets("https://user:pw-SECRET@h.example/v1?key=k-SECRET&x=1&api_token=t-SEC"
+                       ) == ["pw-SECRET", "k-SECRET", "t-SEC"]
+    assert url_secrets("https://h.example/v1") == [] and url_secrets(None) == []
