@@ -56,7 +56,9 @@ def decide(base: Side, cur: Side, evidence: sequential.Evidence, specs: dict[str
            classifier: bool = True) -> Decision:
     """Compare ``cur`` with ``base``, carry the evidence, and decide what pages."""
     analysis = analyse(base, cur, specs, classifier=classifier)
-    budget = sequential.budget_for(false_pages_per_year, interval_seconds, len(analysis.tests))
+    n_keys = sum(len(sequential.directions(t)) for t in analysis.tests)
+    rho = max((sequential.baseline_share(t) for t in analysis.tests), default=0.25)
+    budget = sequential.budget_for(false_pages_per_year, interval_seconds, n_keys, rho=rho)
     min_obs = 2 if confirm_required else 1
     evidence, alarms = sequential.observe(evidence, analysis.tests, budget,
                                           noise=analysis.noise, min_observations=min_obs)

@@ -34,20 +34,26 @@ on real recordings in benchmarks/detection.py.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
 from scipy import stats as _stats
 
 from drift_monitor.detection import stats
 from drift_monitor.detection.compare import Comparison
 
 Z_CAP = 8.0  # one check adds at most Z_CAP - K: a single extreme window never pages alone
-K = 1.0  # the per-check drift, in z, that the CUSUM tolerates
+K = 0.5  # the per-check drift, in z, tolerated beyond the baseline's own offset
 ROLLOUT_FLOOR = 0.25  # share of the minimum effect a persistent change must reach
 SECONDS_PER_YEAR = 365.25 * 86400
 MIN_TESTS = 10  # the budget is split over at least this many tests
+# An alarm episode lasts until S is back at zero (no flapping around H, and the run-length
+# arithmetic restarts from zero); S never exceeds S_CAP x H, so a change that went away stops
+# alarming within a few checks
+S_CAP = 2.0
 
 
 @dataclass(frozen=True)
@@ -55,39 +61,97 @@ class Budget:
     """The thresholds one target's false-page budget buys."""
 
     h: float  # CUSUM threshold
+    k: float  # CUSUM reference value: the per-check drift (in z) that is tolerated
     c: float  # pooled-z threshold
     checks_per_year: float
     tests: int
     false_pages_per_year: float
+    rho: float = 0.25
 
 
-def _siegmund_arl(h: float, k: float = K) -> float:
-    """Siegmund's approximation of the in-control average run length of a CUSUM with
-    N(0, 1) increments, reference value k and threshold h (in checks)."""
-    b = h + 1.166
-    return (math.exp(2 * k * b) - 2 * k * b - 1) / (2 * k * k)
+def _arl(drift: float, var: float, h: float) -> float:
+    """Siegmund's approximation of a CUSUM's average run length (in checks) for increments
+    of mean ``drift`` and variance ``var`` and threshold ``h``."""
+    sd = math.sqrt(var)
+    b = h + 1.166 * sd
+    if abs(drift) < 1e-9:
+        return (b / sd) ** 2
+    a = 2 * drift * b / var
+    if -a > 700:
+        return math.inf
+    return (math.exp(-a) + a - 1) / (2 * drift * drift / var)
 
 
-def budget_for(false_pages_per_year: float, interval_seconds: float, tests: int) -> Budget:
-    """Thresholds for a target checked every ``interval_seconds`` with ``tests`` tests a check.
+_NODES, _WEIGHTS = np.polynomial.hermite_e.hermegauss(48)
+_WEIGHTS = _WEIGHTS / _WEIGHTS.sum()
 
-    Half the budget goes to the window path (per-key run length ``2 x checks x tests /
-    budget``), half to the baseline path (``C = z(1 - budget / (4 x tests))``, counted per
-    baseline: a baseline is rarely kept for much longer than a year).
+
+def pages_per_year(h: float, k: float, checks: float, tests: int, rho: float) -> float:
+    """Expected false pages a year of ``tests`` CUSUMs against one baseline.
+
+    Every check is compared with the same baseline, so a test's scores share the baseline's
+    offset m ~ N(0, rho) and vary around it with variance 1 - rho. Given m the increments
+    drift by m - k: below zero, a CUSUM pages once per run length plus the length of the
+    episode it starts (about h / |drift| checks until S is back at zero); at or above zero it
+    pages once and its episode lasts. The expectation over m is taken by Gauss-Hermite
+    quadrature.
     """
-    checks = SECONDS_PER_YEAR / max(1.0, interval_seconds)
+    total = 0.0
+    for x, w in zip(_NODES, _WEIGHTS, strict=True):
+        drift = x * math.sqrt(rho) - k
+        if drift >= -1e-6:
+            total += w
+            continue
+        total += w * checks / (_arl(drift, 1 - rho, h) + h / -drift)
+    return tests * total
+
+
+REFERENCE_SHIFT = 3.0  # the per-check z of a change the thresholds are tuned to catch fast
+H_MAX = 12.0
+
+
+def budget_for(false_pages_per_year: float, interval_seconds: float, tests: int,
+               rho: float = 0.25) -> Budget:
+    """Thresholds for a target checked every ``interval_seconds`` with ``tests`` keys a check.
+
+    Among the pairs (K, H) whose expected false pages a year (:func:`pages_per_year`, the
+    baseline's offset integrated out) fit in the budget, the one that catches a change of
+    per-check score REFERENCE_SHIFT soonest (H / (shift - K) checks). C, the pooled bar, is a
+    one-sided normal quantile at budget / (4 x tests).
+    """
+    # the number of tests is rounded up to a step of a geometric grid, so the (slow) search
+    # is cached across checks whose test counts differ a little
     m = max(MIN_TESTS, tests)
-    arl = 2 * checks * m / false_pages_per_year
-    lo, hi = 0.0, 60.0
-    for _ in range(80):
-        mid = (lo + hi) / 2
-        if _siegmund_arl(mid) < arl:
-            lo = mid
-        else:
-            hi = mid
+    m = int(math.ceil(1.1 ** math.ceil(math.log(m, 1.1))))
+    return _budget(float(false_pages_per_year), float(interval_seconds), m,
+                   min(0.9, max(0.0, round(rho, 2))))
+
+
+@functools.lru_cache(maxsize=256)
+def _budget(false_pages_per_year: float, interval_seconds: float, m: int,
+            rho: float) -> Budget:
+    checks = SECONDS_PER_YEAR / max(1.0, interval_seconds)
+    best: tuple[float, float, float] | None = None
+    k = K
+    while k < REFERENCE_SHIFT - 0.25:
+        if pages_per_year(H_MAX, k, checks, m, rho) <= false_pages_per_year:
+            lo, hi = 0.0, H_MAX
+            for _ in range(40):
+                mid = (lo + hi) / 2
+                if pages_per_year(mid, k, checks, m, rho) > false_pages_per_year:
+                    lo = mid
+                else:
+                    hi = mid
+            delay = hi / (REFERENCE_SHIFT - k)
+            if best is None or delay < best[0]:
+                best = (delay, k, hi)
+        k += 0.05
+    if best is None:  # an absurd budget for this schedule: the strictest pair considered
+        best = (math.inf, REFERENCE_SHIFT - 0.25, H_MAX)
+    _, k, h = best
     c = float(_stats.norm.isf(min(0.5, false_pages_per_year / (4 * m))))
-    return Budget(h=hi, c=c, checks_per_year=checks, tests=m,
-                  false_pages_per_year=false_pages_per_year)
+    return Budget(h=h, k=k, c=c, checks_per_year=checks, tests=m,
+                  false_pages_per_year=false_pages_per_year, rho=rho)
 
 
 @dataclass
@@ -100,6 +164,7 @@ class KeyEvidence:
     sum_effect: float = 0.0
     rho: float = 0.25
     min_effect: float = 0.0
+    alarmed: bool = False  # in an alarm episode: it ends when S is back at zero
 
     def pooled_z(self) -> float:
         if self.n == 0:
@@ -199,34 +264,40 @@ def observe(evidence: Evidence, tests: list[Comparison], budget: Budget, *,
             seen.add(k)
             z = observation(t, d, noise.get(t.key, 0.0))
             cur = keys.get(k, KeyEvidence())
-            s = cur.s + min(z, Z_CAP) - K
+            s = min(cur.s + min(z, Z_CAP) - budget.k, S_CAP * budget.h)
             if s <= 0:
                 keys.pop(k, None)
                 continue
             keys[k] = KeyEvidence(s=s, n=cur.n + 1, sum_z=cur.sum_z + z,
                                   sum_effect=cur.sum_effect + d * t.effect,
-                                  rho=baseline_share(t), min_effect=t.min_effect)
+                                  rho=baseline_share(t), min_effect=t.min_effect,
+                                  alarmed=cur.alarmed)
     for k in list(keys):
         if k not in seen:
             cur = keys[k]
-            if cur.s - K <= 0:
+            if cur.s - budget.k <= 0:
                 del keys[k]
             else:
-                keys[k] = KeyEvidence(s=cur.s - K, n=cur.n, sum_z=cur.sum_z,
+                keys[k] = KeyEvidence(s=cur.s - budget.k, n=cur.n, sum_z=cur.sum_z,
                                       sum_effect=cur.sum_effect, rho=cur.rho,
-                                      min_effect=cur.min_effect)
+                                      min_effect=cur.min_effect, alarmed=cur.alarmed)
+    for e in keys.values():
+        e.alarmed = e.alarmed or _alarms(e, budget, min_observations)
     new = Evidence(baseline_id=evidence.baseline_id,
                    checks=evidence.checks + (1 if count_check else 0), keys=keys)
-    return new, alarms(new, budget, min_observations=min_observations)
+    return new, alarms(new, budget)
 
 
-def alarms(evidence: Evidence, budget: Budget, *,
-           min_observations: int = 2) -> dict[str, Alarm]:
-    """The keys whose evidence pages now (see the module docstring for the rule)."""
+def _alarms(e: KeyEvidence, budget: Budget, min_observations: int) -> bool:
+    return (e.s >= budget.h and e.n >= min_observations and e.pooled_z() >= budget.c
+            and e.mean_effect() >= ROLLOUT_FLOOR * e.min_effect)
+
+
+def alarms(evidence: Evidence, budget: Budget) -> dict[str, Alarm]:
+    """The keys in an alarm episode (see the module docstring for the rule)."""
     out: dict[str, Alarm] = {}
     for k, e in evidence.keys.items():
-        if (e.s >= budget.h and e.n >= min_observations and e.pooled_z() >= budget.c
-                and e.mean_effect() >= ROLLOUT_FLOOR * e.min_effect):
+        if e.alarmed:
             out[k] = Alarm(key=k, direction=1 if k.endswith("+") else -1, evidence=e.s,
                            threshold=budget.h, observations=e.n, pooled_z=e.pooled_z(),
                            mean_effect=e.mean_effect())
@@ -236,4 +307,4 @@ def alarms(evidence: Evidence, budget: Budget, *,
 def near_alarm(evidence: Evidence, budget: Budget, key: str) -> bool:
     """Could one more strong observation make ``key`` alarm? (Worth a confirmation round.)"""
     e = evidence.keys.get(key)
-    return e is not None and e.s + (Z_CAP - K) >= budget.h
+    return e is not None and e.s + (Z_CAP - budget.k) >= budget.h
