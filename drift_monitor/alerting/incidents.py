@@ -16,7 +16,8 @@ Rules (reliability contract 5):
 - Resolved and accepted incidents notify only if their opening was announced.
 
 Decisions are stored as incident events and logged; those that notify queue one outbox row per
-channel the routes pick (alerting/routes.py), in the check's own transaction. ``now`` is injectable so tests control time.
+channel the routes pick (alerting/routes.py), in the check's own transaction. ``now`` is
+injectable so tests control time.
 """
 
 from __future__ import annotations
@@ -156,7 +157,8 @@ class IncidentBook:
         """Queue one message per channel for the notifying items that channel should hear
         about (routes pick it for alerts; closings follow the alerts); record every decision."""
         notifying = [it for it in items if it[1] in NOTIFYING]
-        key, queued = None, {}
+        key: str | None = None
+        queued: dict[int, int] = {}
         if notifying:
             base = "+".join(f"{inc['id']}:{reason.value}:{inc['notifications'] + 1}"
                             for inc, reason, _, _ in notifying)
