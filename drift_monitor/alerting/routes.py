@@ -77,11 +77,14 @@ def _default(config: Config) -> tuple[str, ...]:
 
 
 def router_for(config: Config) -> Router:
-    """The config's routes as a Router, without checking them (see make_router)."""
+    """The config's routes as a Router, without checking them (see make_router). Without
+    ``digest.channel`` the digest goes to the default channels that carry one (PagerDuty does
+    not), else to the console."""
     default = _default(config)
     digest = config.settings.digest.channel
+    carriers = tuple(c for c in default if c not in CHANNELS or CHANNELS[c].carries_digest)
     return Router(tuple(config.settings.notify.routes), default,
-                  (digest,) if digest else default)
+                  (digest,) if digest else carriers or ("console",))
 
 
 def make_router(config: Config) -> Router:
@@ -119,16 +122,11 @@ def _channel_problems(config: Config) -> list[ConfigError]:
         elif name != "console" and getattr(notify, name, None) is None:
             problems.append(_error(config, path, f"channel '{name}' has no settings: add "
                                                  f"notify.{name}"))
-    digest_path: Path_ = (("digest", "channel") if config.settings.digest.channel
-                          else ("notify", "default"))
-    for name in router_for(config).digest:
-        cls = CHANNELS.get(name)
-        if cls is not None and not cls.carries_digest:
-            where = ("" if config.settings.digest.channel else
-                     " (the digest goes to the default channel when digest.channel is unset)")
-            problems.append(_error(config, digest_path, f"channel '{name}' takes incidents, "
-                                                        f"not the digest{where}: set "
-                                                        "digest.channel to another channel"))
+    digest = config.settings.digest.channel
+    cls = CHANNELS.get(digest or "")
+    if cls is not None and not cls.carries_digest:
+        problems.append(_error(config, ("digest", "channel"), f"channel '{digest}' takes "
+                                                               "incidents, not the digest"))
     return problems
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from email.utils import parsedate_to_datetime
 
 import httpx
@@ -67,10 +68,17 @@ def retry_after(headers: httpx.Headers) -> float | None:
             return None
 
 
+def excerpt(response: httpx.Response) -> str:
+    """The start of an answer's body, redacted, on one line."""
+    return " ".join(redactor.redact(response.text[:MAX_ERROR_BODY]).split())
+
+
 def post(channel: str, url: str, body: bytes, headers: dict[str, str], *, timeout: float,
-         transport: httpx.BaseTransport | None = None) -> httpx.Response:
+         transport: httpx.BaseTransport | None = None,
+         describe: Callable[[httpx.Response], str] = excerpt) -> httpx.Response:
     """POST ``body``; returns the 2xx response. Raises ChannelError(permanent=...) otherwise,
-    with a detail built from the status and a redacted excerpt of the answer, never the URL."""
+    with a detail built from the status and ``describe(response)`` (a redacted excerpt of the
+    answer by default), never the URL."""
     try:
         with httpx.Client(timeout=timeout, transport=transport, follow_redirects=False,
                           headers={"User-Agent": USER_AGENT}) as client:
@@ -89,8 +97,8 @@ def post(channel: str, url: str, body: bytes, headers: dict[str, str], *, timeou
     status = response.status_code
     if 200 <= status < 300:
         return response
-    excerpt = redactor.redact(response.text[:MAX_ERROR_BODY].strip())
-    detail = f"answered {status}" + (f": {excerpt!r}" if excerpt else "")
+    said = redactor.redact(describe(response))
+    detail = f"answered {status}" + (f": {said}" if said else "")
     if 300 <= status < 400:
         raise ChannelError(channel, f"{detail} (redirects are not followed)", permanent=True,
                            status=status)

@@ -80,6 +80,19 @@ def events(p: dict[str, Any]) -> list[dict[str, Any]]:
                                     "another channel (digest.channel)", permanent=True)
 
 
+def describe_refusal(response: httpx.Response) -> str:
+    """PagerDuty's own words for a refused event: its message and the errors it lists."""
+    try:
+        answer = response.json()
+    except ValueError:
+        return _http.excerpt(response)
+    if not isinstance(answer, dict):
+        return _http.excerpt(response)
+    errors = answer.get("errors") if isinstance(answer.get("errors"), list) else []
+    text = str(answer.get("message") or answer.get("status") or "")
+    return (f"{text} ({'; '.join(str(e) for e in errors)})" if errors else text)[:300]
+
+
 class PagerDutyChannel(Channel):
     """Sends incidents to one PagerDuty service through its Events API v2 integration."""
 
@@ -111,7 +124,7 @@ class PagerDutyChannel(Channel):
                               default=str).encode()
             response = _http.post(self.name, self.url, body,
                                   {"Content-Type": "application/json"}, timeout=self.timeout,
-                                  transport=self.transport)
+                                  transport=self.transport, describe=describe_refusal)
             try:
                 answer = response.json()
             except ValueError:
