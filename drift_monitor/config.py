@@ -12,9 +12,17 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from drift_monitor.errors import ConfigError
 from drift_monitor.probes import ProbeLibrary, load_library
@@ -171,28 +179,29 @@ class PagerDutyConfig(BaseModel):
     timeout_s: float = Field(default=10.0, gt=0, le=120)
 
 
+def _email_address(v: str) -> str:
+    if not re.match(r"^[^@\s<>]+@[^@\s<>]+$", v):
+        raise ValueError(f"'{v}' is not an email address")
+    return v
+
+
+EmailAddress = Annotated[str, AfterValidator(_email_address)]
+
+
 class EmailConfig(BaseModel):
     """SMTP with STARTTLS (``smtplib``); the login, when any, comes from the environment."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
     host: str = Field(min_length=1)
     port: int = Field(default=587, ge=1, le=65535)
-    from_: str = Field(alias="from", pattern=r"^[^@\s]+@[^@\s]+$")
-    to: list[str] = Field(min_length=1)
+    from_: EmailAddress = Field(alias="from")
+    to: list[EmailAddress] = Field(min_length=1)
     username_env: str | None = Field(default=None, pattern=_ENV_NAME)
     password_env: str | None = Field(default=None, pattern=_ENV_NAME)
     # false only for a relay on a trusted network; the login is never sent without TLS
     starttls: bool = True
     ca_file: str | None = None  # a private CA for the server's certificate (else the system's)
     timeout_s: float = Field(default=20.0, gt=0, le=300)
-
-    @field_validator("to")
-    @classmethod
-    def _addresses(cls, v: list[str]) -> list[str]:
-        for address in v:
-            if not re.match(r"^[^@\s]+@[^@\s]+$", address):
-                raise ValueError(f"'{address}' is not an email address")
-        return v
 
     @model_validator(mode="after")
     def _login_needs_tls(self) -> EmailConfig:

@@ -16,7 +16,7 @@ from drift_monitor.config import Config
 from drift_monitor.errors import ChannelError
 from drift_monitor.storage.queries import Store
 from tests.alerting.conftest import Clock, db_dump, finding, make_config, record_check
-from tests.fakes.receivers import PD_ROUTING_KEY, Fault, FakePagerDuty
+from tests.fakes.receivers import PD_ROUTING_KEY, FakePagerDuty, Fault
 
 PD = "  pagerduty: {{routing_key_env: TEST_PD_KEY, api_base_url: '{url}', timeout_s: 2}}\n"
 

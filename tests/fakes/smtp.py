@@ -92,7 +92,7 @@ class FakeSMTP:
         with self.lock:
             self.logins.append((auth_data.login.decode()
                                 if isinstance(auth_data, LoginPassword) else "?", ok))
-        return AuthResult(success=ok)
+        return AuthResult(success=ok, handled=False)  # unhandled: the server answers 535
 
     def fail_next(self, *replies: str) -> None:
         with self.lock:
