@@ -228,3 +228,57 @@ def test_validate_summarises_valid_routes(tmp_path: Path, env: str) -> None:
     result = CliRunner().invoke(main, ["--config", str(config.path), "validate"])
     assert result.exit_code == 0, result.output
     assert "notify: 1 routes, default slack, digest to slack" in result.output
+
+
+E2E = """\
+targets:
+  - name: gpt35
+    provider: replay
+    model: gpt-3.5-turbo
+    suites: [gpt35-coding]
+    samples: 1
+    params: {{recording: "builtin:llmdrift-gpt35", snapshot: "{snapshot}"}}
+notify:
+  slack: {{webhook_url_env: E2E_SLACK_WEBHOOK}}
+  pagerduty: {{routing_key_env: E2E_PD_KEY, api_base_url: "{pd}"}}
+  routes:
+    - {{targets: "gpt*", dimensions: [formatting], channel: pagerduty}}
+  default: slack
+"""
+
+
+def test_the_recorded_silent_update_pages_formatting_and_posts_answers_via_the_cli(
+        tmp_path: Path, slack: FakeSlack, pagerduty: FakePagerDuty,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """End to end on the real GPT-3.5 recordings: `check` routes the formatting incident to
+    PagerDuty and the answers one to Slack; `notify` delivers to Slack and shows PagerDuty's
+    refusal of a revoked key as a permanent failure, in this run and the next."""
+    for var in ("DRIFT_MONITOR_DATABASE_URL", "DRIFT_MONITOR_CONFIG"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("E2E_SLACK_WEBHOOK", slack.webhook_url)
+    monkeypatch.setenv("E2E_PD_KEY", "revoked-key-0000000000000000000")
+    assert CliRunner().invoke(main, ["init", str(tmp_path)]).exit_code == 0
+    path = tmp_path / "drift-monitor.yaml"
+
+    def cli(*args: str) -> tuple[int, str]:
+        r = CliRunner().invoke(main, ["--config", str(path), *args])
+        return r.exit_code, r.output
+
+    path.write_text(E2E.format(snapshot="2023-03", pd=pagerduty.api_base_url))
+    for _ in range(3):
+        assert cli("probe")[0] == 0
+    path.write_text(E2E.format(snapshot="2023-06", pd=pagerduty.api_base_url))
+    assert cli("probe")[0] == 0
+    code, out = cli("check")
+    assert code == 1, out
+    code, out = cli("notify")
+    assert code == 0, out
+    assert "delivered: alert (first_notification) for gpt35 via slack" in out
+    assert ("failed permanently: alert (first_notification) for gpt35 via pagerduty: "
+            "pagerduty: permanent failure (HTTP 400)") in out
+    assert "'routing_key' is invalid" in out
+    (message,) = slack.messages
+    assert message["text"].startswith("DRIFT on gpt35: answers changed")
+    assert pagerduty.events == [] and len(pagerduty.received) == 1
+    code, out = cli("notify")  # the failure stays visible until someone acts on it
+    assert "1 failed permanently in total" in out and "via pagerduty" in out
