@@ -282,3 +282,18 @@ def test_the_recorded_silent_update_pages_formatting_and_posts_answers_via_the_c
     assert pagerduty.events == [] and len(pagerduty.received) == 1
     code, out = cli("notify")  # the failure stays visible until someone acts on it
     assert "1 failed permanently in total" in out and "via pagerduty" in out
+
+
+@pytest.mark.parametrize(("route", "key", "message"), [
+    ("{dimensions: [formating], channel: slack}", "notify.routes.0.dimensions.0",
+     "Input should be 'formatting'"),
+    ("{min_severity: high, channel: slack}", "notify.routes.0.min_severity", "'critical'"),
+    ("{targets: x, channel: slack, chanel: y}", "notify.routes.0.chanel",
+     "unknown key 'chanel'"),
+    ("{targets: x}", "notify.routes.0.channel", "")])
+def test_a_malformed_route_fails_to_load_naming_its_key_and_line(
+        route: str, key: str, message: str, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as e:
+        write(tmp_path, TARGETS + f"notify:\n  routes:\n    - {route}\n")
+    assert e.value.key == key and message in str(e.value)
+    assert e.value.line == TARGETS.count("\n") + 3
