@@ -133,9 +133,15 @@ class VertexProvider(GeminiProvider):
                 creds = self._credentials
                 if not (creds.valid and creds.token):
                     await asyncio.to_thread(_refresh, creds)
-            except Exception as exc:  # google-auth raises its own tree; none is retryable
-                raise self.error(ErrorKind.AUTH, "no Google Cloud access token: "
-                                 f"{type(exc).__name__}: {str(exc)[:300]}") from None
+            except Exception as exc:  # google-auth raises its own tree
+                # a token endpoint that could not be reached, or that says a retry can help
+                # (RefreshError.retryable: a 5xx), is worth another attempt; the rest is auth
+                transient = type(exc).__name__ == "TransportError" \
+                    or getattr(exc, "retryable", False) is True
+                raise self.error(ErrorKind.CONNECTION if transient else ErrorKind.AUTH,
+                                 "no Google Cloud access token: "
+                                 f"{type(exc).__name__}: {str(exc)[:300]}",
+                                 retryable=transient) from None
             token = str(creds.token)
             if token not in self._tokens:
                 self._tokens.append(token)
