@@ -92,6 +92,7 @@ class CallResult:
     fingerprint: str | None = None
     request_id: str | None = None
     http_status: int | None = None
+    reasoning_tokens: int | None = None  # part of output_tokens, when reported apart
 
     @property
     def finish_category(self) -> str:

@@ -24,6 +24,7 @@ throttling, ``ModelNotReadyException``, 5xx and model timeouts are retried;
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import re
@@ -122,8 +123,9 @@ class BedrockProvider(HttpProvider):
         region = region_of(target)
         assert region is not None  # config_problems says so otherwise
         self.region = region
-        self.default_base_url = f"https://bedrock-runtime.{region}.amazonaws.com"
         super().__init__(target, api_key=None, base_dir=base_dir, transport=transport)
+        if target.base_url is None:
+            self.base_url = f"https://bedrock-runtime.{region}.amazonaws.com/"
         self._path = f"model/{quote(target.model, safe='-._~')}/converse"
         self._credentials: Any = None
         self._secrets: set[str] = set()
@@ -160,10 +162,8 @@ class BedrockProvider(HttpProvider):
         session = botocore.session.get_session()
         resolver = session.get_component("credential_provider")
         for name in ("iam-role", "container-role"):
-            try:
+            with contextlib.suppress(Exception):  # an older botocore without that provider
                 resolver.remove(name)
-            except Exception:  # noqa: S110 - an older botocore without that provider
-                pass
         try:
             creds = resolver.load_credentials()
         except Exception as exc:

@@ -19,7 +19,6 @@ reasoning used every output token is ``malformed`` and says so.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, ClassVar
 
 from drift_monitor.errors import ErrorKind
@@ -54,14 +53,6 @@ def build_body(model: str, request: ProbeRequest) -> dict[str, Any]:
     body["model"] = model
     body["input"] = [{"role": m["role"], "content": m["content"]} for m in request.messages]
     return body
-
-
-@dataclasses.dataclass(frozen=True)
-class ResponsesResult(CallResult):
-    """A CallResult with the reasoning tokens the Responses API reports apart."""
-
-    reasoning_tokens: int | None = None
-    status: str | None = None
 
 
 class OpenAIResponsesProvider(OpenAIProvider):
@@ -112,8 +103,8 @@ class OpenAIResponsesProvider(OpenAIProvider):
             raise self.error(ErrorKind.MALFORMED, f"no text in the answer (status={status!r}, "
                              f"finish={finish!r}, {len(output)} output items, reasoning tokens "
                              f"{reasoning})", status=reply.status, request_id=rid)
-        return ResponsesResult(
+        return CallResult(
             text=text, finish_reason=finish, input_tokens=as_int(usage.get("input_tokens")),
             output_tokens=as_int(usage.get("output_tokens")), latency_ms=reply.latency_ms,
             model_returned=as_str(data.get("model")), fingerprint=None, request_id=rid,
-            http_status=reply.status, reasoning_tokens=reasoning, status=status)
+            http_status=reply.status, reasoning_tokens=reasoning)

@@ -63,8 +63,9 @@ class VertexProvider(GeminiProvider):
         self.location = location
         host = "aiplatform.googleapis.com" if location == "global" \
             else f"{location}-aiplatform.googleapis.com"
-        self.default_base_url = f"https://{host}/v1"
         super().__init__(target, api_key=None, base_dir=base_dir, transport=transport)
+        if target.base_url is None:
+            self.base_url = f"https://{host}/v1/"
         self._credentials: Any = None
         self._tokens: list[str] = []
         self._lock: asyncio.Lock | None = None
