@@ -140,3 +140,18 @@ def test_a_target_of_a_cloud_kind_imports_its_sdk_only_when_it_runs(
         f"r = CliRunner().invoke(main, ['--config', {str(config)!r}, 'probe'])\n"
         "assert r.exit_code == 0, r.output", env)
     assert "botocore" in loaded and not {m for m in loaded if m.startswith(("azure", "google"))}
+
+
+def test_inits_commented_cloud_targets_are_valid_config_once_uncommented() -> None:
+    from importlib import resources
+
+    from drift_monitor.config import Settings
+
+    text = (resources.files("drift_monitor") / "templates" / "drift-monitor.yaml").read_text()
+    block = text.split("# Models pinned on a cloud platform")[1].split("\nbaseline:")[0]
+    targets = "\n".join(line.replace("  # ", "  ", 1) for line in block.splitlines()
+                        if line.startswith(("  # - ", "  #   ")))
+    settings = Settings.model_validate(yaml.safe_load("targets:\n" + targets))
+    assert [t.provider for t in settings.targets] == ["azure_openai", "bedrock", "vertex",
+                                                      "openai_responses"]
+    assert settings.targets[0].deployment == "prod-gpt4o"
