@@ -25,12 +25,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import os
 import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 
@@ -130,6 +133,7 @@ class BedrockProvider(HttpProvider):
         self._credentials: Any = None
         self._secrets: set[str] = set()
         self._cred_lock: asyncio.Lock | None = None
+        self._signer: _Signer | None = None
 
     @classmethod
     def config_problems(cls, target: TargetConfig) -> list[str]:
@@ -188,9 +192,6 @@ class BedrockProvider(HttpProvider):
         return self._credentials
 
     async def request_headers(self, url: httpx.URL, content: bytes) -> dict[str, str]:
-        from botocore.auth import SigV4Auth
-        from botocore.awsrequest import AWSRequest
-
         creds = await self._load_credentials()
         if creds is None:
             raise self.error(ErrorKind.AUTH, "no AWS credentials found (environment, shared "
@@ -201,11 +202,9 @@ class BedrockProvider(HttpProvider):
         else:
             frozen = creds.get_frozen_credentials()
         self._secrets.update(s for s in (frozen.secret_key, frozen.token, frozen.access_key) if s)
-        req = AWSRequest(method="POST", url=_as_sent(url, self.transport), data=content,
-                         headers={"Content-Type": "application/json",
-                                  "Accept": "application/json"})
-        SigV4Auth(frozen, SERVICE, self.region).add_auth(req)
-        return {"User-Agent": USER_AGENT, **dict(req.headers.items())}
+        if self._signer is None:
+            self._signer = _Signer(self.region)
+        return self._signer.headers(_as_sent(url, self.transport), content, frozen)
 
     def scrub(self, text: str) -> str:
         for secret in self._secrets:
@@ -272,6 +271,58 @@ class BedrockProvider(HttpProvider):
         return err
 
 
+class _Signer:
+    """SigV4 for Converse calls. Every call has the same shape (POST, no query string, the same
+    five signed headers), so the canonical request is written out here; botocore's SigV4Auth
+    makes the string to sign and the signature from it. botocore's own ``add_auth`` does the
+    same work in general form at several times the CPU per call (see benchmarks/
+    probe_throughput.py); the Bedrock fake checks every request with ``add_auth``'s canonical
+    request, so the two cannot drift apart unnoticed."""
+
+    def __init__(self, region: str) -> None:
+        from botocore.auth import SigV4Auth
+
+        self._auth = SigV4Auth(None, SERVICE, region)
+
+    def headers(self, url: str, body: bytes, credentials: Any) -> dict[str, str]:
+        from botocore.utils import normalize_url_path
+
+        split = urlsplit(url)
+        if split.query:
+            raise ValueError("Converse URLs have no query string")
+        host = split.hostname or ""
+        if split.port is not None and split.port != {"http": 80, "https": 443}.get(split.scheme):
+            host = f"{host}:{split.port}"
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        signed = {"accept": "application/json", "content-type": "application/json",
+                  "host": host, "x-amz-date": stamp}
+        if credentials.token:
+            signed["x-amz-security-token"] = credentials.token
+        names = sorted(signed)
+        canonical = "\n".join([
+            "POST", quote(normalize_url_path(split.path), safe="/~"), "",
+            "".join(f"{n}:{signed[n]}\n" for n in names), ";".join(names),
+            hashlib.sha256(body).hexdigest()])
+        context = _Context({"timestamp": stamp})
+        self._auth.credentials = credentials
+        signature = self._auth.signature(self._auth.string_to_sign(context, canonical), context)
+        headers = {"User-Agent": USER_AGENT, "Accept": signed["accept"],
+                   "Content-Type": signed["content-type"], "X-Amz-Date": stamp,
+                   "Authorization": f"AWS4-HMAC-SHA256 Credential={credentials.access_key}/"
+                                    f"{self._auth.credential_scope(context)}, SignedHeaders="
+                                    f"{';'.join(names)}, Signature={signature}"}
+        if credentials.token:
+            headers["X-Amz-Security-Token"] = credentials.token
+        return headers
+
+
+@dataclass(frozen=True)
+class _Context:
+    """The part of a botocore AWSRequest that SigV4Auth's string_to_sign and signature read."""
+
+    context: dict[str, str]
+
+
 def _as_sent(url: httpx.URL, transport: httpx.AsyncBaseTransport | None) -> str:
     """``url`` as the transport writes it on the wire, which is what the signature must cover
     (AWS re-encodes the path it receives). The aiohttp transport hands the URL to yarl, which
@@ -283,12 +334,28 @@ def _as_sent(url: httpx.URL, transport: httpx.AsyncBaseTransport | None) -> str:
     return str(url)
 
 
+# What the AWS chain reads from the environment: the chain is resolved again when one changes.
+_CHAIN_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+              "AWS_DEFAULT_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE",
+              "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+              "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_EC2_METADATA_DISABLED")
+_resolved: dict[tuple[str | None, ...], Any] = {}
+
+
 def _resolve_credentials() -> Any:
-    """The AWS chain's credentials (refreshable ones refresh themselves), or None."""
+    """The AWS chain's credentials (refreshable ones refresh themselves), or None.
+
+    Resolved once per process and environment, not once per round: a session reads the shared
+    files and may ask SSO or instance metadata, which costs tens of milliseconds or more.
+    """
     import botocore.session
 
     logging.getLogger("botocore.auth").addFilter(_SECRET_FILTER)
-    return botocore.session.get_session().get_credentials()
+    key = tuple(os.environ.get(name) for name in _CHAIN_ENV)
+    if key not in _resolved:
+        _resolved.clear()
+        _resolved[key] = botocore.session.get_session().get_credentials()
+    return _resolved[key]
 
 
 _SECRET_FILTER = _NoSecretsInDebug()

@@ -37,13 +37,24 @@ _LOCATION = re.compile(r"^(global|[a-z]+-[a-z]+\d+)$")
 _PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$|^[a-z0-9.:-]+$")
 
 
+_ADC_ENV = ("GOOGLE_APPLICATION_CREDENTIALS", "CLOUDSDK_CONFIG", "GOOGLE_CLOUD_PROJECT")
+_resolved: dict[tuple[str | None, ...], Any] = {}
+
+
 def _default_credentials() -> Any:
     """Application default credentials for the cloud-platform scope (may ask the metadata
-    server: run it in a thread)."""
+    server: run it in a thread).
+
+    Found once per process and environment and shared by every round, so a token lives its
+    hour instead of being fetched again each round.
+    """
     import google.auth
 
-    credentials, _project = google.auth.default(scopes=[SCOPE])
-    return credentials
+    key = tuple(os.environ.get(name) for name in _ADC_ENV)
+    if key not in _resolved:
+        _resolved.clear()
+        _resolved[key] = google.auth.default(scopes=[SCOPE])[0]
+    return _resolved[key]
 
 
 def _refresh(credentials: Any) -> None:
@@ -124,7 +135,10 @@ class VertexProvider(GeminiProvider):
     async def _token(self) -> str:
         creds = self._credentials
         if creds is not None and creds.valid and creds.token:
-            return str(creds.token)
+            token = str(creds.token)
+            if token not in self._tokens:  # refreshed by another target sharing them
+                self._tokens.append(token)
+            return token
         if self._lock is None:
             self._lock = asyncio.Lock()
         async with self._lock:
