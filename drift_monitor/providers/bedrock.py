@@ -14,11 +14,12 @@ goes to ``additionalModelRequestFields``, where the model's own API reads it.
 
 The answer's ``output.message.content[].text`` is joined; ``stopReason``, ``usage``
 (``inputTokens``, ``outputTokens``), ``metrics.latencyMs`` (logged; the stored latency is the
-round trip) and ``x-amzn-RequestId`` are kept. ``guardrail_intervened`` and ``content_filtered``
-are safety stops. Errors are read from ``x-amzn-ErrorType`` (or the body's ``__type``):
-throttling, ``ModelNotReadyException``, 5xx and model timeouts are retried;
-``AccessDeniedException`` and the other credential errors are ``auth``; a service quota is
-``quota``; validation and unknown models are ``bad_request``.
+round trip) and ``x-amzn-RequestId`` are kept. The answer names no model version (pin one with
+a dated model id or an inference profile), so ``model_returned`` stays empty.
+``guardrail_intervened`` and ``content_filtered`` are safety stops. Errors are read from
+``x-amzn-ErrorType`` (or the body's ``__type``): throttling, ``ModelNotReadyException``, 5xx
+and model timeouts are retried; ``AccessDeniedException`` and the other credential errors are
+``auth``; a service quota is ``quota``; validation and unknown models are ``bad_request``.
 """
 
 from __future__ import annotations
@@ -239,8 +240,8 @@ class BedrockProvider(HttpProvider):
         return CallResult(
             text=text, finish_reason=stop, input_tokens=as_int(usage.get("inputTokens")),
             output_tokens=as_int(usage.get("outputTokens")), latency_ms=reply.latency_ms,
-            # Converse does not name a model version: the id asked for is what answered
-            model_returned=self.target.model, fingerprint=None, request_id=rid,
+            # Converse names no model or version in its answer: nothing to record
+            model_returned=None, fingerprint=None, request_id=rid,
             http_status=reply.status)
 
     def classify_error(self, resp: httpx.Response, raw: bytes | bytearray) -> ProviderCallError:
