@@ -30,8 +30,8 @@ import hashlib
 import logging
 import os
 import re
+import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote, urlsplit
@@ -284,25 +284,33 @@ class _Signer:
         from botocore.auth import SigV4Auth
 
         self._auth = SigV4Auth(None, SERVICE, region)
+        self._urls: dict[str, tuple[str, str]] = {}  # url -> (host, canonical path)
+
+    def _parts(self, url: str) -> tuple[str, str]:
+        parts = self._urls.get(url)
+        if parts is None:
+            from botocore.utils import normalize_url_path
+
+            split = urlsplit(url)
+            if split.query:
+                raise ValueError("Converse URLs have no query string")
+            host = split.hostname or ""
+            if split.port is not None \
+                    and split.port != {"http": 80, "https": 443}.get(split.scheme):
+                host = f"{host}:{split.port}"
+            parts = self._urls[url] = (host, quote(normalize_url_path(split.path), safe="/~"))
+        return parts
 
     def headers(self, url: str, body: bytes, credentials: Any) -> dict[str, str]:
-        from botocore.utils import normalize_url_path
-
-        split = urlsplit(url)
-        if split.query:
-            raise ValueError("Converse URLs have no query string")
-        host = split.hostname or ""
-        if split.port is not None and split.port != {"http": 80, "https": 443}.get(split.scheme):
-            host = f"{host}:{split.port}"
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        host, path = self._parts(url)
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         signed = {"accept": "application/json", "content-type": "application/json",
                   "host": host, "x-amz-date": stamp}
         if credentials.token:
             signed["x-amz-security-token"] = credentials.token
         names = sorted(signed)
         canonical = "\n".join([
-            "POST", quote(normalize_url_path(split.path), safe="/~"), "",
-            "".join(f"{n}:{signed[n]}\n" for n in names), ";".join(names),
+            "POST", path, "", "".join(f"{n}:{signed[n]}\n" for n in names), ";".join(names),
             hashlib.sha256(body).hexdigest()])
         context = _Context({"timestamp": stamp})
         self._auth.credentials = credentials
