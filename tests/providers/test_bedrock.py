@@ -188,3 +188,11 @@ def test_probe_store_and_check_access_denied_on_half_the_probes_is_operational(
     # AccessDeniedException is not retried: one request per denied call
     assert server.count("question 0") == 3 * 2 + 2
     assert server.auth_failures == []
+
+
+def test_the_daemons_log_redaction_knows_the_aws_secrets_from_the_environment(
+        server: FakeLLMServer, spec: dict[str, Any], tmp_path: Path) -> None:
+    from drift_monitor.daemon.logs import secret_values
+
+    config, _ = make_config(tmp_path, server, **spec)
+    assert {server.aws.secret_key, server.aws.token} <= set(secret_values(config))
