@@ -104,7 +104,7 @@ class AzureOpenAIProvider(OpenAIProvider):
             if url.scheme not in ("http", "https") or not url.host:
                 problems.append(f"base_url '{base}' is not an http(s) URL")
             elif "/deployments/" in url.path or url.path.rstrip("/").endswith(
-                    "/chat/completions"):
+                    ("/chat/completions", "/openai")):
                 problems.append(f"base_url '{base}' should be the resource endpoint only "
                                 "(https://RESOURCE.openai.azure.com); the deployment and "
                                 "api-version are keys of their own")

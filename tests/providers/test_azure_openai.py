@@ -186,6 +186,7 @@ def test_an_entra_id_failure_is_an_auth_error_not_a_traceback(
     ({"base_url": "https://r.openai.azure.com/openai/deployments/x/chat/completions"},
      "should be the resource endpoint only"),
     ({"base_url": "r.openai.azure.com"}, "is not an http(s) URL"),
+    ({"base_url": "https://r.openai.azure.com/openai/"}, "should be the resource endpoint only"),
 ])
 def test_config_problems_are_one_line_each(spec: dict[str, Any], tmp_path: Path,
                                            keys: dict[str, Any], message: str) -> None:
