@@ -180,7 +180,10 @@ class BedrockProvider(HttpProvider):
 
     async def open(self) -> None:
         await super().open()
-        await self._load_credentials()
+        # resolve the chain before the first call's clock starts; a failure is raised by each
+        # call instead, so it is stored with the call rather than breaking the round
+        with contextlib.suppress(ProviderCallError):
+            await self._load_credentials()
 
     async def _load_credentials(self) -> Any:
         if self._credentials is not None:
@@ -189,7 +192,11 @@ class BedrockProvider(HttpProvider):
             self._cred_lock = asyncio.Lock()
         async with self._cred_lock:
             if self._credentials is None:
-                self._credentials = await asyncio.to_thread(_resolve_credentials)
+                try:
+                    self._credentials = await asyncio.to_thread(_resolve_credentials)
+                except Exception as exc:  # botocore's tree: a broken profile, SSO expired, ...
+                    raise self.error(ErrorKind.AUTH, "AWS credentials could not be loaded: "
+                                     f"{type(exc).__name__}: {str(exc)[:300]}") from None
         return self._credentials
 
     async def request_headers(self, url: httpx.URL, content: bytes) -> dict[str, str]:

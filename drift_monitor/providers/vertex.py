@@ -17,6 +17,7 @@ ADC file, workload identity, the metadata server), refreshed in a thread when it
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
 
-from drift_monitor.errors import ErrorKind
+from drift_monitor.errors import ErrorKind, ProviderCallError
 from drift_monitor.providers.base import missing_extra, raise_problems
 from drift_monitor.providers.gemini import GeminiProvider
 
@@ -130,7 +131,10 @@ class VertexProvider(GeminiProvider):
 
     async def open(self) -> None:
         await super().open()
-        await self._token()
+        # fetch the token before the first call's clock starts; a failure is not raised here
+        # but by each call, so it is stored with the call instead of breaking the round
+        with contextlib.suppress(ProviderCallError):
+            await self._token()
 
     async def _token(self) -> str:
         creds = self._credentials

@@ -196,3 +196,20 @@ def test_the_daemons_log_redaction_knows_the_aws_secrets_from_the_environment(
 
     config, _ = make_config(tmp_path, server, **spec)
     assert {server.aws.secret_key, server.aws.token} <= set(secret_values(config))
+
+
+def test_a_broken_aws_profile_fails_each_call_as_auth_and_the_round_still_ends(
+        server: FakeLLMServer, spec: dict[str, Any], tmp_path: Path, any_store: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from drift_monitor.runner import probe_round
+    from tests.providers.conftest import make_probe
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_PROFILE", "no-such-profile")
+    config, target = make_config(tmp_path, server, **spec, limits={"max_attempts": 1})
+    summary = asyncio.run(probe_round(config, target, any_store,
+                                      [make_probe("a"), make_probe("b")]))
+    assert summary.status == "failed" and summary.failures_by_kind == {"auth": 2}
+    (row, _) = any_store.responses(summary.id)
+    assert "ProfileNotFound" in (row.error_detail or "") and server.seen == []

@@ -175,3 +175,16 @@ def test_probe_store_and_check_a_new_model_version_is_a_metadata_finding(
     meta = [f for f in check["findings"] if f["dimension"] == "metadata"]
     assert [(f["metric"], f["baseline"], f["current"]) for f in meta] == [
         ("model_returned", "gemini-1.5-pro-002", "gemini-1.5-pro-003")]
+
+
+def test_a_token_that_cannot_be_had_fails_each_call_as_auth_and_the_round_still_ends(
+        server: FakeLLMServer, spec: dict[str, Any], tmp_path: Path, any_store: Any) -> None:
+    from drift_monitor.runner import probe_round
+    from tests.providers.conftest import make_probe
+
+    server.google_public_keys = {}  # the token endpoint refuses every assertion
+    config, target = make_config(tmp_path, server, **spec, limits={"max_attempts": 1})
+    summary = asyncio.run(probe_round(config, target, any_store,
+                                      [make_probe("a"), make_probe("b")]))
+    assert summary.status == "failed" and summary.failures_by_kind == {"auth": 2}
+    assert [s.path for s in server.seen] == []
