@@ -2,7 +2,8 @@
 
 Wire format: ``POST {base}/projects/{project}/locations/{location}/publishers/google/models/
 {model}:generateContent`` (base ``https://{location}-aiplatform.googleapis.com/v1``, or
-``https://aiplatform.googleapis.com/v1`` for ``location: global``). A ``model`` that starts with
+``https://aiplatform.googleapis.com/v1`` for ``location: global``; ``location`` defaults to
+``us-central1``). A ``model`` that starts with
 ``projects/`` is used as the whole resource name (a tuned model's
 ``projects/P/locations/L/endpoints/ID``); one that starts with ``publishers/`` gets the project
 and location in front. Body and answer are the Gemini API's (see ``providers.gemini``):
@@ -11,7 +12,9 @@ and location in front. Body and answer are the Gemini API's (see ``providers.gem
 Auth: ``Authorization: Bearer`` with an OAuth token from application default credentials
 (``google.auth.default``, the ``vertex`` extra: ``GOOGLE_APPLICATION_CREDENTIALS``, the gcloud
 ADC file, workload identity, the metadata server), refreshed in a thread when it expires.
-``x-goog-user-project`` carries the credentials' quota project when they name one.
+``x-goog-user-project`` carries the credentials' quota project when they name one. The
+credentials are found once per process and shared by every round; the token endpoint is the
+credentials' own (``token_uri``), which ``base_url`` does not change.
 """
 
 from __future__ import annotations
