@@ -113,7 +113,7 @@ def credential_warnings(target: TargetConfig) -> list[str]:
     from drift_monitor.providers import provider_class
 
     check = getattr(provider_class(target.provider), "credential_problems", None)
-    return list(check()) if callable(check) else []
+    return list(check(target)) if callable(check) else []
 
 
 # --- db -------------------------------------------------------------------------------------

@@ -25,7 +25,9 @@ and code ``content_filter`` (``innererror.content_filter_result``).
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import shutil
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -54,6 +56,8 @@ ENTRA_SCOPE = "https://cognitiveservices.azure.com/.default"
 _DATED = re.compile(r"^\d{4}-\d{2}-\d{2}(-preview)?$")
 _V1_VERSIONS = frozenset({"v1", "preview", "latest"})
 _RENEW_BEFORE_S = 300.0
+_ENTRA_ENV = ("AZURE_CLIENT_ID", "AZURE_FEDERATED_TOKEN_FILE", "IDENTITY_ENDPOINT",
+              "MSI_ENDPOINT")
 
 
 def _is_v1(target: TargetConfig) -> bool:
@@ -120,6 +124,20 @@ class AzureOpenAIProvider(OpenAIProvider):
             if advice:
                 problems.append(advice + " (or set api_key_env to use an API key)")
         return problems
+
+    @classmethod
+    def credential_problems(cls, target: TargetConfig) -> list[str]:
+        """Without an API key: whether an Entra ID identity is in sight offline (a service
+        principal or workload identity in the environment, or the Azure CLI). A managed
+        identity on an Azure VM is only found at run time, so this is a warning."""
+        if target.api_key_env is not None:
+            return []
+        if any(os.environ.get(n) for n in _ENTRA_ENV) or shutil.which("az") \
+                or shutil.which("azd"):
+            return []
+        return ["no Microsoft Entra ID identity found offline (AZURE_CLIENT_ID and a secret, "
+                "certificate or federated token, or 'az login'; fine on Azure with a managed "
+                "identity)"]
 
     def auth_headers(self) -> dict[str, str]:
         return {"api-key": self._api_key} if self._api_key else {}

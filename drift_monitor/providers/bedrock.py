@@ -159,7 +159,7 @@ class BedrockProvider(HttpProvider):
         return problems
 
     @classmethod
-    def credential_problems(cls) -> list[str]:
+    def credential_problems(cls, target: TargetConfig) -> list[str]:
         """Whether the AWS chain finds credentials without the network (the instance-metadata
         provider is skipped, so on EC2 an empty answer is only a warning)."""
         import botocore.session

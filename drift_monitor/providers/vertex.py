@@ -103,7 +103,7 @@ class VertexProvider(GeminiProvider):
         return problems
 
     @classmethod
-    def credential_problems(cls) -> list[str]:
+    def credential_problems(cls, target: TargetConfig) -> list[str]:
         """Whether application default credentials can be found without the network."""
         explicit = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
         if explicit:

@@ -208,6 +208,20 @@ def test_without_azure_identity_entra_id_targets_are_told_which_extra_to_install
         "api_key_env to use an API key)"]
 
 
+def test_without_a_key_validate_warns_when_no_entra_identity_is_in_sight(
+        spec: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in azure_openai._ENTRA_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no az, no azd
+    _, keyed = make_config(tmp_path, **{**spec, "base_url": "https://r.openai.azure.com"})
+    _, entra = make_config(tmp_path, **{**spec, "base_url": "https://r.openai.azure.com",
+                                        "api_key_env": None})
+    assert AzureOpenAIProvider.credential_problems(keyed) == []
+    assert "no Microsoft Entra ID identity" in AzureOpenAIProvider.credential_problems(entra)[0]
+    monkeypatch.setenv("AZURE_CLIENT_ID", "00000000-0000-0000-0000-000000000000")
+    assert AzureOpenAIProvider.credential_problems(entra) == []
+
+
 def test_a_region_key_on_an_azure_target_is_a_config_error(spec: dict[str, Any],
                                                            tmp_path: Path) -> None:
     with pytest.raises(Exception, match="'region' is a key of provider bedrock"):

@@ -167,7 +167,8 @@ def test_no_credentials_is_a_warning_offline_and_an_auth_failure_at_run_time(
         monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         monkeypatch.delenv(name)
-    assert "no AWS credentials" in BedrockProvider.credential_problems()[0]
+    _, target = make_config(tmp_path, **spec)
+    assert "no AWS credentials" in BedrockProvider.credential_problems(target)[0]
     err = call(server, tmp_path, user("q"), **spec)
     assert isinstance(err, ProviderCallError) and err.kind == ErrorKind.AUTH
     assert "no AWS credentials found" in err.detail and server.seen == []

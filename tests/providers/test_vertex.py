@@ -155,12 +155,14 @@ def test_without_google_auth_the_advice_names_the_extra(spec: dict[str, Any], tm
 
 def test_credentials_are_looked_for_offline(spec: dict[str, Any], tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    assert VertexProvider.credential_problems() == []
+    _, target = make_config(tmp_path, **spec)
+    assert VertexProvider.credential_problems(target) == []
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "missing.json"))
-    assert "cannot be read" in VertexProvider.credential_problems()[0]
+    assert "cannot be read" in VertexProvider.credential_problems(target)[0]
     monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS")
     monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "no-gcloud"))
-    assert "no application default credentials" in VertexProvider.credential_problems()[0]
+    assert "no application default credentials" in \
+        VertexProvider.credential_problems(target)[0]
 
 
 def test_probe_store_and_check_a_new_model_version_is_a_metadata_finding(
