@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import sys
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -55,21 +56,27 @@ def init(directory: str, force: bool) -> None:
 @handles_errors
 def validate(state: State) -> None:
     """Load config and probes, check every target, and print a summary."""
+    from drift_monitor.alerting.routes import route_problems, router_for
     from drift_monitor.runner import samples_for
     from drift_monitor.storage.engine import safe_url
 
     config = state.config
+    problems = route_problems(config)
+    for problem in problems:  # every one, so a single run shows all there is to fix
+        click.echo(f"error: {problem}", err=True)
+    if problems:
+        sys.exit(2)
     library = config.load_probes()
     config.check_suites(library)
     click.echo(f"config: {config.path}")
     click.echo(f"database: {safe_url(config.database_url)}")
     click.echo(f"probes: {sum(len(s.probes) for s in library.suites.values())} in "
                f"{len(library.suites)} suites ({config.probes_dir})")
-    problems: list[str] = []
+    target_issues: list[str] = []
     for target in config.targets():
         found = target_problems(config, target)
         if found:
-            problems += found
+            target_issues += found
             continue
         for warning in credential_warnings(target):
             click.echo(f"target {target.name}: warning: {warning}")
@@ -78,10 +85,13 @@ def validate(state: State) -> None:
         click.echo(f"target {target.name}: {target.provider} {target.model}, "
                    f"{len(probes)} probes, {calls} calls per run, {target.schedule}"
                    + (f", control {target.control}" if target.control else ""))
-    if problems:
-        for line in problems:
+    if target_issues:
+        for line in target_issues:
             click.echo(line, err=True)
-        _fail(f"invalid: {len(problems)} problem(s) with targets")
+        _fail(f"invalid: {len(target_issues)} problem(s) with targets")
+    router = router_for(config)
+    click.echo(f"notify: {len(router.routes)} routes, default {', '.join(router.default)}, "
+               f"digest to {', '.join(router.digest)}")
     click.echo("valid")
 
 

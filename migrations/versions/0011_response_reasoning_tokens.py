@@ -5,7 +5,7 @@ They are already inside ``output_tokens``, which is what is billed.
 Self-contained: plain SQLAlchemy types only.
 
 Revision ID: 0011
-Revises: 0006 (written on 0005; re-chained after 0006 landed on main)
+Revises: 0009 (written on 0005; re-chained onto the head main has)
 Create Date: 2026-12-01 22:20:00
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011"
-down_revision = "0006"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
