@@ -5,7 +5,7 @@
 Self-contained: plain SQLAlchemy types only.
 
 Revision ID: 0007
-Revises: 0009 (written against 0005; re-chained after 0006 and 0009 landed on main)
+Revises: 0011 (written against 0005; re-chained after 0006, 0009 and 0011 landed on main)
 Create Date: 2026-12-01 22:30:00
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = "0009"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
