@@ -88,6 +88,8 @@ PROMISES: dict[int, tuple[str, list[str]]] = {
         "test_hostile_answers_are_stored_normalised_or_as_named_failures_and_lose_nothing_else",
         "hostile/test_hostile_bodies.py::"
         "test_hostile_recorded_answers_of_the_replay_provider_are_normalised",
+        "hostile/test_hostile_bodies.py::"
+        "test_the_cloud_kinds_store_hostile_answers_normalised_or_as_named_failures",
         "test_input_bounds.py::test_validate_refuses_configs_that_would_crash_run",
         "test_input_bounds.py::test_validate_refuses_probes_that_would_crash_a_round",
         "storage/test_storage_faults.py::"

@@ -42,6 +42,21 @@ def body(dialect: str, f: Fields) -> dict[str, Any]:
                 "content": [{"type": "text", "text": f.text}],
                 "stop_reason": f.finish or "end_turn", "stop_sequence": None,
                 "usage": {"input_tokens": inp, "output_tokens": out}}
+    if dialect == "azure_openai":
+        return body("openai", f)
+    if dialect == "vertex":
+        return body("gemini", f)
+    if dialect == "bedrock":  # Converse names no model and no request id in its body
+        return {"output": {"message": {"role": "assistant", "content": [{"text": f.text}]}},
+                "stopReason": f.finish or "end_turn",
+                "usage": {"inputTokens": inp, "outputTokens": out, "totalTokens": 0}}
+    if dialect == "openai_responses":
+        return {"id": f.rid, "object": "response", "status": "completed", "model": f.model,
+                "output": [{"id": "msg_1", "type": "message", "status": "completed",
+                            "role": "assistant",
+                            "content": [{"type": "output_text", "text": f.text,
+                                         "annotations": []}]}],
+                "usage": {"input_tokens": inp, "output_tokens": out}}
     if dialect == "gemini":
         return {"candidates": [{"content": {"role": "model", "parts": [{"text": f.text}]},
                                 "finishReason": f.finish or "STOP", "index": 0}],
@@ -108,6 +123,8 @@ def gzip_case() -> tuple[Canned, str]:
 def wrong_shape(dialect: str) -> dict[str, Any]:
     """A JSON object of the right kind with the answer list replaced by a string."""
     b = body(dialect, Fields())
-    key = {"openai": "choices", "anthropic": "content", "gemini": "candidates"}[dialect]
+    key = {"openai": "choices", "anthropic": "content", "gemini": "candidates",
+           "azure_openai": "choices", "vertex": "candidates", "bedrock": "output",
+           "openai_responses": "output"}[dialect]
     b[key] = "not a list"
     return b

@@ -1,6 +1,7 @@
 """Every provider kind fed a table of hostile answers (tests/hostile/bodies.py), in one round
-next to normal answers, through the real CLI, a real loopback server and a real database
-(SQLite and PostgreSQL). For each hostile answer: the round's other answers are stored, the
+next to normal answers, through a real loopback server and a real database (SQLite and
+PostgreSQL): the CLI for openai, anthropic, gemini and replay, the round itself for the cloud
+kinds (azure_openai, bedrock, vertex, openai_responses) with their credential chains. For each hostile answer: the round's other answers are stored, the
 hostile one is stored normalised or as a failure of the kind the table names, nothing prints
 or logs a traceback, and ``probe`` exits 0 as documented (the round completed, partially).
 """
@@ -14,11 +15,16 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, select
 
+from drift_monitor.runner import probe_round
 from drift_monitor.storage.bounds import CUT_MARKER, INT_MAX
 from drift_monitor.storage.tables import ProbeVersion, Response
 from tests.fakes.llm_servers import Canned, FakeLLMServer
 from tests.fakes.project import assert_no_traceback, run_cli, write_project
 from tests.hostile.bodies import FIELD_CASES, RAW_CASES, body, gzip_case, wrong_shape
+from tests.providers.conftest import (  # noqa: F401 - fixtures of the cloud kinds
+    cloud_credentials,
+    google_service_account_key,
+)
 
 DIALECTS = ["openai", "anthropic", "gemini"]
 NORMAL = ["normal-1", "normal-2", "normal-3"]
@@ -143,3 +149,57 @@ def test_hostile_recorded_answers_of_the_replay_provider_are_normalised(
     assert rows["huge-numbers"].input_tokens == INT_MAX
     assert rows["huge-numbers"].latency_ms is None  # 1e308 s is not a latency
     assert len(rows["long"].model_returned) == 200
+
+
+CLOUD = ["azure_openai", "bedrock", "vertex", "openai_responses"]
+
+
+@pytest.mark.parametrize("dialect", CLOUD)
+def test_the_cloud_kinds_store_hostile_answers_normalised_or_as_named_failures(
+        dialect: str, db_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+        cloud_credentials: Any) -> None:  # noqa: F811
+    """The same table through the cloud providers' own credential chains (their fakes check
+    keys, SigV4 signatures and OAuth tokens as the services do), one round each."""
+    import asyncio
+    import logging
+
+    from drift_monitor.storage.engine import ensure_schema, make_engine
+    from drift_monitor.storage.queries import Store
+    from tests.providers.conftest import make_config, make_probe
+
+    caplog.set_level(logging.INFO)
+    cases: dict[str, tuple[Canned, str]] = {
+        name: (Canned(200, body(dialect, fields)), outcome)
+        for name, (fields, outcome) in FIELD_CASES.items()}
+    cases.update(RAW_CASES)
+    cases["wrong-shape"] = (Canned(200, wrong_shape(dialect)), "malformed")
+    engine = make_engine(db_url)
+    ensure_schema(engine)
+    store = Store(engine)
+    with FakeLLMServer(dialect) as server:
+        for name, (canned, _) in cases.items():
+            server.script(name, canned)
+        spec, _secrets = cloud_credentials(server)
+        config, target = make_config(tmp_path, server, limits={"max_attempts": 1}, **spec)
+        probes = [make_probe(p) for p in [*NORMAL, *cases]]
+        summary = asyncio.run(probe_round(config, target, store, probes))
+    assert_no_traceback("", caplog)
+    assert summary.status == "partial"
+    rows = {}
+    for r in store.responses(summary.id):
+        pv = next(p for p in probes if store.ensure_probe_versions([p])[
+            (p.suite, p.id, p.version)] == r.probe_version_id)
+        rows[pv.id] = r
+    engine.dispose()
+    assert set(rows) == {*NORMAL, *cases}, "an answer of the round was lost"
+    for name in NORMAL:
+        assert rows[name].ok, (name, rows[name].error_kind, rows[name].error_detail)
+    for name, (_, outcome) in cases.items():
+        row = rows[name]
+        if outcome == "ok":
+            _check_normalised(name, row)
+            if dialect != "bedrock" or name not in ("long-model", "long-request-id"):
+                _expectations(row, name)
+        else:
+            assert not row.ok and row.error_kind in (outcome, "bad_request"), \
+                f"{name}: expected {outcome}, stored ok={row.ok} {row.error_kind}"
