@@ -1,9 +1,10 @@
 """Every provider kind fed a table of hostile answers (tests/hostile/bodies.py), in one round
 next to normal answers, through a real loopback server and a real database (SQLite and
 PostgreSQL): the CLI for openai, anthropic, gemini and replay, the round itself for the cloud
-kinds (azure_openai, bedrock, vertex, openai_responses) with their credential chains. For each hostile answer: the round's other answers are stored, the
-hostile one is stored normalised or as a failure of the kind the table names, nothing prints
-or logs a traceback, and ``probe`` exits 0 as documented (the round completed, partially).
+kinds (azure_openai, bedrock, vertex, openai_responses) with their credential chains. For each
+hostile answer: the round's other answers are stored, the hostile one is stored normalised or
+as a failure of the kind the table names, nothing prints or logs a traceback, and ``probe``
+exits 0 as documented (the round completed, partially).
 """
 
 from __future__ import annotations
