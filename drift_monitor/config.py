@@ -119,16 +119,17 @@ def parse_schedule(text: str) -> Schedule:
 
 
 def check_http_url(url: str) -> None:
-    """ValueError unless ``url`` is an absolute http(s) URL with a host (the message never
-    repeats the URL: it may hold a key)."""
+    """ValueError for a URL that cannot be parsed or names a scheme other than http(s) (the
+    message never repeats the URL: it may hold a key). A URL without a scheme is left to the
+    provider's own checks, which say what it expects."""
     import httpx
 
     try:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, ValueError, TypeError):
         raise ValueError("is not a valid URL") from None
-    if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise ValueError("must be an http:// or https:// URL with a host")
+    if parsed.scheme and parsed.scheme not in ("http", "https"):
+        raise ValueError("is not an http(s) URL: use http:// or https://")
 
 
 class Limits(StrictModel):

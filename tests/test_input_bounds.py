@@ -138,7 +138,7 @@ def test_a_recording_line_over_its_bound_is_refused_with_its_line(
     ({"limits": {"timeout_s": 1e12}}, ("timeout_s", "less than or equal to 3600")),
     ({"limits": {"requests_per_minute": 1e-300}}, ("requests_per_minute",)),
     ({"base_url": "http://[::1"}, ("base_url", "not a valid URL")),
-    ({"base_url": "ftp://example.com/v1"}, ("base_url", "http:// or https://")),
+    ({"base_url": "ftp://example.com/v1"}, ("base_url", "use http:// or https://")),
 ])
 def test_validate_refuses_configs_that_would_crash_run(
         tmp_path: Path, caplog: pytest.LogCaptureFixture, hostile_env: None,
