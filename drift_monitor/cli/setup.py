@@ -7,6 +7,7 @@ import shutil
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -47,28 +48,52 @@ def init(directory: str, force: bool) -> None:
 # --- validate -------------------------------------------------------------------------------
 
 @main.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
 @pass_state
 @handles_errors
-def validate(state: State) -> None:
-    """Load config and probes, check every target, and print a summary."""
-    from drift_monitor.runner import make_provider, samples_for
+def validate(state: State, as_json: bool) -> None:
+    """Load config and probes, check every target, and print a summary with each target's
+    calls and estimated cost per round and per month."""
+    from drift_monitor.estimate import estimate
+    from drift_monitor.runner import make_provider
     from drift_monitor.storage.engine import safe_url
 
     config = state.config
     library = config.load_probes()
     config.check_suites(library)
-    click.echo(f"config: {config.path}")
-    click.echo(f"database: {safe_url(config.database_url)}")
-    click.echo(f"probes: {sum(len(s.probes) for s in library.suites.values())} in "
-               f"{len(library.suites)} suites ({config.probes_dir})")
+    out: dict[str, Any] = {
+        "valid": True, "config": str(config.path), "database": safe_url(config.database_url),
+        "probes": sum(len(s.probes) for s in library.suites.values()),
+        "suites": sorted(library.suites), "probes_dir": str(config.probes_dir), "targets": []}
     for target in config.targets():
         provider = make_provider(config, target)  # checks the key and provider settings
         asyncio.run(provider.aclose())
         probes = library.select(target.suites)
-        calls = sum(samples_for(p, target, None) for p in probes)
-        click.echo(f"target {target.name}: {target.provider} {target.model}, "
-                   f"{len(probes)} probes, {calls} calls per run, {target.schedule}"
-                   + (f", control {target.control}" if target.control else ""))
+        est = estimate(target, probes)
+        out["targets"].append({"name": target.name, "provider": target.provider,
+                               "model": target.model, "probes": len(probes),
+                               "schedule": target.schedule, "control": target.control,
+                               **est.to_json()})
+    total = [t["cost_usd_per_month"] for t in out["targets"]]
+    out["cost_usd_per_month"] = (round(sum(total), 2) if all(c is not None for c in total)
+                                 else None)
+    if as_json:
+        import json
+
+        click.echo(json.dumps(out, indent=2))
+        return
+    click.echo(f"config: {out['config']}")
+    click.echo(f"database: {out['database']}")
+    click.echo(f"probes: {out['probes']} in {len(out['suites'])} suites ({out['probes_dir']})")
+    for target, t in zip(config.targets(), out["targets"], strict=True):
+        est = estimate(target, library.select(target.suites))
+        click.echo(f"target {t['name']}: {t['provider']} {t['model']}, {t['probes']} probes, "
+                   f"{t['calls_per_round']} calls per run, {t['schedule']}"
+                   + (f", control {t['control']}" if t["control"] else ""))
+        click.echo(f"  cost: {est.describe()}")
+    if out["cost_usd_per_month"] is not None:
+        click.echo(f"estimated total: ${out['cost_usd_per_month']:.2f} a month (confirmation "
+                   "rounds come on top)")
     click.echo("valid")
 
 
