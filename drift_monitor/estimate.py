@@ -87,7 +87,8 @@ def estimate(target: TargetConfig, probes: list[Probe], samples: int | None = No
         input_tokens += n * probe_input_tokens(p)
     max_tokens = target.params.get("max_tokens") or target.params.get("max_output_tokens")
     bound = isinstance(max_tokens, int) and max_tokens > 0
-    output_tokens = calls * (int(max_tokens) if bound else DEFAULT_OUTPUT_TOKENS)
+    output_tokens = calls * (max_tokens if isinstance(max_tokens, int) and bound
+                             else DEFAULT_OUTPUT_TOKENS)
     cost = None
     if target.price is not None:
         cost = (input_tokens * target.price.input_per_mtok

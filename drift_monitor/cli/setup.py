@@ -120,3 +120,33 @@ def db_upgrade(state: State) -> None:
         engine.dispose()
 
 
+
+
+@db.command("prune")
+@click.option("--dry-run", is_flag=True, help="Count what would be deleted; delete nothing.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
+@pass_state
+@handles_errors
+def db_prune(state: State, dry_run: bool, as_json: bool) -> None:
+    """Apply `retention` now: delete responses and runs older than it, in small batches,
+    never a baseline's runs or their responses."""
+    from drift_monitor.cli._base import open_store
+    from drift_monitor.retention import prune
+
+    config = state.config
+    retention = config.settings.retention
+    store = open_store(config)
+    report = prune(config, store, dry_run=dry_run)
+    if as_json:
+        import json
+
+        click.echo(json.dumps({**report.to_json(), "retention": retention.model_dump()}))
+        return
+    if retention.responses is None and retention.runs is None:
+        click.echo("no retention configured (retention: {responses: 90d, runs: 400d}): "
+                   "nothing pruned")
+        return
+    verb = "would delete" if dry_run else "deleted"
+    click.echo(f"{verb} {report.responses} responses and {report.runs} runs (retention: "
+               f"responses {retention.responses or 'kept'}, runs {retention.runs or 'kept'}); "
+               f"{report.kept_baseline_runs} old runs kept because a baseline holds them")
