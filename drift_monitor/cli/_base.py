@@ -81,6 +81,11 @@ def open_store(config: Config) -> Any:
 
 
 
+def json_default(o: Any) -> Any:
+    """For json.dumps: datetimes as ISO 8601, anything else as its string."""
+    return o.isoformat() if hasattr(o, "isoformat") else str(o)
+
+
 def write_report(path: str, html: str) -> None:
     """Write an HTML report; an unwritable path is a clear error (exit 2)."""
     from pathlib import Path

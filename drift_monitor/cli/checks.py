@@ -10,6 +10,7 @@ import click
 from drift_monitor.cli._base import (
     State,
     handles_errors,
+    json_default,
     main,
     open_store,
     pass_state,
@@ -228,7 +229,7 @@ def digest(state: State, days: int, send: bool, html_path: str | None, as_json: 
     store = open_store(config)
     payload = build_digest(config, store, days=days)
     if as_json:
-        click.echo(json.dumps(payload, indent=2, default=str))
+        click.echo(json.dumps(payload, indent=2, default=json_default))
     elif not (send and channel_names(config) == ["console"]):  # the console prints it anyway
         click.echo(render_digest_text(payload))
     if html_path:
