@@ -23,6 +23,20 @@ def _finish_interrupted(store: Any, target: str) -> int | None:
     return run_id
 
 
+def _top_error(store: Any, target: str) -> str | None:
+    """The newest round's most common failure with the provider's stored (redacted) message."""
+    tid = store.target_id(target)
+    outcomes = store.recent_round_outcomes(tid, 1) if tid is not None else []
+    if not outcomes or not outcomes[0]["error_kind"]:
+        return None
+    o = outcomes[0]
+    status = f" (HTTP {o['http_status']})" if o["http_status"] is not None else ""
+    from drift_monitor.detection.outage import provider_message
+
+    message = (provider_message(o["message"]) or "")[:300]
+    return f"{o['error_kind']}{status}" + (f": {message}" if message else "")
+
+
 @main.command()
 @click.option("--target", "-t", "targets", multiple=True, help="Target name (repeatable).")
 @click.option("--samples", type=click.IntRange(1, 1000), help="Samples per probe.")
@@ -67,15 +81,18 @@ def probe(state: State, targets: tuple[str, ...], samples: int | None, as_json: 
                 click.echo(f"interrupted: run {run_id} of {target.name} finished with the "
                            "responses received so far", err=True)
                 sys.exit(130)
+            error = _top_error(store, target.name) if summary.failed else None
             rounds.append({"target": target.name, "run": summary.id, "status": summary.status,
                            "expected": summary.expected, "ok": summary.ok,
                            "failed": summary.failed,
-                           "failures_by_kind": summary.failures_by_kind})
+                           "failures_by_kind": summary.failures_by_kind, "error": error})
             if not as_json:
                 failures = ", ".join(f"{k} {n}"
                                      for k, n in sorted(summary.failures_by_kind.items()))
                 click.echo(f"{target.name}: run {summary.id} {summary.status}: {summary.ok} ok, "
                            f"{summary.failed} failed" + (f" ({failures})" if failures else ""))
+                if error:
+                    click.echo(f"  most common error: {error}")
             any_failed |= summary.status == "failed"
     finally:
         engine.dispose()

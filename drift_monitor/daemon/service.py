@@ -352,6 +352,8 @@ class Daemon:
     def _failing_targets(self, last: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         """Targets whose latest round failed every call, with the error kind and the stored
         (redacted) provider message of that round."""
+        from drift_monitor.detection.outage import provider_message
+
         out: dict[str, dict[str, Any]] = {}
         for name in self.jobs:
             run = last.get(name)
@@ -363,7 +365,7 @@ class Daemon:
             if outcomes:
                 o = outcomes[0]
                 why.update(error_kind=o["error_kind"], http_status=o["http_status"],
-                           message=(o["message"] or "")[:300] or None)
+                           message=(provider_message(o["message"]) or "")[:300] or None)
             out[name] = why
         return out
 

@@ -13,6 +13,7 @@ confirmed by construction (``consecutive_rounds``): the rounds themselves are th
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -41,6 +42,32 @@ class RoundOutcome:
         return self.failed / self.sent if self.sent else 0.0
 
 
+def provider_message(detail: str | None) -> str | None:
+    """The human part of a stored error detail: providers answer JSON such as
+    ``{"error": {"message": "Incorrect API key provided: ***", ...}}``; the message is what the
+    reader needs. Anything else is returned as it is, on one line."""
+    if not detail:
+        return None
+    text = detail.strip()
+    try:
+        body = json.loads(text)
+    except ValueError:
+        body = None
+    for _ in range(3):  # {"error": {"message": ...}}, {"message": ...}, {"error": "..."}
+        if isinstance(body, list) and body:
+            body = body[0]
+        if isinstance(body, dict):
+            inner = body.get("error", body.get("message"))
+            if isinstance(inner, str):
+                text = inner
+                break
+            if isinstance(body.get("message"), str):
+                text = body["message"]
+                break
+            body = inner
+    return " ".join(text.split()) or None
+
+
 def failing(r: RoundOutcome, error_rate: float) -> bool:
     return r.sent > 0 and r.error_rate >= error_rate
 
@@ -62,7 +89,7 @@ def outage_finding(rounds: Sequence[RoundOutcome], *, rounds_needed: int,
     every_call = newest.failed == newest.sent
     what = newest.error_kind or "unknown"
     status = f" (HTTP {newest.http_status})" if newest.http_status is not None else ""
-    message = (newest.message or "").strip().replace("\n", " ")
+    message = provider_message(newest.message) or ""
     if len(message) > MESSAGE_CHARS:
         message = message[:MESSAGE_CHARS - 1] + "…"
     summary = (f"the target is failing: {len(evidence)} consecutive rounds with "

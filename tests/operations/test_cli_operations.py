@@ -144,3 +144,81 @@ def test_apscheduler_warnings_become_events_with_fields() -> None:
     assert line["job"].startswith("round alpha") and line["max_instances"] == "1"
     assert line["logger"] == "drift_monitor.daemon"
     assert line["scheduler_logger"] == "apscheduler.scheduler"
+
+
+def test_a_stalled_round_still_reports_progress_once_a_second(tmp_path: Path) -> None:
+    """Finding 7: with every call waiting, `probe` used to say nothing until the round ended."""
+    import asyncio
+
+    from drift_monitor.runner import probe_round
+    from drift_monitor.storage.engine import ensure_schema, make_engine
+    from drift_monitor.storage.queries import Store
+
+    config = load_config(write_project(tmp_path, f"sqlite:///{tmp_path / 't.db'}",
+                                       delay=1.6, concurrency=2))
+    engine = make_engine(config.database_url)
+    ensure_schema(engine)
+    seen: list[tuple[int, int, int]] = []
+    target = config.targets()[0]
+    asyncio.run(probe_round(config, target, Store(engine),
+                            config.load_probes().select(target.suites),
+                            progress=lambda *a: seen.append(a)))
+    engine.dispose()
+    assert (0, 2, 0) in seen  # a tick while both calls were still waiting
+    assert seen[-1] == (2, 2, 0) or (2, 2, 0) in seen
+
+
+def test_decreases_read_as_decreases() -> None:
+    """Finding 8: "code now arrives inside fences in 62% (was 98%)" read as an increase."""
+    from drift_monitor.detection.findings import describe
+
+    down = describe("code_fence_rate", "binary", 0.98, 0.62, -0.36, False, "", None, "coding")
+    assert down == ("fewer answers put code inside markdown fences: 62% (was 98%) in suite "
+                    "coding")
+    up = describe("code_fence_rate", "binary", 0.62, 0.98, 0.36, False, "", None)
+    assert up.startswith("code now arrives inside markdown fences in 98%")
+    assert describe("apology_rate", "binary", 0.5, 0.2, -0.3, False, "", None) == \
+        "apology rate fell to 20% (was 50%)"
+
+
+def test_compare_never_says_nothing_above_a_pass_rate_that_clearly_fell() -> None:
+    """Finding 8: "Breaks: nothing measurable" above a table where primes fell 68% -> 56%."""
+    from drift_monitor.compare.report import PassRates, Usage, verdicts
+    from drift_monitor.compare.text import summary_lines
+
+    rates = (PassRates(0.68, 50, {"gpt35-primes": (0.68, 50)}, {"gpt35-primes": 34}),
+             PassRates(0.56, 50, {"gpt35-primes": (0.56, 50)}, {"gpt35-primes": 28}))
+    fixes, breaks, changes, costs = verdicts([], rates, (Usage(), Usage()))
+    assert fixes == [] and len(breaks) == 1
+    assert breaks[0].startswith("possibly: the pass rate of suite gpt35-primes fell from 68% "
+                                "to 56%, not significant over 50 and 50 answers")
+
+    class R:
+        candidate, candidate_model, pinned, pinned_model, probes = "b", "m2", "a", "m1", 10
+
+    r = R()
+    r.fixes, r.breaks, r.changes, r.costs = fixes, breaks, changes, costs  # type: ignore
+    lines = summary_lines(r)  # type: ignore[arg-type]
+    assert "  Fixes: none found" in lines and "nothing measurable" not in "\n".join(lines)
+
+
+def test_baseline_show_and_compare_print_json(tmp_path: Path) -> None:
+    from tests.daemon.conftest import TARGET
+
+    config = write_project(tmp_path, f"sqlite:///{tmp_path / 'j.db'}")
+    text = config.read_text().replace("server:", TARGET.format(
+        name="beta", samples=1, schedule="every 1h", delay=0.0, concurrency=2) + "server:", 1)
+    config.write_text(text)
+    for _ in range(3):
+        assert cli(config, "probe")[0] == 0
+    assert cli(config, "baseline", "set", "--target", "alpha")[0] == 0
+    code, out = cli(config, "baseline", "show", "--json")
+    body = json.loads(out)
+    alpha = next(t for t in body["targets"] if t["target"] == "alpha")
+    assert code == 0 and alpha["baselines"][0]["active"] is True
+    assert alpha["baselines"][0]["runs"] and "T" in alpha["baselines"][0]["created_at"]
+    code, out = cli(config, "compare", "--target", "alpha", "--candidate", "beta", "--json")
+    assert code == 0, out
+    report = json.loads(out)
+    assert report["pinned"]["target"] == "alpha" and report["candidate"]["target"] == "beta"
+    assert report["probes"] == 2 and isinstance(report["breaks"], list)

@@ -57,6 +57,20 @@ def test_two_failed_rounds_make_a_critical_confirmed_operational_finding() -> No
     assert f.details["runs"] == [9, 8] and f.details["failures_by_kind"] == {"auth": 80}
 
 
+def test_the_provider_message_is_read_out_of_a_json_error_body() -> None:
+    from drift_monitor.detection.outage import provider_message
+
+    body = ('{"error": {"message": "Incorrect API key provided: ***.", "type": '
+            '"invalid_request_error", "code": "invalid_api_key"}}')
+    assert provider_message(body) == "Incorrect API key provided: ***."
+    assert provider_message('{"type": "error", "error": {"type": "authentication_error", '
+                            '"message": "invalid x-api-key"}}') == "invalid x-api-key"
+    assert provider_message('[{"error": {"code": 404, "message": "model not found"}}]') == \
+        "model not found"
+    assert provider_message("upstream\nconnect error") == "upstream connect error"
+    assert provider_message(None) is None
+
+
 def test_one_failed_round_or_a_good_round_between_is_not_an_outage() -> None:
     assert outage_finding([r(9, 40, 40), r(8, 40, 0)], rounds_needed=2, error_rate=0.5) is None
     assert outage_finding([r(9, 40, 40)], rounds_needed=2, error_rate=0.5) is None
@@ -114,6 +128,9 @@ def test_an_expired_key_pages_within_three_rounds_and_resolves_when_fixed(
         before = len(server.seen)
         code, out = cli(config, "probe")
         assert code == 1, out  # every call of the round failed
+        # the provider's own message is shown, redacted
+        assert "most common error: auth (HTTP 401): Incorrect API key provided: ***" in out
+        assert KEY not in out
         # the round stopped after a few identical 401s instead of sending all 16 calls
         assert len(server.seen) - before == STOP_AFTER_IDENTICAL
         code, out = cli(config, "check", "--json")
