@@ -12,7 +12,7 @@ from drift_monitor.storage.queries import Store
 
 # the daemon's share per pass: PRUNE_BATCH rows a transaction, at most this many transactions
 DAEMON_MAX_BATCHES = 50
-DAEMON_EVERY_S = 600.0
+DAEMON_EVERY_S = 60.0
 
 
 def cutoffs(config: Config, now: datetime | None = None,
