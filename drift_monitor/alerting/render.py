@@ -132,5 +132,7 @@ def render_payload(p: dict[str, Any]) -> str:
         lines.append(_indent(ex["before"]))
         lines.append("after:")
         lines.append(_indent(ex["after"]))
-    lines.append(f"If the new behaviour is fine: {p['accept_command']}")
+    if not (p.get("outage") and p.get("dimensions") == ["operational"]):
+        # an outage alone is fixed at the provider, not accepted as a baseline
+        lines.append(f"If the new behaviour is fine: {p['accept_command']}")
     return "\n".join(lines)

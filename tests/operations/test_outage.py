@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from drift_monitor.alerting.blocks import alert_blocks
 from drift_monitor.alerting.incidents import check_saver
 from drift_monitor.alerting.render import render_payload
 from drift_monitor.cli import main
@@ -209,3 +210,6 @@ def test_an_outage_check_never_resolves_or_repeats_another_dimensions_incident(
     text = render_payload(alert)
     assert "an outage, not a behaviour change" in text
     assert re.search(r"n/a -> 100%", text)
+    assert "baseline accept" not in text  # an outage is fixed, not accepted
+    blocks = json.dumps(alert_blocks(alert))
+    assert "resolves once calls succeed" in blocks and "baseline accept" not in blocks
