@@ -50,37 +50,47 @@ class OpsQueries:
     def recent_round_outcomes(self, target_id: int, limit: int) -> list[dict[str, Any]]:
         """The target's newest finished rounds (not confirmation or compare rounds), newest
         first: run id, calls sent and failed (budget refusals excluded), failures by kind, and
-        the most common failure's HTTP status and stored (redacted) provider message."""
+        the most common failure's HTTP status; the newest round with failures also carries the
+        stored (redacted) provider message of that failure. Three queries whatever ``limit``
+        is: every check asks this first."""
         runs = (select(Run.id).where(Run.target_id == target_id, Run.status != "running",
                                      Run.trigger.not_in(("confirmation", "compare")))
                 .order_by(Run.id.desc()).limit(limit))
-        out = []
         with self.engine.connect() as conn:
-            for run_id in list(conn.execute(runs).scalars()):
-                rows = conn.execute(
-                    select(Response.ok, Response.error_kind, Response.http_status,
-                           func.count())
-                    .where(Response.run_id == run_id)
-                    .group_by(Response.ok, Response.error_kind, Response.http_status)).all()
-                sent = sum(n for ok, kind, _, n in rows if ok or kind != "budget")
-                failures = Counter({(kind, status): n for ok, kind, status, n in rows
+            run_ids = list(conn.execute(runs).scalars())
+            if not run_ids:
+                return []
+            rows = conn.execute(
+                select(Response.run_id, Response.ok, Response.error_kind,
+                       Response.http_status, func.count())
+                .where(Response.run_id.in_(run_ids))
+                .group_by(Response.run_id, Response.ok, Response.error_kind,
+                          Response.http_status)).all()
+            by_run: dict[int, list[Any]] = {r: [] for r in run_ids}
+            for row in rows:
+                by_run[row[0]].append(row[1:])
+            out = []
+            for run_id in run_ids:
+                groups = by_run[run_id]
+                sent = sum(n for ok, kind, _, n in groups if ok or kind != "budget")
+                failures = Counter({(kind, status): n for ok, kind, status, n in groups
                                     if not ok and kind != "budget"})
                 kinds: Counter[str] = Counter()
                 for (kind, _), n in failures.items():
                     kinds[str(kind)] += n
                 top = failures.most_common(1)
-                kind, status, message = None, None, None
-                if top:
-                    (kind, status), _ = top[0]
-                    # a call that was actually attempted says what the provider answered
-                    message = conn.execute(
-                        select(Response.error_detail)
-                        .where(Response.run_id == run_id, Response.error_kind == kind,
-                               Response.attempts > 0)
-                        .order_by(Response.id).limit(1)).scalar_one_or_none()
+                kind, status = top[0][0] if top else (None, None)
                 out.append({"run_id": run_id, "sent": sent, "failed": sum(failures.values()),
                             "kinds": dict(kinds), "error_kind": kind, "http_status": status,
-                            "message": message})
+                            "message": None})
+            newest = next((o for o in out if o["error_kind"] is not None), None)
+            if newest is not None:
+                # a call that was actually attempted says what the provider answered
+                newest["message"] = conn.execute(
+                    select(Response.error_detail)
+                    .where(Response.run_id == newest["run_id"],
+                           Response.error_kind == newest["error_kind"], Response.attempts > 0)
+                    .order_by(Response.id).limit(1)).scalar_one_or_none()
         return out
 
     # --- notifications that failed permanently --------------------------------------------
