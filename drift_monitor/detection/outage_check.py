@@ -53,7 +53,7 @@ def outage_check(config: Config, target: TargetConfig, store: Store, tid: int,
     """The stored outage check when the target is failing (the caller returns it as the
     check's result); None otherwise, after storing a recovery check when calls succeed again
     after an outage incident."""
-    from drift_monitor.detection.check import CheckResult, _finding_row
+    from drift_monitor.detection.check import CheckResult, _already_checked, _finding_row
 
     detection = config.settings.detection
     rounds = _rounds(config, target, store, tid)
@@ -71,9 +71,16 @@ def outage_check(config: Config, target: TargetConfig, store: Store, tid: int,
         result.drift = True
         result.window_runs = sorted(finding.details["runs"])
         result.notes.append(f"outage: {finding.summary}")
+        previous = store.last_check(tid)
+        if (previous is not None and sorted(previous[0]["window_run_ids"] or [])
+                == result.window_runs and any(f["metric"] == METRIC for f in previous[1])):
+            # the same failing rounds were judged already: nothing new is stored or sent
+            return _already_checked(result, previous)
     else:
         newest = next(r for r in rounds if r.sent > 0)
-        result.window_runs = [newest.run_id]
+        # no window of its own: the drift check that follows judges that run as usual (a
+        # window here would make it look already checked)
+        result.window_runs = []
         result.notes.append(f"outage over: run {newest.run_id} answered "
                             f"{newest.sent - newest.failed} of {newest.sent} calls")
     check_row = {"target_id": tid, "baseline_id": result.baseline_id,

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import text
 
 from drift_monitor.alerting.blocks import alert_blocks
 from drift_monitor.alerting.incidents import check_saver
@@ -145,6 +146,10 @@ def test_an_expired_key_pages_within_three_rounds_and_resolves_when_fixed(
             assert "auth (HTTP 401)" in outage[0]["summary"]
             assert "Incorrect API key provided: ***" in outage[0]["summary"]
             assert KEY not in out
+            # the same failing rounds checked again: the stored result, nothing new stored
+            code, again = cli(config, "check", "--json")
+            (c,) = json.loads(again)["checks"]
+            assert code == 1 and any("already checked" in n for n in c["notes"])
     assert pages and pages[0] <= 3
 
     code, out = cli(config, "notify")
@@ -158,9 +163,17 @@ def test_an_expired_key_pages_within_three_rounds_and_resolves_when_fixed(
     run = store.runs("bot", limit=1)[0]
     assert run.status == "failed" and run.failures_by_kind == {"auth": 16}
 
+    with store.engine.connect() as conn:
+        stored = conn.execute(text("SELECT count(*) FROM findings WHERE metric = 'outage'"))
+        assert stored.scalar_one() == len(pages)  # one per new failing round, not per check
+
     server.default = "ok"  # a new key
     assert cli(config, "probe")[0] == 0
-    cli(config, "check")
+    code, out = cli(config, "check", "--json")
+    (c,) = json.loads(out)["checks"]
+    # the recovered round is checked for drift as usual, not taken for an old window
+    assert not any("already checked" in n for n in c["notes"]), c
+    assert c["window"]["runs"] == [store.runs("bot", limit=1)[0].id]
     assert store.incidents(status="open") == []
     (closed,) = store.incidents()
     assert closed["status"] == "resolved"
