@@ -128,6 +128,11 @@ def describe(metric: str, kind: str, base: float, cur: float, effect: float,
     if metric in SENTENCES:
         table = SENTENCES_DOWN if cur < base else SENTENCES
         return table[metric].format(cur=cur, base=base) + where
+    if kind == "binary" and metric.startswith("uses_"):
+        what = metric[len("uses_"):].removesuffix("_rate").replace("_", " ")
+        if cur < base:
+            return f"fewer answers use {what}: {cur:.0%} (was {base:.0%}){where}"
+        return f"{cur:.0%} of answers use {what} (was {base:.0%}){where}"
     if kind == "binary":
         verb = "fell to" if cur < base else "rose to"
         return f"{metric.replace('_', ' ')} {verb} {cur:.0%} (was {base:.0%}){where}"
