@@ -221,8 +221,8 @@ def digest(state: State, days: int, send: bool, html_path: str | None, as_json: 
     """
     import json
 
-    from drift_monitor.alerting.channels import channel_names
     from drift_monitor.alerting.outbox import deliver
+    from drift_monitor.alerting.routes import make_router
     from drift_monitor.digest import build_digest, queue_digest, render_digest_text
 
     config = state.config
@@ -230,7 +230,7 @@ def digest(state: State, days: int, send: bool, html_path: str | None, as_json: 
     payload = build_digest(config, store, days=days)
     if as_json:
         click.echo(json.dumps(payload, indent=2, default=json_default))
-    elif not (send and channel_names(config) == ["console"]):  # the console prints it anyway
+    elif not (send and make_router(config).digest == ("console",)):  # the console prints it
         click.echo(render_digest_text(payload))
     if html_path:
         from drift_monitor.digest_report import render_html

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import sys
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -54,11 +55,17 @@ def init(directory: str, force: bool) -> None:
 def validate(state: State, as_json: bool) -> None:
     """Load config and probes, check every target, and print a summary with each target's
     calls and estimated cost per round and per month."""
+    from drift_monitor.alerting.routes import route_problems, router_for
     from drift_monitor.estimate import estimate
     from drift_monitor.runner import make_provider
     from drift_monitor.storage.engine import safe_url
 
     config = state.config
+    problems = route_problems(config)
+    for problem in problems:  # every one, so a single run shows all there is to fix
+        click.echo(f"error: {problem}", err=True)
+    if problems:
+        sys.exit(2)
     library = config.load_probes()
     config.check_suites(library)
     out: dict[str, Any] = {
@@ -74,6 +81,9 @@ def validate(state: State, as_json: bool) -> None:
                                "model": target.model, "probes": len(probes),
                                "schedule": target.schedule, "control": target.control,
                                **est.to_json()})
+    router = router_for(config)
+    out["notify"] = {"routes": len(router.routes), "default": list(router.default),
+                     "digest": list(router.digest)}
     total = [t["cost_usd_per_month"] for t in out["targets"]]
     out["cost_usd_per_month"] = (round(sum(total), 2) if all(c is not None for c in total)
                                  else None)
@@ -94,6 +104,8 @@ def validate(state: State, as_json: bool) -> None:
     if out["cost_usd_per_month"] is not None:
         click.echo(f"estimated total: ${out['cost_usd_per_month']:.2f} a month (confirmation "
                    "rounds come on top)")
+    click.echo(f"notify: {len(router.routes)} routes, default {', '.join(router.default)}, "
+               f"digest to {', '.join(router.digest)}")
     click.echo("valid")
 
 
