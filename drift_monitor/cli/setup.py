@@ -8,11 +8,14 @@ import sys
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from drift_monitor.cli._base import State, _fail, handles_errors, main, pass_state
+
+if TYPE_CHECKING:
+    from drift_monitor.config import Config, TargetConfig
 
 # --- init -----------------------------------------------------------------------------------
 
@@ -57,7 +60,6 @@ def validate(state: State, as_json: bool) -> None:
     calls and estimated cost per round and per month."""
     from drift_monitor.alerting.routes import route_problems, router_for
     from drift_monitor.estimate import estimate
-    from drift_monitor.runner import make_provider
     from drift_monitor.storage.engine import safe_url
 
     config = state.config
@@ -72,15 +74,30 @@ def validate(state: State, as_json: bool) -> None:
         "valid": True, "config": str(config.path), "database": safe_url(config.database_url),
         "probes": sum(len(s.probes) for s in library.suites.values()),
         "suites": sorted(library.suites), "probes_dir": str(config.probes_dir), "targets": []}
+    lines = [f"config: {out['config']}", f"database: {out['database']}",
+             f"probes: {out['probes']} in {len(out['suites'])} suites ({out['probes_dir']})"]
+    target_issues: list[str] = []
     for target in config.targets():
-        provider = make_provider(config, target)  # checks the key and provider settings
-        asyncio.run(provider.aclose())
+        found = target_problems(config, target)
+        if found:
+            target_issues += found
+            continue
+        warnings = credential_warnings(target)
+        lines += [f"target {target.name}: warning: {w}" for w in warnings]
         probes = library.select(target.suites)
         est = estimate(target, probes)
         out["targets"].append({"name": target.name, "provider": target.provider,
                                "model": target.model, "probes": len(probes),
                                "schedule": target.schedule, "control": target.control,
-                               **est.to_json()})
+                               "warnings": warnings, **est.to_json()})
+        lines.append(f"target {target.name}: {target.provider} {target.model}, "
+                     f"{len(probes)} probes, {est.calls} calls per run, {target.schedule}"
+                     + (f", control {target.control}" if target.control else ""))
+        lines.append(f"  cost: {est.describe()}")
+    if target_issues:
+        for line in target_issues:
+            click.echo(line, err=True)
+        _fail(f"invalid: {len(target_issues)} problem(s) with targets")
     router = router_for(config)
     out["notify"] = {"routes": len(router.routes), "default": list(router.default),
                      "digest": list(router.digest)}
@@ -92,21 +109,45 @@ def validate(state: State, as_json: bool) -> None:
 
         click.echo(json.dumps(out, indent=2))
         return
-    click.echo(f"config: {out['config']}")
-    click.echo(f"database: {out['database']}")
-    click.echo(f"probes: {out['probes']} in {len(out['suites'])} suites ({out['probes_dir']})")
-    for target, t in zip(config.targets(), out["targets"], strict=True):
-        est = estimate(target, library.select(target.suites))
-        click.echo(f"target {t['name']}: {t['provider']} {t['model']}, {t['probes']} probes, "
-                   f"{t['calls_per_round']} calls per run, {t['schedule']}"
-                   + (f", control {t['control']}" if t["control"] else ""))
-        click.echo(f"  cost: {est.describe()}")
+    for line in lines:
+        click.echo(line)
     if out["cost_usd_per_month"] is not None:
         click.echo(f"estimated total: ${out['cost_usd_per_month']:.2f} a month (confirmation "
                    "rounds come on top)")
     click.echo(f"notify: {len(router.routes)} routes, default {', '.join(router.default)}, "
                f"digest to {', '.join(router.digest)}")
     click.echo("valid")
+
+
+def target_problems(config: Config, target: TargetConfig) -> list[str]:
+    """One line per problem with ``target`` that can be found offline, each naming the file
+    and line of the target: its provider kind's checks, then the provider's own set-up (the
+    API key's variable, for one)."""
+    from drift_monitor.errors import ConfigError
+    from drift_monitor.providers import provider_class
+    from drift_monitor.runner import make_provider
+    from drift_monitor.yamlio import line_for
+
+    index = config.targets().index(target)
+    line = line_for(("targets", index), config.lines)
+    where = f"{config.path}" + (f":{line}" if line else "")
+    found = provider_class(target.provider).config_problems(target)
+    if not found:
+        try:
+            provider = make_provider(config, target)
+            asyncio.run(provider.aclose())
+        except ConfigError as exc:
+            return [str(exc)]
+    return [f"{where}: target '{target.name}' ({target.provider}): {p}" for p in found]
+
+
+def credential_warnings(target: TargetConfig) -> list[str]:
+    """Platform credentials the provider kind could not find offline (they may still be found
+    at run time, from instance metadata): shown, not counted as problems."""
+    from drift_monitor.providers import provider_class
+
+    check = getattr(provider_class(target.provider), "credential_problems", None)
+    return list(check(target)) if callable(check) else []
 
 
 # --- db -------------------------------------------------------------------------------------
