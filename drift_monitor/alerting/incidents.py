@@ -200,9 +200,9 @@ class IncidentBook:
             "incident_id": incident["id"], "check_id": check_id, "at": self.now,
             "action": action, "reason": reason.value, "notified": queued > 0,
             "dedup_key": dedup_key})
-        log.info("incident %s (%s/%s): %s, reason %s%s", incident["id"], target,
-                 incident["dimension"], action, reason.value,
-                 f", queued in {dedup_key}" if queued else "")
+        log.info("incident decision", extra={
+            "incident": incident["id"], "target": target, "dimension": incident["dimension"],
+            "action": action, "reason": reason.value, "queued": dedup_key if queued else None})
         return Decision(target, incident["dimension"], incident["id"], action, reason, queued)
 
     def apply_check(self, result: CheckResult, target_id: int, check_id: int, *,
@@ -218,7 +218,8 @@ class IncidentBook:
             if policy.pages(f):
                 paging.setdefault(f.dimension, []).append(f)
         open_by_dim = {i["dimension"]: i for i in self.store.open_incidents(self.conn,
-                                                                            target_id)}
+                                                                            target_id)
+                       if result.scope is None or i["dimension"] in result.scope}
         alerts: list[Announcement] = []
         closes: list[Announcement] = []
         decisions = []

@@ -167,7 +167,10 @@ def test_decisions_are_logged_with_their_reason(config: Config, store: Store, cl
                                                 caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="drift_monitor.alerting.incidents")
     record_check(config, store, [finding()], clock)
-    assert "(support-bot/formatting): open, reason first_notification" in caplog.text
+    # the fields are fields, not words inside the message (issue 14, finding 9)
+    (rec,) = [r for r in caplog.records if r.getMessage() == "incident decision"]
+    assert (rec.target, rec.dimension, rec.action, rec.reason) == (  # type: ignore[attr-defined]
+        "support-bot", "formatting", "open", "first_notification")
 
 
 def test_the_same_decision_queued_twice_is_deduplicated(config: Config, store: Store,
