@@ -158,9 +158,20 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     current = current_revision(engine)
     if current is not None and not _known_revision(engine, current):
         raise StorageError(_newer_revision_message(current))
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
+    before = current
+    # Alembic narrates every step at INFO ("Context impl", "Will assume transactional DDL",
+    # one line per revision): one line of our own says what happened
+    alembic_log = logging.getLogger("alembic")
+    level = alembic_log.level
+    alembic_log.setLevel(max(level, logging.WARNING))
+    try:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+    finally:
+        alembic_log.setLevel(level)
+    log.info("database migrated", extra={"from_revision": before or "empty",
+                                         "to_revision": current_revision(engine)})
 
 
 def ensure_schema(engine: Engine) -> None:
