@@ -63,7 +63,7 @@ PROMISES: dict[int, tuple[str, list[str]]] = {
             "alerting/test_incidents.py::"
             "test_incident_notifies_when_it_opens_then_only_after_repeat_interval",
             "alerting/test_incidents.py::"
-            "test_a_new_metric_or_a_higher_severity_is_a_change_worth_a_message",
+            "test_a_new_suite_or_a_higher_severity_is_a_change_worth_a_message",
             "alerting/test_incidents.py::test_one_clean_check_resolves_and_says_so_once",
         ]),
     6: ("two daemons on one PostgreSQL never probe a slot twice; one carries on if the other "
@@ -110,6 +110,10 @@ PROMISES: dict[int, tuple[str, list[str]]] = {
     ]),
     11: ("an outage is a finding: all-failing calls page (operational) and resolve; /healthz "
          "and /metrics show it", [
+             "operations/test_outage.py::"
+             "test_an_expired_key_pages_within_three_rounds_and_resolves_when_fixed",
+             "operations/test_outage.py::"
+             "test_two_failed_rounds_make_a_critical_confirmed_operational_finding",
              "detection/test_check.py::test_a_window_of_failed_calls_is_operational",
              "daemon/test_daemon_ha.py::"
              "test_healthz_turns_503_when_the_database_goes_away_and_200_when_it_returns",
