@@ -247,19 +247,19 @@ PATHOLOGICAL = {
 
 
 def growth(run, text: str) -> float:
-    """How much longer ``run`` takes on ``text`` than on its first eighth (best of two each).
+    """How much more CPU ``run`` takes on ``text`` than on its first eighth (best of three).
 
-    Linear work gives about 8, quadratic about 64. A ratio measured in one run is not thrown
-    off by a busy machine the way an absolute time limit is (speed itself is measured by
+    Linear work gives about 8, quadratic about 64. A ratio of this process's own CPU time is
+    not thrown off by a busy machine the way wall-clock time is (speed itself is measured by
     benchmarks/features.py, not by tests)."""
     small = text[: len(text) // 8]
 
     def best(t: str) -> float:
         times = []
-        for _ in range(2):
-            start = time.perf_counter()
+        for _ in range(3):
+            start = time.process_time()
             run(t)
-            times.append(time.perf_counter() - start)
+            times.append(time.process_time() - start)
         return min(times)
 
     return best(text) / max(best(small), 1e-4)
