@@ -193,6 +193,10 @@ class ServerConfig(BaseModel):
     model_config = _STRICT
     host: str = "127.0.0.1"
     port: int = Field(default=9464, ge=0, le=65535)
+    # alerts and digests link to console pages under this URL (web/links.py)
+    public_url: str | None = Field(default=None, pattern=r"^https?://[^\s|<>]+$")
+    # the console's token; required when host is not a loopback address (web/auth.py)
+    auth_token_env: str | None = Field(default=None, pattern=_ENV_NAME)
 
 
 class Settings(BaseModel):

@@ -14,6 +14,9 @@ Rules (reliability contract 5):
   that failed (no baseline, no window) never touches incidents.
 - ``baseline accept`` closes the target's open incidents as accepted.
 - Resolved and accepted incidents notify only if their opening was announced.
+- Operations (alerting/operations.py): an acknowledged incident does not repeat
+  (``acknowledged``) until it changes; an alert covered by a silence is recorded but not queued
+  (``silenced``, with the silence's id). See :meth:`IncidentBook.hold_back`.
 
 Decisions are stored as incident events and logged; those that notify queue one outbox row per
 configured channel, in the check's own transaction. ``now`` is injectable so tests control time.
@@ -60,6 +63,8 @@ class Reason(StrEnum):
     HELD = "held_by_unconfirmed_finding"
     NOTIFY_DISABLED = "notify_disabled"  # check --no-notify
     NEVER_ANNOUNCED = "never_announced"  # closing an incident nobody was told about
+    ACKNOWLEDGED = "acknowledged"  # acked and unchanged: no repeat (alerting/operations.py)
+    SILENCED = "silenced"  # would notify, but a silence holds it back
 
 
 NOTIFYING = {Reason.FIRST_NOTIFICATION, Reason.CHANGED, Reason.REPEAT_INTERVAL_ELAPSED,
@@ -114,6 +119,8 @@ def decide_open(incident: dict[str, Any], paging: list[Finding], now: datetime,
           or severity_rank(severity) > severity_rank(incident["notified_severity"] or "info")):
         reason = Reason.CHANGED
     elif now - incident["last_notified_at"] >= policy.repeat_interval:
+        if incident.get("acked_at") is not None:
+            return Reason.ACKNOWLEDGED
         reason = Reason.REPEAT_INTERVAL_ELAPSED
     else:
         return Reason.ALREADY_NOTIFIED
@@ -137,8 +144,10 @@ class IncidentBook:
     """
 
     def __init__(self, store: Store, conn: Connection, *, channels: Sequence[str],
-                 now: datetime) -> None:
+                 now: datetime, public_url: str | None = None) -> None:
         self.store, self.conn, self.channels, self.now = store, conn, list(channels), now
+        self.public_url = public_url
+        self.held: dict[int, int] = {}  # incident id -> the silence that held its alert back
 
     def _announce(self, kind: str, target: str, target_id: int, items: list[Announcement],
                   check_id: int | None, payload: Callable[[list[Announcement]],
@@ -150,6 +159,10 @@ class IncidentBook:
             base = "+".join(f"{inc['id']}:{reason.value}:{inc['notifications'] + 1}"
                             for inc, reason, _, _ in notifying)
             body = payload(notifying)
+            if self.public_url:
+                from drift_monitor.alerting.links import add_links
+
+                add_links(body, self.public_url)
             for channel in self.channels:
                 key = f"{kind}/{base}"
                 queued += self.store.enqueue(self.conn, {
@@ -173,7 +186,7 @@ class IncidentBook:
         self.store.add_incident_event(self.conn, {
             "incident_id": incident["id"], "check_id": check_id, "at": self.now,
             "action": action, "reason": reason.value, "notified": queued > 0,
-            "dedup_key": dedup_key})
+            "dedup_key": dedup_key, "silence_id": self.held.get(incident["id"])})
         log.info("incident %s (%s/%s): %s, reason %s%s", incident["id"], target,
                  incident["dimension"], action, reason.value,
                  f", queued in {dedup_key}" if queued else "")
@@ -220,10 +233,30 @@ class IncidentBook:
                                                               items], self.now,
                                   check_id=check_id)
 
+        alerts = self.hold_back(result.target, alerts)
         decisions += self._announce("alert", result.target, target_id, alerts, check_id, alert)
         decisions += self._announce("resolved", result.target, target_id, closes, check_id,
                                     resolved)
         return decisions
+
+    # --- operations: silences and acknowledgements (alerting/operations.py) ---------------
+
+    def hold_back(self, target: str, alerts: list[Announcement]) -> list[Announcement]:
+        """Alerts with a notifying reason that a silence in force covers become ``silenced``
+        (recorded with the silence's id, nothing queued)."""
+        from drift_monitor.alerting.operations import covering_silence
+
+        if not any(reason in NOTIFYING for _, reason, _, _ in alerts):
+            return alerts
+        silences = self.store.active_silences(self.conn, target, self.now)
+        out = []
+        for incident, reason, action, found in alerts:
+            silence = covering_silence(silences, incident["dimension"])
+            if reason in NOTIFYING and silence is not None:
+                self.held[incident["id"]] = silence["id"]
+                reason = Reason.SILENCED
+            out.append((incident, reason, action, found))
+        return out
 
     def _drifting(self, target_id: int, check_id: int, incident: dict[str, Any] | None,
                   dim: str, found: list[Finding], policy: Policy,
@@ -244,6 +277,11 @@ class IncidentBook:
             self.store.update_incident(self.conn, incident["id"], state)
             action = "update"
         reason = decide_open(incident, found, self.now, policy, notify)
+        if reason is Reason.CHANGED and incident.get("acked_at") is not None:
+            # the acknowledgement was for what it was; a change is news again
+            cleared = {"acked_at": None, "acked_by": None, "ack_note": None}
+            self.store.update_incident(self.conn, incident["id"], cleared)
+            state = {**state, **cleared}
         return {**incident, **state}, reason, action, found
 
     def _close(self, incident: dict[str, Any], action: str, announced: Reason, notify: bool,
@@ -291,7 +329,8 @@ def check_saver(config: Config, store: Store, *, notify: bool = True, now: Clock
 
         def in_transaction(conn: Connection, check_id: int) -> None:
             result.check_id = check_id
-            book = IncidentBook(store, conn, channels=channels, now=at)
+            book = IncidentBook(store, conn, channels=channels, now=at,
+                                public_url=config.settings.server.public_url)
             made = book.apply_check(result, check_row["target_id"], check_id,
                                     policy=policy, notify=notify, control=control,
                                     model=target.model if target is not None else None)
@@ -312,7 +351,8 @@ def accept_hook(config: Config, store: Store, target: str, target_id: int, *,
     channels = channel_names(config)
 
     def hook(conn: Connection, baseline_id: int, run_ids: list[int]) -> None:
-        book = IncidentBook(store, conn, channels=channels, now=now())
+        book = IncidentBook(store, conn, channels=channels, now=now(),
+                            public_url=config.settings.server.public_url)
         made = book.accept(target, target_id, baseline_id, run_ids)
         if decisions is not None:
             decisions.extend(made)

@@ -1,0 +1,221 @@
+"""Read-only queries for the console and ``targets`` (a part of Store, kept in its own module).
+
+Every query is bounded by an index: the latest run or check of a target is a correlated
+``max`` on ``(target_id, started_at)`` / ``(target_id, created_at)``, aggregates over "today" or
+"the last 24 h" are range scans of the same indexes, and responses are only ever reached through
+their ``(run_id, ...)`` key from a handful of runs. benchmarks/console_pages.py shows the plans.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, func, or_, select
+from sqlalchemy.orm import aliased
+
+from drift_monitor.storage.tables import (
+    Baseline,
+    Check,
+    FindingRow,
+    Incident,
+    Notification,
+    ProbeVersion,
+    Response,
+    Run,
+    Target,
+)
+
+
+class ConsoleQueries:
+    """Mixed into Store; ``self.engine`` is the Store's engine."""
+
+    engine: Engine
+
+    def target_ids(self, names: Sequence[str]) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(Target.name, Target.id)
+                                .where(Target.name.in_(list(names))))
+            return {str(n): int(i) for n, i in rows}
+
+    def latest_runs(self, target_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        """The most recently started run of each target."""
+        if not target_ids:
+            return {}
+        r2 = aliased(Run)
+        newest = (select(func.max(r2.started_at)).where(r2.target_id == Run.target_id)
+                  .scalar_subquery())
+        q = (select(Run.id, Run.target_id, Run.status, Run.trigger, Run.started_at,
+                    Run.finished_at, Run.ok_count, Run.failed_count, Run.note)
+             .where(Run.target_id.in_(list(target_ids)), Run.started_at == newest))
+        with self.engine.connect() as conn:
+            return {r.target_id: dict(r._mapping) for r in conn.execute(q)}
+
+    def latest_checks(self, target_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        """The most recent check of each target."""
+        if not target_ids:
+            return {}
+        c2 = aliased(Check)
+        newest = (select(func.max(c2.created_at)).where(c2.target_id == Check.target_id)
+                  .scalar_subquery())
+        q = (select(Check.id, Check.target_id, Check.status, Check.drift, Check.created_at,
+                    Check.error)
+             .where(Check.target_id.in_(list(target_ids)), Check.created_at == newest))
+        with self.engine.connect() as conn:
+            return {r.target_id: dict(r._mapping) for r in conn.execute(q)}
+
+    def run_totals_since(self, target_ids: Sequence[int],
+                         since: datetime) -> dict[int, dict[str, int]]:
+        """Per target: runs started at or after ``since`` and their ok / failed calls."""
+        if not target_ids:
+            return {}
+        q = (select(Run.target_id, func.count(), func.coalesce(func.sum(Run.ok_count), 0),
+                    func.coalesce(func.sum(Run.failed_count), 0))
+             .where(Run.target_id.in_(list(target_ids)), Run.started_at >= since)
+             .group_by(Run.target_id))
+        with self.engine.connect() as conn:
+            return {int(t): {"runs": int(n), "ok": int(ok), "failed": int(bad)}
+                    for t, n, ok, bad in conn.execute(q)}
+
+    def usage_since(self, target_ids: Sequence[int],
+                    since: datetime) -> dict[int, dict[str, Any]]:
+        """Per target, over the responses of runs started at or after ``since``: cost (None
+        when no response has a price) and the model strings the provider returned."""
+        if not target_ids:
+            return {}
+        runs = (select(Run.id, Run.target_id)
+                .where(Run.target_id.in_(list(target_ids)), Run.started_at >= since)
+                .subquery())
+        q = (select(runs.c.target_id, Response.model_returned, func.count(),
+                    func.sum(Response.cost_usd))
+             .join(Response, Response.run_id == runs.c.id)
+             .group_by(runs.c.target_id, Response.model_returned))
+        out: dict[int, dict[str, Any]] = {}
+        with self.engine.connect() as conn:
+            for tid, model, n, cost in conn.execute(q):
+                entry = out.setdefault(int(tid), {"cost_usd": None, "model_strings": {}})
+                if cost is not None:
+                    entry["cost_usd"] = (entry["cost_usd"] or 0.0) + float(cost)
+                if model:
+                    entry["model_strings"][str(model)] = int(n)
+        return out
+
+    def open_incident_rows(self, target_ids: Sequence[int]) -> list[dict[str, Any]]:
+        """Open incidents of the targets (at most one per target and dimension)."""
+        if not target_ids:
+            return []
+        q = (select(Incident).where(Incident.status == "open",
+                                    Incident.target_id.in_(list(target_ids)))
+             .order_by(Incident.id))
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(q)]
+
+    # --- the target page ------------------------------------------------------------------
+
+    def recent_runs(self, target_id: int, *, limit: int = 50,
+                    before: datetime | None = None) -> list[dict[str, Any]]:
+        """The target's runs newest first, each with its failures by kind."""
+        q = (select(Run.id, Run.status, Run.trigger, Run.started_at, Run.finished_at,
+                    Run.expected_count, Run.ok_count, Run.failed_count, Run.note)
+             .where(Run.target_id == target_id).order_by(Run.started_at.desc()).limit(limit))
+        if before is not None:
+            q = q.where(Run.started_at < before)
+        with self.engine.connect() as conn:
+            runs = [dict(r._mapping) for r in conn.execute(q)]
+            failed = [r["id"] for r in runs if r["failed_count"]]
+            kinds: dict[int, dict[str, int]] = {}
+            if failed:
+                rows = conn.execute(select(Response.run_id, Response.error_kind, func.count())
+                                    .where(Response.run_id.in_(failed),
+                                           Response.ok.is_(False))
+                                    .group_by(Response.run_id, Response.error_kind))
+                for run_id, kind, n in rows:
+                    kinds.setdefault(int(run_id), {})[str(kind)] = int(n)
+        return [{**r, "failures": kinds.get(r["id"], {})} for r in runs]
+
+    def check_series(self, target_id: int, since: datetime,
+                     until: datetime) -> list[dict[str, Any]]:
+        """The target's checks in [since, until), oldest first, with their findings'
+        dimension, severity, confirmation and effect (for the charts)."""
+        with self.engine.connect() as conn:
+            checks = [dict(r._mapping) for r in conn.execute(
+                select(Check.id, Check.created_at, Check.status, Check.drift)
+                .where(Check.target_id == target_id, Check.created_at >= since,
+                       Check.created_at < until).order_by(Check.created_at))]
+            if not checks:
+                return []
+            by_check: dict[int, list[dict[str, Any]]] = {c["id"]: [] for c in checks}
+            rows = conn.execute(select(FindingRow.check_id, FindingRow.dimension,
+                                       FindingRow.severity, FindingRow.confirmed,
+                                       FindingRow.effect)
+                                .where(FindingRow.target_id == target_id,
+                                       FindingRow.check_id >= min(by_check),
+                                       FindingRow.check_id <= max(by_check)))
+            for r in rows:
+                if r.check_id in by_check:
+                    by_check[r.check_id].append(dict(r._mapping))
+        return [{**c, "findings": by_check[c["id"]]} for c in checks]
+
+    def probe_versions_of_run(self, run_id: int) -> list[dict[str, Any]]:
+        """The probe versions a run asked (suite, probe id, version), sorted."""
+        ids = (select(Response.probe_version_id).where(Response.run_id == run_id)
+               .distinct().subquery())
+        q = (select(ProbeVersion.suite, ProbeVersion.probe_id, ProbeVersion.version,
+                    ProbeVersion.created_at)
+             .join(ids, ids.c.probe_version_id == ProbeVersion.id)
+             .order_by(ProbeVersion.suite, ProbeVersion.probe_id))
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(q)]
+
+    def accepted_incidents(self, target_id: int) -> dict[int, list[int]]:
+        """Baseline id -> the incidents its acceptance closed."""
+        q = (select(Incident.accepted_baseline_id, Incident.id)
+             .where(Incident.target_id == target_id, Incident.accepted_baseline_id.is_not(None))
+             .order_by(Incident.id))
+        out: dict[int, list[int]] = {}
+        with self.engine.connect() as conn:
+            for bid, iid in conn.execute(q):
+                if bid is not None:
+                    out.setdefault(int(bid), []).append(int(iid))
+        return out
+
+    def target_incidents(self, target_id: int, *, limit: int = 50) -> list[dict[str, Any]]:
+        """The target's incidents, newest first."""
+        q = (select(Incident).where(Incident.target_id == target_id)
+             .order_by(Incident.opened_at.desc()).limit(limit))
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(q)]
+
+    def baselines_count(self, target_id: int) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(Baseline)
+                                    .where(Baseline.target_id == target_id)).scalar_one())
+
+    # --- the incident page ----------------------------------------------------------------
+
+    def check_findings(self, target_id: int, check_id: int,
+                       dimension: str | None = None) -> list[dict[str, Any]]:
+        """Findings of one check (of one dimension), strongest first."""
+        q = select(FindingRow).where(FindingRow.target_id == target_id,
+                                     FindingRow.check_id == check_id)
+        if dimension is not None:
+            q = q.where(FindingRow.dimension == dimension)
+        with self.engine.connect() as conn:
+            rows = [dict(r._mapping) for r in conn.execute(q.order_by(FindingRow.id))]
+        return rows
+
+    def incident_notifications(self, incident_id: int,
+                               keys: Sequence[str]) -> list[dict[str, Any]]:
+        """The outbox rows of an incident: its own, and grouped messages its events queued
+        (an event's dedup key is the message key without the channel)."""
+        cond = [Notification.incident_id == incident_id]
+        cond += [Notification.dedup_key.startswith(f"{k}/", autoescape=True) for k in keys]
+        q = (select(Notification.id, Notification.dedup_key, Notification.channel,
+                    Notification.kind, Notification.reason, Notification.status,
+                    Notification.attempts, Notification.created_at,
+                    Notification.delivered_at, Notification.last_attempt_at,
+                    Notification.last_error)
+             .where(or_(*cond)).order_by(Notification.id))
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(q)]

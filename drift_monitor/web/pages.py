@@ -1,0 +1,126 @@
+"""What each console page shows, as plain values for the templates (no HTML here: the
+templates escape everything they print)."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from datetime import datetime, timedelta
+from typing import Any
+
+from drift_monitor.alerting.operations import covering_silence
+from drift_monitor.charts import charts_for, svg
+from drift_monitor.config import Config
+from drift_monitor.digest import effect_series
+from drift_monitor.overview import STATES, TargetStatus, overview
+from drift_monitor.storage.queries import Store
+
+MAX_DIFF_CHARS = 20_000  # beyond this a text is shown whole but not diffed (difflib is O(n²))
+_TOKENS = re.compile(r"\s+|\w+|[^\w\s]")
+SORTS = {"name": lambda r: r.name,
+         "state": lambda r: (STATES.index(r.state), r.name),
+         "last_run": lambda r: (r.last_run["started_at"].timestamp() if r.last_run else 0.0),
+         "errors": lambda r: -(r.error_rate_24h or 0.0),
+         "cost": lambda r: -(r.cost_today_usd or 0.0)}
+
+
+def overview_page(config: Config, store: Store, now: datetime, *, state: str | None,
+                  sort: str) -> dict[str, Any]:
+    rows = overview(config, store, now)
+    counts = {s: sum(r.state == s for r in rows) for s in STATES}
+    if state in STATES:
+        rows = [r for r in rows if r.state == state]
+    key = SORTS.get(sort, SORTS["state"])
+    rows.sort(key=key)  # type: ignore[arg-type]
+    if sort == "last_run":
+        rows.reverse()
+    return {"rows": rows, "counts": counts, "states": STATES, "state": state,
+            "sort": sort if sort in SORTS else "state", "sorts": list(SORTS)}
+
+
+def _ticks(start: datetime, end: datetime, n: int = 4) -> list[tuple[float, str]]:
+    span = end - start
+    fmt = "%H:%M" if span <= timedelta(days=1) else "%b %d"
+    return [(k / (n - 1), (start + span * k / (n - 1)).strftime(fmt)) for k in range(n)]
+
+
+def target_page(config: Config, store: Store, name: str, now: datetime, *,
+                days: int) -> dict[str, Any]:
+    """Everything of one target; ConfigError for an unknown name."""
+    from drift_monitor.alerting.control import control_status
+
+    t = config.target(name)
+    status = next(r for r in overview(config, store, now) if r.name == name)
+    tid = store.target_id(name)
+    start = now - timedelta(days=days)
+    charts: list[str] = []
+    ctx: dict[str, Any] = {"t": t, "status": status, "days": days, "charts": charts,
+                           "runs": [], "baselines": [], "probes": [], "incidents": [],
+                           "control": None, "actions": store.operator_actions(target=name,
+                                                                              limit=20),
+                           "silences": store.silences(now=now, active_only=False,
+                                                      target=name, limit=20)}
+    if tid is None:
+        return ctx
+    checks = store.check_series(tid, start, now)
+    _, series = effect_series(checks)
+    payload = {"start": start.isoformat(), "end": now.isoformat(),
+               "targets": [{"name": name, "series": series}]}
+    ticks = _ticks(start, now)
+    charts += [svg(c, width=340, height=140, ticks=ticks) for c in charts_for(payload)]
+    ctx["checks"] = len(checks)
+    ctx["runs"] = store.recent_runs(tid, limit=50)
+    accepted = store.accepted_incidents(tid)
+    ctx["baselines"] = [{**b, "accepted_incidents": accepted.get(b["id"], [])}
+                        for b in store.baseline_history(tid)[:20]]
+    if status.last_run is not None:
+        ctx["probes"] = store.probe_versions_of_run(status.last_run["id"])
+    ctx["incidents"] = store.target_incidents(tid, limit=30)
+    if t.control:
+        from drift_monitor.alerting.control import control_lines
+
+        ctx["control"] = control_status(config, store, t, now)
+        ctx["control_lines"] = control_lines(
+            ctx["control"], [i["dimension"] for i in status.open_incidents], t.model)
+    return ctx
+
+
+def word_diff(before: str, after: str) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """Both texts as (kind, text) segments, kind ``same``, ``del`` (only before) or ``ins``
+    (only after). Texts longer than MAX_DIFF_CHARS come back whole, as ``same``."""
+    if len(before) > MAX_DIFF_CHARS or len(after) > MAX_DIFF_CHARS:
+        return [("same", before)], [("same", after)]
+    a, b = _TOKENS.findall(before), _TOKENS.findall(after)
+    left: list[tuple[str, str]] = []
+    right: list[tuple[str, str]] = []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if op == "equal":
+            left.append(("same", "".join(a[i1:i2])))
+            right.append(("same", "".join(b[j1:j2])))
+        else:
+            if i2 > i1:
+                left.append(("del", "".join(a[i1:i2])))
+            if j2 > j1:
+                right.append(("ins", "".join(b[j1:j2])))
+    return left, right
+
+
+def incident_page(store: Store, incident: dict[str, Any], now: datetime) -> dict[str, Any]:
+    events = store.incident_events(incident["id"])
+    findings = (store.check_findings(incident["target_id"], incident["last_check_id"],
+                                     incident["dimension"])
+                if incident["last_check_id"] else [])
+    for f in findings:
+        f["diffs"] = [{"probe": ex.get("probe", ""), "pair": word_diff(ex.get("before") or "",
+                                                                       ex.get("after") or "")}
+                      for ex in (f["examples"] or [])]
+    notifications = store.incident_notifications(
+        incident["id"], [e["dedup_key"] for e in events if e["dedup_key"]])
+    silences = store.silences(now=now, active_only=True, target=incident["target"])
+    return {"i": incident, "events": events, "findings": findings,
+            "notifications": notifications,
+            "actions": store.operator_actions(incident_id=incident["id"]),
+            "silence": covering_silence(silences, incident["dimension"])}
+
+
+__all__ = ["TargetStatus", "incident_page", "overview_page", "target_page", "word_diff"]
