@@ -35,7 +35,7 @@ targets:
     params: {{recording: "builtin:llmdrift-gpt35", snapshot: "2023-03"}}
 baseline: {{min_runs: 3}}
 detection: {{window_runs: 1, confirm: true}}
-notify: {{repeat_interval: 4h}}
+notify: {{repeat_interval: 1s}}
 server: {{host: 127.0.0.1, port: 0{server}}}
 """
 
