@@ -110,18 +110,24 @@ def effect_series(checks: list[dict[str, Any]],
     """Per dimension, the stability score and the drift-effect series ``[time, effect,
     drifted]`` of these checks (each with its findings), as defined in the module docstring.
     The console's target page draws the same series."""
-    stability: dict[str, int | None] = {}
-    series: dict[str, list[list[Any]]] = {}
-    for dim in DIMENSIONS:
-        drifted = [any(f["dimension"] == dim and f["confirmed"] and f["severity"] != "info"
-                       for f in c["findings"]) for c in checks]
-        stability[dim] = (round(100 * (1 - sum(drifted) / len(checks))) if checks else None)
-        series[dim] = [
-            [c["created_at"].isoformat(timespec="seconds"),
-             round(max([abs(f["effect"] or 0) for f in c["findings"]
-                        if f["dimension"] == dim and f["severity"] != "info"] or [0.0]), 4),
-             flag]
-            for c, flag in zip(checks, drifted, strict=True)]
+    series: dict[str, list[list[Any]]] = {dim: [] for dim in DIMENSIONS}
+    drifted_checks = dict.fromkeys(DIMENSIONS, 0)
+    for c in checks:  # one pass: a year of hourly checks is 8,760 of them
+        effect = dict.fromkeys(DIMENSIONS, 0.0)
+        drifted = dict.fromkeys(DIMENSIONS, False)
+        for f in c["findings"]:
+            dim = f["dimension"]
+            if f["severity"] == "info" or dim not in effect:
+                continue
+            effect[dim] = max(effect[dim], abs(f["effect"] or 0))
+            drifted[dim] = drifted[dim] or bool(f["confirmed"])
+        at = c["created_at"].isoformat(timespec="seconds")
+        for dim in DIMENSIONS:
+            series[dim].append([at, round(effect[dim], 4), drifted[dim]])
+            drifted_checks[dim] += drifted[dim]
+    stability: dict[str, int | None] = {
+        dim: round(100 * (1 - drifted_checks[dim] / len(checks))) if checks else None
+        for dim in DIMENSIONS}
     return stability, series
 
 

@@ -99,9 +99,10 @@ def _state(t: TargetConfig, now: datetime, last_run: dict[str, Any] | None,
     return "ok", ""
 
 
-def overview(config: Config, store: Store, now: datetime) -> list[TargetStatus]:
-    """The state of every configured target, in config order."""
-    targets = config.targets()
+def overview(config: Config, store: Store, now: datetime,
+             names: list[str] | None = None) -> list[TargetStatus]:
+    """The state of every configured target (or of ``names``), in config order."""
+    targets = config.targets(names) if names else config.targets()
     ids = store.target_ids([t.name for t in targets])
     tids = list(ids.values())
     runs = store.latest_runs(tids)

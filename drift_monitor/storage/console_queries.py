@@ -40,28 +40,32 @@ class ConsoleQueries:
             return {str(n): int(i) for n, i in rows}
 
     def latest_runs(self, target_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
-        """The most recently started run of each target."""
+        """The most recently started run of each target: per target one backward step on
+        ``(target_id, started_at)``, then the run by its key."""
         if not target_ids:
             return {}
         r2 = aliased(Run)
-        newest = (select(func.max(r2.started_at)).where(r2.target_id == Run.target_id)
-                  .scalar_subquery())
+        newest = (select(r2.id).where(r2.target_id == Target.id)
+                  .order_by(r2.started_at.desc(), r2.id.desc()).limit(1).scalar_subquery())
         q = (select(Run.id, Run.target_id, Run.status, Run.trigger, Run.started_at,
                     Run.finished_at, Run.ok_count, Run.failed_count, Run.note)
-             .where(Run.target_id.in_(list(target_ids)), Run.started_at == newest))
+             .select_from(Target).join(Run, Run.id == newest)
+             .where(Target.id.in_(list(target_ids))))
         with self.engine.connect() as conn:
             return {r.target_id: dict(r._mapping) for r in conn.execute(q)}
 
     def latest_checks(self, target_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
-        """The most recent check of each target."""
+        """The most recent check of each target (as latest_runs, on ``(target_id,
+        created_at)``)."""
         if not target_ids:
             return {}
         c2 = aliased(Check)
-        newest = (select(func.max(c2.created_at)).where(c2.target_id == Check.target_id)
-                  .scalar_subquery())
+        newest = (select(c2.id).where(c2.target_id == Target.id)
+                  .order_by(c2.created_at.desc(), c2.id.desc()).limit(1).scalar_subquery())
         q = (select(Check.id, Check.target_id, Check.status, Check.drift, Check.created_at,
                     Check.error)
-             .where(Check.target_id.in_(list(target_ids)), Check.created_at == newest))
+             .select_from(Target).join(Check, Check.id == newest)
+             .where(Target.id.in_(list(target_ids))))
         with self.engine.connect() as conn:
             return {r.target_id: dict(r._mapping) for r in conn.execute(q)}
 

@@ -15,6 +15,7 @@ from drift_monitor.digest import effect_series
 from drift_monitor.overview import STATES, TargetStatus, overview
 from drift_monitor.storage.queries import Store
 
+CHART_POINTS = 240  # per chart: a point every 3 hours over 30 days, every 1.5 days over a year
 MAX_DIFF_CHARS = 20_000  # beyond this a text is shown whole but not diffed (difflib is O(n²))
 _TOKENS = re.compile(r"\s+|\w+|[^\w\s]")
 SORTS = {"name": lambda r: r.name,
@@ -50,7 +51,7 @@ def target_page(config: Config, store: Store, name: str, now: datetime, *,
     from drift_monitor.alerting.control import control_status
 
     t = config.target(name)
-    status = next(r for r in overview(config, store, now) if r.name == name)
+    (status,) = overview(config, store, now, [name])
     tid = store.target_id(name)
     start = now - timedelta(days=days)
     charts: list[str] = []
@@ -63,7 +64,7 @@ def target_page(config: Config, store: Store, name: str, now: datetime, *,
     if tid is None:
         return ctx
     checks = store.check_series(tid, start, now)
-    _, series = effect_series(checks)
+    _, series = effect_series(downsample(checks, start, now))
     payload = {"start": start.isoformat(), "end": now.isoformat(),
                "targets": [{"name": name, "series": series}]}
     ticks = _ticks(start, now)
@@ -83,6 +84,25 @@ def target_page(config: Config, store: Store, name: str, now: datetime, *,
         ctx["control_lines"] = control_lines(
             ctx["control"], [i["dimension"] for i in status.open_incidents], t.model)
     return ctx
+
+
+def downsample(checks: list[dict[str, Any]], start: datetime, end: datetime,
+               buckets: int = CHART_POINTS) -> list[dict[str, Any]]:
+    """At most ``buckets`` checks: those of each equal slice of [start, end) merged into one
+    (the slice's last time, all its findings), so the chart's point per slice is its largest
+    effect and is red when any check in it drifted. A year of hourly checks stays a readable
+    chart and a small page."""
+    if len(checks) <= buckets:
+        return checks
+    span = (end - start).total_seconds() or 1.0
+    merged: dict[int, dict[str, Any]] = {}
+    for c in checks:
+        k = min(buckets - 1, max(0, int((c["created_at"] - start).total_seconds() / span
+                                        * buckets)))
+        cur = merged.setdefault(k, {"created_at": c["created_at"], "findings": []})
+        cur["created_at"] = max(cur["created_at"], c["created_at"])
+        cur["findings"] += c["findings"]
+    return [merged[k] for k in sorted(merged)]
 
 
 def word_diff(before: str, after: str) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:

@@ -12,7 +12,7 @@ from drift_monitor.errors import ConfigError
 from drift_monitor.storage.queries import Store
 from drift_monitor.web.auth import console_token, session_value
 from tests.alerting.conftest import Clock, finding, record_check
-from tests.web.conftest import TOKEN, XSS_SCRIPT, Client, csrf_of, with_server
+from tests.web.conftest import TOKEN, Client, csrf_of, with_server
 
 HTML = {"Accept": "text/html"}
 
