@@ -143,6 +143,8 @@ class SlackConfig(BaseModel):
     bot_token_env: str | None = Field(default=None, pattern=_ENV_NAME)
     channel: str | None = None
     api_base_url: str | None = None
+    # the Slack app's signing secret: alerts get "Silence 4h" / "Acknowledge" buttons
+    signing_secret_env: str | None = Field(default=None, pattern=_ENV_NAME)
 
     @model_validator(mode="after")
     def _one_way(self) -> SlackConfig:

@@ -109,8 +109,7 @@ def overview(config: Config, store: Store, now: datetime,
     checks = store.latest_checks(tids)
     totals = store.run_totals_since(tids, now - timedelta(hours=24))
     day = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    usage_day = store.usage_since(tids, day)
-    usage_24h = store.usage_since(tids, now - timedelta(hours=24))
+    usage = store.usage_since(tids, min(day, now - timedelta(hours=24)), day)
     incidents: dict[int, list[dict[str, Any]]] = {}
     for i in store.open_incident_rows(tids):
         incidents.setdefault(i["target_id"], []).append(i)
@@ -136,7 +135,7 @@ def overview(config: Config, store: Store, now: datetime,
             why=why, last_run=last_run, last_check=last_check, open_incidents=open_,
             silences=mine, runs_24h=tot["runs"],
             error_rate_24h=tot["failed"] / calls if calls else None,
-            cost_today_usd=usage_day.get(tid, {}).get("cost_usd") if tid is not None else None,
-            model_strings_24h=(usage_24h.get(tid, {}).get("model_strings", {})
+            cost_today_usd=usage.get(tid, {}).get("cost_usd") if tid is not None else None,
+            model_strings_24h=(usage.get(tid, {}).get("model_strings", {})
                                if tid is not None else {})))
     return out

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drift_monitor.alerting.links import slack_links
+from drift_monitor.alerting.links import slack_buttons, slack_links
 from drift_monitor.alerting.render import REASON_WORDS, _value, model_string_line
 
 MAX_BLOCKS = 50
@@ -126,6 +126,9 @@ def alert_blocks(p: dict[str, Any]) -> list[Block]:
     console = slack_links(p)
     if console:
         blocks.append(section(f":mag: {console}"))
+    actions = slack_buttons(p)
+    if actions:
+        blocks.append(actions)
     for inc in p["incidents"]:
         blocks.append(section(f"*{esc(inc['dimension'])}* · {inc['severity']} · "
                               f"{REASON_WORDS.get(inc['reason'], inc['reason'])} · since "

@@ -144,9 +144,10 @@ class IncidentBook:
     """
 
     def __init__(self, store: Store, conn: Connection, *, channels: Sequence[str],
-                 now: datetime, public_url: str | None = None) -> None:
+                 now: datetime, public_url: str | None = None,
+                 interactive: bool = False) -> None:
         self.store, self.conn, self.channels, self.now = store, conn, list(channels), now
-        self.public_url = public_url
+        self.public_url, self.interactive = public_url, interactive
         self.held: dict[int, int] = {}  # incident id -> the silence that held its alert back
 
     def _announce(self, kind: str, target: str, target_id: int, items: list[Announcement],
@@ -162,7 +163,7 @@ class IncidentBook:
             if self.public_url:
                 from drift_monitor.alerting.links import add_links
 
-                add_links(body, self.public_url)
+                add_links(body, self.public_url, interactive=self.interactive)
             for channel in self.channels:
                 key = f"{kind}/{base}"
                 queued += self.store.enqueue(self.conn, {
@@ -306,6 +307,13 @@ class IncidentBook:
         return self._announce("accepted", target, target_id, items, None, accepted)
 
 
+def _interactive(config: Config) -> bool:
+    """Alerts carry Slack buttons when Slack can reach the console and sign its requests."""
+    slack = config.settings.notify.slack
+    return bool(config.settings.server.public_url and slack is not None
+                and slack.signing_secret_env)
+
+
 def check_saver(config: Config, store: Store, *, notify: bool = True, now: Clock = utc_now,
                 decisions: list[Decision] | None = None,
                 ) -> Callable[[dict[str, Any], list[dict[str, Any]], CheckResult], int]:
@@ -330,7 +338,8 @@ def check_saver(config: Config, store: Store, *, notify: bool = True, now: Clock
         def in_transaction(conn: Connection, check_id: int) -> None:
             result.check_id = check_id
             book = IncidentBook(store, conn, channels=channels, now=at,
-                                public_url=config.settings.server.public_url)
+                                public_url=config.settings.server.public_url,
+                                interactive=_interactive(config))
             made = book.apply_check(result, check_row["target_id"], check_id,
                                     policy=policy, notify=notify, control=control,
                                     model=target.model if target is not None else None)

@@ -23,12 +23,15 @@ def incident_url(public_url: str, incident_id: int) -> str:
     return f"{_base(public_url)}/incidents/{int(incident_id)}"
 
 
-def add_links(payload: dict[str, Any], public_url: str) -> dict[str, Any]:
-    """Add ``links`` to an alert, resolved or accepted payload (in place; also returned)."""
+def add_links(payload: dict[str, Any], public_url: str, *,
+              interactive: bool = False) -> dict[str, Any]:
+    """Add ``links`` to an alert, resolved or accepted payload (in place; also returned).
+    ``interactive`` (a Slack signing secret is configured) adds the alert's buttons."""
     payload["links"] = {
         "target": target_url(public_url, payload["target"]),
         "incidents": {str(i["incident_id"]): incident_url(public_url, i["incident_id"])
-                      for i in payload.get("incidents", [])}}
+                      for i in payload.get("incidents", [])},
+        "interactive": interactive and payload.get("kind") == "alert"}
     return payload
 
 
@@ -53,6 +56,29 @@ def slack_links(payload: dict[str, Any]) -> str | None:
         parts.append(f"<{links['target']}|{_label(payload.get('target', 'target'))} "
                      "history>")
     return " · ".join(parts) or None
+
+
+ACK = "drift_ack"
+SILENCE_4H = "drift_silence_4h"
+
+
+def slack_buttons(payload: dict[str, Any]) -> dict[str, Any] | None:
+    """The alert's "Silence 4h" and "Acknowledge" buttons (a Block Kit actions block, two
+    per incident for at most five), or None when the payload is not interactive. Slack posts
+    the clicks to ``/slack/actions`` (web/slack_actions.py)."""
+    links = payload.get("links") or {}
+    if not links.get("interactive"):
+        return None
+    ids = [int(i) for i in links.get("incidents", {})][:5]
+    elements = []
+    for iid in ids:
+        suffix = f" #{iid}" if len(ids) > 1 else ""
+        elements += [
+            {"type": "button", "action_id": f"{SILENCE_4H}:{iid}", "value": str(iid),
+             "text": {"type": "plain_text", "text": f"Silence 4h{suffix}"}},
+            {"type": "button", "action_id": f"{ACK}:{iid}", "value": str(iid),
+             "text": {"type": "plain_text", "text": f"Acknowledge{suffix}"}}]
+    return {"type": "actions", "block_id": "drift_actions", "elements": elements}
 
 
 def _label(text: str) -> str:

@@ -88,7 +88,8 @@ def secret_values(config: Config) -> list[str]:
     names: list[str | None] = [t.api_key_env for t in config.settings.targets]
     slack = config.settings.notify.slack
     if slack is not None:
-        names += [slack.webhook_url_env, slack.bot_token_env]
+        names += [slack.webhook_url_env, slack.bot_token_env, slack.signing_secret_env]
+    names.append(config.settings.server.auth_token_env)  # the console's token
     values = [os.environ.get(n, "") for n in names if n]
     from sqlalchemy.engine import make_url
 

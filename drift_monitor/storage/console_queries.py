@@ -82,27 +82,34 @@ class ConsoleQueries:
             return {int(t): {"runs": int(n), "ok": int(ok), "failed": int(bad)}
                     for t, n, ok, bad in conn.execute(q)}
 
-    def usage_since(self, target_ids: Sequence[int],
-                    since: datetime) -> dict[int, dict[str, Any]]:
-        """Per target, over the responses of runs started at or after ``since``: cost (None
-        when no response has a price) and the model strings the provider returned."""
+    def usage_since(self, target_ids: Sequence[int], since: datetime,
+                    day: datetime) -> dict[int, dict[str, Any]]:
+        """Per target, over the responses of runs started at or after ``since``: the model
+        strings the provider returned, and the cost of the runs started at or after ``day``
+        (None when no response has a price).
+
+        Two steps, so that both databases reach responses only through their ``run_id`` key:
+        the runs from ``(target_id, started_at)``, then their responses by run id."""
         if not target_ids:
             return {}
-        runs = (select(Run.id, Run.target_id)
-                .where(Run.target_id.in_(list(target_ids)), Run.started_at >= since)
-                .subquery())
-        q = (select(runs.c.target_id, Response.model_returned, func.count(),
-                    func.sum(Response.cost_usd))
-             .join(Response, Response.run_id == runs.c.id)
-             .group_by(runs.c.target_id, Response.model_returned))
-        out: dict[int, dict[str, Any]] = {}
         with self.engine.connect() as conn:
-            for tid, model, n, cost in conn.execute(q):
-                entry = out.setdefault(int(tid), {"cost_usd": None, "model_strings": {}})
-                if cost is not None:
+            runs = {int(r.id): (int(r.target_id), r.started_at >= day) for r in conn.execute(
+                select(Run.id, Run.target_id, Run.started_at)
+                .where(Run.target_id.in_(list(target_ids)), Run.started_at >= since))}
+            rows = conn.execute(
+                select(Response.run_id, Response.model_returned, func.count(),
+                       func.sum(Response.cost_usd))
+                .where(Response.run_id.in_(list(runs)))
+                .group_by(Response.run_id, Response.model_returned)) if runs else []
+            out: dict[int, dict[str, Any]] = {}
+            for run_id, model, n, cost in rows:
+                tid, today = runs[int(run_id)]
+                entry = out.setdefault(tid, {"cost_usd": None, "model_strings": {}})
+                if cost is not None and today:
                     entry["cost_usd"] = (entry["cost_usd"] or 0.0) + float(cost)
                 if model:
-                    entry["model_strings"][str(model)] = int(n)
+                    entry["model_strings"][str(model)] = (entry["model_strings"].get(str(model), 0)
+                                                          + int(n))
         return out
 
     def open_incident_rows(self, target_ids: Sequence[int]) -> list[dict[str, Any]]:

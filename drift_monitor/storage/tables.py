@@ -367,7 +367,8 @@ class OperatorAction(Base):
 
     __tablename__ = "operator_actions"
     __table_args__ = (Index("ix_operator_actions_incident", "incident_id"),
-                      Index("ix_operator_actions_silence", "silence_id"))
+                      Index("ix_operator_actions_silence", "silence_id"),
+                      Index("ix_operator_actions_target", "target", "id"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime] = mapped_column()

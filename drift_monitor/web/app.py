@@ -64,7 +64,8 @@ def templates() -> Environment:
 
 def create_app(config: Config, store: Store, *, actions: bool, token: str | None,
                health: Any = None, render_metrics: Callable[[], bytes] | None = None,
-               now: Clock = _utcnow, host: str = "127.0.0.1") -> Starlette:
+               now: Clock = _utcnow, host: str = "127.0.0.1",
+               slack_clock: Any = None) -> Starlette:
     """The console. ``health`` (a daemon.server.HealthCache) and ``render_metrics`` add
     ``/healthz`` and ``/metrics``; ``token`` comes from auth.console_token."""
     env = templates()
@@ -263,6 +264,15 @@ def create_app(config: Config, store: Store, *, actions: bool, token: str | None
     ]
     if health is not None:
         routes += [Route("/healthz", healthz), Route("/metrics", metrics)]
+    slack = config.settings.notify.slack
+    if actions and slack is not None and slack.signing_secret_env:
+        from drift_monitor.web.slack_actions import handler
+
+        secret = config.secret(slack.signing_secret_env,
+                               ("notify", "slack", "signing_secret_env"))
+        assert secret is not None
+        routes.append(Route("/slack/actions", handler(config, store, secret, now,
+                                                      slack_clock), methods=["POST"]))
     app = Starlette(routes=routes, exception_handlers={HTTPException: http_error,
                                                        Exception: crash})
     allowed = {"localhost", host}

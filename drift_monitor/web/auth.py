@@ -12,6 +12,7 @@
   cookie (double submit), and an ``Origin``, when sent, must be the console's own. Requests
   authenticated with the bearer header are exempt: a browser never adds that header by itself.
 - ``/healthz``, ``/metrics``, ``/login`` and ``/static`` are open: they show no model output.
+  ``/slack/actions`` is verified by Slack's request signature instead of the token.
 - Every response carries a Content-Security-Policy that allows no script at all.
 """
 
@@ -35,7 +36,8 @@ from drift_monitor.errors import ConfigError
 SESSION_COOKIE = "dm_session"
 CSRF_COOKIE = "dm_csrf"
 MIN_TOKEN_CHARS = 16
-OPEN_PATHS = ("/healthz", "/metrics", "/login", "/static/")
+# /slack/actions is authenticated by Slack's request signature instead (web/slack_actions.py)
+OPEN_PATHS = ("/healthz", "/metrics", "/login", "/static/", "/slack/actions")
 CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
        "frame-ancestors 'none'; base-uri 'none'")
 # the digest report is one self-contained file with inline CSS (it is also a mail attachment)

@@ -224,3 +224,19 @@ def test_overview_filters_and_sorts(client: Client, hostile: int) -> None:
     assert "no target in this state" in c.get("/?state=ok").text
     for key in ("name", "state", "last_run", "errors", "cost", "bogus"):
         assert c.get(f"/?sort={key}").status_code == 200
+
+
+def test_the_token_and_the_slack_signing_secret_are_redacted_from_logs(
+        config: Config, monkeypatch: pytest.MonkeyPatch) -> None:
+    from drift_monitor.config import load_config
+    from drift_monitor.daemon.logs import secret_values
+
+    monkeypatch.setenv("TEST_CONSOLE_TOKEN", TOKEN)
+    monkeypatch.setenv("TEST_SIGNING", "signing-secret-value-123")
+    monkeypatch.setenv("TEST_SLACK_WEBHOOK", "https://hooks.slack.test/x")
+    text = config.path.read_text().replace(
+        "notify:\n", "notify:\n  slack: {webhook_url_env: TEST_SLACK_WEBHOOK, "
+        "signing_secret_env: TEST_SIGNING}\n")
+    config.path.write_text(text + "server: {auth_token_env: TEST_CONSOLE_TOKEN}\n")
+    values = secret_values(load_config(config.path))
+    assert TOKEN in values and "signing-secret-value-123" in values
