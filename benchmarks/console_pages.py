@@ -12,9 +12,11 @@ responses (8.8 million rows) would only make the write slower, not the pages.
 
 Measured, per database: server time of ``/`` (the overview of all 50 targets) and of a target's
 page, in-process through Starlette's ASGI stack (what uvicorn would spend, without the socket),
-median and max of ``--repeat`` requests after one warm-up; every SQL statement a page issues,
-with its plan (EXPLAIN QUERY PLAN on SQLite, EXPLAIN on PostgreSQL) and whether any of them scans
-a large table (runs, checks, findings, responses) instead of using an index.
+median, min and max of ``--repeat`` requests after one warm-up, with the console process's CPU
+time per request (on SQLite that includes the queries) and, on PostgreSQL, the database's own
+planning + execution time of the page's statements (EXPLAIN ANALYZE); every SQL statement a
+page issues, with its plan (EXPLAIN QUERY PLAN on SQLite, EXPLAIN on PostgreSQL) and whether
+any of them scans a large table (runs, checks, findings, responses) instead of using an index.
 
 RSS: a subprocess loads what the daemon loads (detection stack, scheduler, store), measures
 VmRSS, then builds and starts the console (Starlette, Jinja2, uvicorn on loopback), renders
@@ -183,6 +185,25 @@ def explain(engine: Any, statements: list[tuple[str, Any]]) -> list[dict[str, An
     return out
 
 
+def db_time(engine: Any, statements: list[tuple[str, Any]]) -> float | None:
+    """PostgreSQL's own execution time of the page's statements (EXPLAIN ANALYZE), in ms;
+    None on SQLite, whose time is inside the process's CPU time."""
+    if engine.dialect.name != "postgresql":
+        return None
+    total = 0.0
+    with engine.connect() as conn:
+        raw = conn.connection.dbapi_connection
+        for sql, params in statements:
+            if not sql.lstrip().upper().startswith("SELECT"):
+                continue
+            cur = raw.cursor()
+            cur.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, params)
+            plan = cur.fetchone()[0][0]
+            total += plan["Planning Time"] + plan["Execution Time"]
+            cur.close()
+    return round(total, 1)
+
+
 def measure(url: str, n_targets: int, days: int, repeat: int) -> dict[str, Any]:
     from sqlalchemy import event
     from starlette.testclient import TestClient
@@ -222,15 +243,18 @@ def measure(url: str, n_targets: int, days: int, repeat: int) -> dict[str, Any]:
             r = client.get(page)
             event.remove(engine, "before_cursor_execute", record)
             assert r.status_code == 200, r.text[:300]
-            times = []
+            times, cpu = [], []
             for _ in range(repeat):
-                t = time.perf_counter()
+                t, c = time.perf_counter(), time.process_time()
                 client.get(page)
                 times.append((time.perf_counter() - t) * 1000)
+                cpu.append((time.process_time() - c) * 1000)
             plans = explain(engine, statements)
             result["pages"][name] = {
                 "path": page, "median_ms": round(statistics.median(times), 1),
-                "max_ms": round(max(times), 1), "statements": len(statements),
+                "max_ms": round(max(times), 1), "min_ms": round(min(times), 1),
+                "cpu_median_ms": round(statistics.median(cpu), 1),
+                "db_ms": db_time(engine, statements), "statements": len(statements),
                 "full_scans": sorted({t for p in plans for t in p["full_scans"]}),
                 "plans": plans}
         engine.dispose()
@@ -321,9 +345,11 @@ def main() -> None:
             r = report[db]
             print(f"{db}: {r['rows']} written in {r['write_s']} s", file=sys.stderr)
             for name, p in r["pages"].items():
-                print(f"  {name:12s} {p['path']:28s} median {p['median_ms']:7.1f} ms, max "
-                      f"{p['max_ms']:7.1f} ms, {p['statements']} statements, full scans of "
-                      f"large tables: {p['full_scans'] or 'none'}", file=sys.stderr)
+                print(f"  {name:12s} {p['path']:26s} wall median {p['median_ms']:6.1f} ms "
+                      f"(min {p['min_ms']:.1f}, max {p['max_ms']:.1f}), console CPU "
+                      f"{p['cpu_median_ms']:.1f} ms, database {p['db_ms']} ms, "
+                      f"{p['statements']} statements, full scans of large tables: "
+                      f"{p['full_scans'] or 'none'}", file=sys.stderr)
                 if args.plans:
                     for plan in p["plans"]:
                         print(f"    {plan['sql']}", file=sys.stderr)
