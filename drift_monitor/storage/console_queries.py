@@ -96,11 +96,11 @@ class ConsoleQueries:
             runs = {int(r.id): (int(r.target_id), r.started_at >= day) for r in conn.execute(
                 select(Run.id, Run.target_id, Run.started_at)
                 .where(Run.target_id.in_(list(target_ids)), Run.started_at >= since))}
-            rows = conn.execute(
+            rows: list[Any] = list(conn.execute(
                 select(Response.run_id, Response.model_returned, func.count(),
                        func.sum(Response.cost_usd))
                 .where(Response.run_id.in_(list(runs)))
-                .group_by(Response.run_id, Response.model_returned)) if runs else []
+                .group_by(Response.run_id, Response.model_returned))) if runs else []
             out: dict[int, dict[str, Any]] = {}
             for run_id, model, n, cost in rows:
                 tid, today = runs[int(run_id)]
