@@ -230,3 +230,28 @@ class ConsoleQueries:
              .where(or_(*cond)).order_by(Notification.id))
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(q)]
+
+    def check_run_ids(self, check_id: int) -> tuple[list[int], list[int]]:
+        """(baseline run ids, window run ids incl. the confirmation round) of a check."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(Check.baseline_run_ids, Check.window_run_ids,
+                                      Check.confirmation_run_id)
+                               .where(Check.id == check_id)).first()
+        if row is None:
+            return [], []
+        window = list(row.window_run_ids or [])
+        if row.confirmation_run_id is not None:
+            window.append(int(row.confirmation_run_id))
+        return list(row.baseline_run_ids or []), window
+
+    def probe_texts(self, run_ids: Sequence[int], probe_id: str) -> list[str]:
+        """The successful answers of one probe (by probe id, any suite or version) in these
+        runs: a handful of rows, reached by ``(run_id, ...)``."""
+        if not run_ids:
+            return []
+        q = (select(Response.text).join(ProbeVersion,
+                                        ProbeVersion.id == Response.probe_version_id)
+             .where(Response.run_id.in_(list(run_ids)), ProbeVersion.probe_id == probe_id,
+                    Response.ok.is_(True)).limit(200))
+        with self.engine.connect() as conn:
+            return [str(t) for t in conn.execute(q).scalars() if t is not None]

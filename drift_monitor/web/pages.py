@@ -18,6 +18,7 @@ from drift_monitor.storage.queries import Store
 CHART_POINTS = 240  # per chart: a point every 3 hours over 30 days, every 1.5 days over a year
 MAX_DIFF_CHARS = 20_000  # beyond this a text is shown whole but not diffed (difflib is O(n²))
 _TOKENS = re.compile(r"\s+|\w+|[^\w\s]")
+_CLIPPED = re.compile(r" \[\.\.\. \d+ more chars\]$")
 SORTS = {"name": lambda r: r.name,
          "state": lambda r: (STATES.index(r.state), r.name),
          "last_run": lambda r: (r.last_run["started_at"].timestamp() if r.last_run else 0.0),
@@ -125,15 +126,33 @@ def word_diff(before: str, after: str) -> tuple[list[tuple[str, str]], list[tupl
     return left, right
 
 
+def whole_text(store: Store, run_ids: list[int], probe: str, clipped: str) -> str:
+    """A finding stores its examples clipped (detection.findings.clip); the page shows the
+    whole answer: the probe's stored answer in the check's runs that the clip begins."""
+    m = _CLIPPED.search(clipped)
+    if m is None or not probe:
+        return clipped
+    prefix = clipped[:m.start()]
+    for text in store.probe_texts(run_ids, probe):
+        if text.startswith(prefix):
+            return text
+    return clipped
+
+
 def incident_page(store: Store, incident: dict[str, Any], now: datetime) -> dict[str, Any]:
     events = store.incident_events(incident["id"])
     findings = (store.check_findings(incident["target_id"], incident["last_check_id"],
                                      incident["dimension"])
                 if incident["last_check_id"] else [])
+    runs = (store.check_run_ids(incident["last_check_id"]) if incident["last_check_id"]
+            else ([], []))
     for f in findings:
-        f["diffs"] = [{"probe": ex.get("probe", ""), "pair": word_diff(ex.get("before") or "",
-                                                                       ex.get("after") or "")}
-                      for ex in (f["examples"] or [])]
+        f["diffs"] = []
+        for ex in f["examples"] or []:
+            probe = ex.get("probe", "")
+            before = whole_text(store, runs[0], probe, ex.get("before") or "")
+            after = whole_text(store, runs[1], probe, ex.get("after") or "")
+            f["diffs"].append({"probe": probe, "pair": word_diff(before, after)})
     notifications = store.incident_notifications(
         incident["id"], [e["dedup_key"] for e in events if e["dedup_key"]])
     silences = store.silences(now=now, active_only=True, target=incident["target"])

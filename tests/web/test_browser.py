@@ -97,6 +97,8 @@ def test_pages_navigation_and_a_console_silence(browser: Any, db_url: str,
         assert "/incidents/" in page.url
         assert page.locator("#findings article").count() >= 1
         assert page.locator("#findings ins").count() >= 1  # the diff highlight
+        # findings store clipped examples; the page shows the whole stored answers
+        assert "more chars]" not in page.locator("#findings").inner_text()
         assert page.locator("#events").get_by_text("first_notification").is_visible()
         shot(page, "incident")
         page.get_by_role("link", name="Digest").click()
