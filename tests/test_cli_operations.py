@@ -114,3 +114,30 @@ def test_targets_text_and_json(setup: tuple[Config, Store]) -> None:
     assert t["open_incidents"][0]["dimension"] == "formatting"
     assert t["open_incidents"][0]["silenced_by"] == 1
     assert t["silences"][0]["reason"] == "x"
+
+
+def test_who_pinned_a_baseline_is_stored_and_shown(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from starlette.testclient import TestClient
+
+    from drift_monitor.config import load_config
+    from drift_monitor.web.app import create_app
+    from tests.web.seed import write_config
+
+    monkeypatch.delenv("DRIFT_MONITOR_DATABASE_URL", raising=False)
+    monkeypatch.setenv("USER", "ops-user")
+    config = write_config(tmp_path, f"sqlite:///{tmp_path / 'b.db'}", "2023-03")
+    for _ in range(2):
+        assert cli(config, "probe", "--target", "quiet-bot")[0] == 0
+    assert cli(config, "baseline", "set", "--target", "quiet-bot", "--runs", "1",
+               "--as", "alice")[0] == 0
+    assert cli(config, "baseline", "accept", "--target", "quiet-bot")[0] == 0
+    engine = make_engine(config.database_url)
+    store = Store(engine)
+    actions = list(reversed(store.operator_actions(target="quiet-bot")))
+    assert [(a["action"], a["actor"]) for a in actions] == [("baseline_set", "alice"),
+                                                            ("baseline_accept", "ops-user")]
+    page = TestClient(create_app(load_config(config.path), store, actions=False, token=None),
+                      base_url="http://127.0.0.1").get("/targets/quiet-bot").text
+    assert "<td>alice</td>" in page and "<td>ops-user</td>" in page
+    engine.dispose()

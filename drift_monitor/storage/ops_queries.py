@@ -101,6 +101,19 @@ class OpsQueries:
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(q)]
 
+    def record_action(self, conn: Connection, values: dict[str, Any]) -> None:
+        """One operator action inside the caller's transaction (a baseline pinned by hand)."""
+        conn.execute(insert(OperatorAction).values(**values))
+
+    def baseline_actors(self, baseline_ids: list[int]) -> dict[int, str]:
+        """Who pinned each of these baselines (those pinned by a person)."""
+        if not baseline_ids:
+            return {}
+        q = (select(OperatorAction.baseline_id, OperatorAction.actor)
+             .where(OperatorAction.baseline_id.in_(baseline_ids)))
+        with self.engine.connect() as conn:
+            return {int(b): str(a) for b, a in conn.execute(q) if b is not None}
+
     # --- acknowledgements -----------------------------------------------------------------
 
     def ack_incident(self, incident_id: int, *, actor: str, now: datetime,

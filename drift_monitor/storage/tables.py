@@ -363,7 +363,8 @@ class Silence(Base):
 
 
 class OperatorAction(Base):
-    """Who did what, when and why: ``ack``, ``silence_add``, ``silence_expire``."""
+    """Who did what, when and why: ``ack``, ``silence_add``, ``silence_expire``,
+    ``baseline_set``, ``baseline_accept``."""
 
     __tablename__ = "operator_actions"
     __table_args__ = (Index("ix_operator_actions_incident", "incident_id"),
@@ -379,4 +380,6 @@ class OperatorAction(Base):
         ForeignKey("incidents.id", ondelete="CASCADE"), default=None)
     silence_id: Mapped[int | None] = mapped_column(
         ForeignKey("silences.id", ondelete="CASCADE"), default=None)
+    baseline_id: Mapped[int | None] = mapped_column(
+        ForeignKey("baselines.id", ondelete="CASCADE"), default=None)
     note: Mapped[str | None] = mapped_column(Text, default=None)

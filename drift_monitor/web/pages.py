@@ -73,8 +73,12 @@ def target_page(config: Config, store: Store, name: str, now: datetime, *,
     ctx["checks"] = len(checks)
     ctx["runs"] = store.recent_runs(tid, limit=50)
     accepted = store.accepted_incidents(tid)
-    ctx["baselines"] = [{**b, "accepted_incidents": accepted.get(b["id"], [])}
-                        for b in store.baseline_history(tid)[:20]]
+    history = store.baseline_history(tid)[:20]
+    actors = store.baseline_actors([b["id"] for b in history])
+    ctx["baselines"] = [{**b, "accepted_incidents": accepted.get(b["id"], []),
+                         "by": actors.get(b["id"], "drift-monitor" if b["reason"] == "automatic"
+                                          else "-")}
+                        for b in history]
     if status.last_run is not None:
         ctx["probes"] = store.probe_versions_of_run(status.last_run["id"])
     ctx["incidents"] = store.target_incidents(tid, limit=30)

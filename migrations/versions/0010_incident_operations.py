@@ -2,8 +2,8 @@
 
 - ``silences``: Alertmanager-style, per target (and optionally one dimension), from ``starts_at``
   to ``ends_at``; ``expired_at`` is set when someone ends one early.
-- ``operator_actions``: every action (ack, silence_add, silence_expire) with its actor, time and
-  note, so the console and the CLI can say who did what and why.
+- ``operator_actions``: every action (ack, silence_add, silence_expire, baseline_set,
+  baseline_accept) with its actor, time and note, so the console and the CLI can say who did what and why.
 - ``incidents.acked_at/acked_by/ack_note``: an acknowledged incident stops repeating until it
   changes.
 - ``incident_events.silence_id``: the silence that held a notification back (no foreign key:
@@ -52,9 +52,11 @@ def upgrade() -> None:
         sa.Column("target", sa.String(length=200), nullable=True),
         sa.Column("incident_id", sa.Integer(), nullable=True),
         sa.Column("silence_id", sa.Integer(), nullable=True),
+        sa.Column("baseline_id", sa.Integer(), nullable=True),
         sa.Column("note", sa.Text(), nullable=True),
         sa.ForeignKeyConstraint(["incident_id"], ["incidents.id"], ondelete="CASCADE"),
         sa.ForeignKeyConstraint(["silence_id"], ["silences.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["baseline_id"], ["baselines.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_operator_actions_incident", "operator_actions", ["incident_id"])
