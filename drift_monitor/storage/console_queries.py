@@ -93,8 +93,8 @@ class ConsoleQueries:
         if not target_ids:
             return {}
         with self.engine.connect() as conn:
-            runs = {int(r.id): (int(r.target_id), r.started_at >= day) for r in conn.execute(
-                select(Run.id, Run.target_id, Run.started_at)
+            runs = {int(i): (int(t), bool(today)) for i, t, today in conn.execute(
+                select(Run.id, Run.target_id, Run.started_at >= day)
                 .where(Run.target_id.in_(list(target_ids)), Run.started_at >= since))}
             rows: list[Any] = list(conn.execute(
                 select(Response.run_id, Response.model_returned, func.count(),
