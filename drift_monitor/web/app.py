@@ -1,7 +1,8 @@
 """The console as a Starlette application: server-rendered Jinja2 pages (autoescaped), one
 stylesheet shipped in the package, no JavaScript, no asset from the network.
 
-Pages: ``/`` (overview), ``/targets/{name}``, ``/incidents/{id}``, ``/silences``, ``/digest``.
+Pages: ``/`` (overview), ``/targets/{name}``, ``/incidents/{id}``, ``/silences``, ``/digest``,
+``/compare?pinned=A&candidate=B`` (from stored runs only: the console never probes).
 Actions (only with ``actions=True``): ``POST /incidents/{id}/ack``, ``POST /silences``,
 ``POST /silences/{id}/expire``. The daemon adds ``/healthz`` and ``/metrics`` (the same
 snapshot and renderer as before). Security: see web/auth.py.
@@ -29,7 +30,7 @@ from starlette.staticfiles import StaticFiles
 from drift_monitor import __version__
 from drift_monitor.config import Config
 from drift_monitor.detection.findings import DIMENSIONS
-from drift_monitor.errors import ConfigError, OperationError
+from drift_monitor.errors import ConfigError, DriftMonitorError, OperationError
 from drift_monitor.storage.queries import Store
 from drift_monitor.web import auth
 
@@ -156,6 +157,17 @@ def create_app(config: Config, store: Store, *, actions: bool, token: str | None
         html = render_html(build_digest(config, store, days=days, now=now))
         return HTMLResponse(html, headers={"Content-Security-Policy": auth.CSP_INLINE_STYLE})
 
+    def compare(request: Request) -> Response:
+        from drift_monitor.web.pages import compare_report
+
+        pinned = request.query_params.get("pinned", "")
+        candidate = request.query_params.get("candidate", "")
+        try:
+            html = compare_report(config, store, pinned, candidate, now())
+        except DriftMonitorError as exc:  # unknown target, no recent runs, broken probes
+            return error(request, 409, getattr(exc, "detail", None) or str(exc))
+        return HTMLResponse(html, headers={"Content-Security-Policy": auth.CSP_INLINE_STYLE})
+
     # --- actions --------------------------------------------------------------------------
 
     async def ack(request: Request) -> Response:
@@ -257,6 +269,7 @@ def create_app(config: Config, store: Store, *, actions: bool, token: str | None
         Route("/silences", add_silence, methods=["POST"]),
         Route("/silences/{id:int}/expire", expire, methods=["POST"]),
         Route("/digest", digest),
+        Route("/compare", compare),
         Route("/login", login_form),
         Route("/login", login, methods=["POST"]),
         Route("/logout", logout, methods=["POST"]),

@@ -12,6 +12,7 @@ from drift_monitor.alerting.operations import covering_silence
 from drift_monitor.charts import charts_for, svg
 from drift_monitor.config import Config
 from drift_monitor.digest import effect_series
+from drift_monitor.errors import OperationError
 from drift_monitor.overview import STATES, TargetStatus, overview
 from drift_monitor.storage.queries import Store
 
@@ -61,7 +62,8 @@ def target_page(config: Config, store: Store, name: str, now: datetime, *,
                            "control": None, "actions": store.operator_actions(target=name,
                                                                               limit=20),
                            "silences": store.silences(now=now, active_only=False,
-                                                      target=name, limit=20)}
+                                                      target=name, limit=20),
+                           "others": [o.name for o in config.targets() if o.name != name]}
     if tid is None:
         return ctx
     checks = store.check_series(tid, start, now)
@@ -166,4 +168,31 @@ def incident_page(store: Store, incident: dict[str, Any], now: datetime) -> dict
             "silence": covering_silence(silences, incident["dimension"])}
 
 
-__all__ = ["TargetStatus", "incident_page", "overview_page", "target_page", "word_diff"]
+def compare_report(config: Config, store: Store, pinned: str, candidate: str,
+                   now: datetime) -> str:
+    """``drift-monitor compare`` as HTML, from stored runs only: when either target has no
+    run of the last 24 h covering the probes both run, OperationError says which command
+    makes one (the console never probes)."""
+    from drift_monitor.compare import compare_targets
+    from drift_monitor.compare.html import render_html
+    from drift_monitor.compare.runs import REUSE_HOURS, common_probes, covering_run, probe_key
+
+    pt, ct = config.target(pinned), config.target(candidate)
+    if pt.name == ct.name:
+        raise OperationError("compare needs two different targets")
+    library = config.load_probes()
+    probes = common_probes(library, pt, ct)
+    keys = {probe_key(p) for p in probes}
+    since = now - timedelta(hours=REUSE_HOURS)
+    for t in (pt, ct):
+        tid = store.target_id(t.name)
+        if tid is None or covering_run(store, tid, keys, since) is None:
+            raise OperationError(
+                f"{t.name} has no run of the last {REUSE_HOURS:.0f} h that answered the "
+                f"{len(keys)} probes both targets run; the console never probes: run "
+                f"'drift-monitor compare --target {pt.name} --candidate {ct.name}'")
+    return render_html(compare_targets(config, store, library, pt.name, ct.name, now=now))
+
+
+__all__ = ["TargetStatus", "compare_report", "incident_page", "overview_page", "target_page",
+           "word_diff"]

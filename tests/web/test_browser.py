@@ -101,6 +101,12 @@ def test_pages_navigation_and_a_console_silence(browser: Any, db_url: str,
         assert "more chars]" not in page.locator("#findings").inner_text()
         assert page.locator("#events").get_by_text("first_notification").is_visible()
         shot(page, "incident")
+        page.goto(served.url + "/targets/gpt35")
+        page.locator("#compare select[name=pinned]").select_option("quiet-bot")
+        page.locator("#compare").get_by_role("button", name="Compare report").click()
+        assert "/compare?" in page.url
+        assert "quiet-bot" in page.content() and page.locator("h1").count() >= 1
+        page.goto(served.url + f"/incidents/{store.incidents()[-1]['id']}")
         page.get_by_role("link", name="Digest").click()
         assert page.get_by_role("heading", name="Drift digest").is_visible()
         page.go_back()

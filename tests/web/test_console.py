@@ -240,3 +240,11 @@ def test_the_token_and_the_slack_signing_secret_are_redacted_from_logs(
     config.path.write_text(text + "server: {auth_token_env: TEST_CONSOLE_TOKEN}\n")
     values = secret_values(load_config(config.path))
     assert TOKEN in values and "signing-secret-value-123" in values
+
+
+def test_compare_from_the_console_never_probes(client: Client, hostile: int) -> None:
+    c = client()
+    r = c.get("/compare?pinned=support-bot&candidate=support-bot")
+    assert r.status_code == 409 and "two different targets" in r.text
+    r = c.get("/compare?pinned=ghost&candidate=support-bot")
+    assert r.status_code == 409 and "unknown target" in r.text
