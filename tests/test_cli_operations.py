@@ -52,10 +52,13 @@ def test_incidents_list_show_and_ack(setup: tuple[Config, Store]) -> None:
     assert code == 0 and "first_notification" in out and "baseline accept" in out
     code, out = cli(config, "incidents", "ack", "1", "--note", "on it")
     assert code == 0 and "acknowledged by ops-user" in out
+    code, out = cli(config, "incidents", "ack", "1", "--json", "--as", "bob")
+    assert code == 0 and json.loads(out)["incident"]["acked_by"] == "bob"
     code, out = cli(config, "incidents", "show", "1", "--json")
     shown = json.loads(out)
-    assert shown["incident"]["acked_by"] == "ops-user"
-    assert shown["actions"][0]["action"] == "ack" and shown["actions"][0]["note"] == "on it"
+    assert shown["incident"]["acked_by"] == "bob"
+    assert [a["actor"] for a in shown["actions"]] == ["bob", "ops-user"]
+    assert shown["actions"][1]["note"] == "on it"
     assert shown["events"][0]["reason"] == "first_notification"
     assert shown["notifications"][0]["status"] == "pending"
 
@@ -78,8 +81,8 @@ def test_silence_add_list_expire(setup: tuple[Config, Store]) -> None:
     code, out = cli(config, "silence", "list", "--json")
     (s,) = json.loads(out)["silences"]
     assert s["created_by"] == "alice" and s["reason"] == "vendor incident"
-    code, out = cli(config, "silence", "expire", "1")
-    assert code == 0 and "expired" in out
+    code, out = cli(config, "silence", "expire", "1", "--json")
+    assert code == 0 and json.loads(out)["silence"]["expired_at"] is not None
     assert store.silence(1)["expired_by"] == "ops-user"  # $USER without --as
     code, out = cli(config, "silence", "list")
     assert "no silences in force" in out

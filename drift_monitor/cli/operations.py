@@ -169,14 +169,19 @@ def incidents_show(state: State, incident_id: int, as_json: bool) -> None:
 @click.argument("incident_id", type=int)
 @click.option("--note", default=None, help="Why (stored with the acknowledgement).")
 @click.option("--as", "actor", default=None, help=AS_HELP)
+@click.option("--json", "as_json", is_flag=True, help="The incident as JSON.")
 @pass_state
 @handles_errors
-def incidents_ack(state: State, incident_id: int, note: str | None, actor: str | None) -> None:
+def incidents_ack(state: State, incident_id: int, note: str | None, actor: str | None,
+                  as_json: bool) -> None:
     """Acknowledge an open incident: it stops repeating until it changes."""
     from drift_monitor.alerting.operations import ack_incident, default_actor
 
     store = open_store(state.config)
     i = ack_incident(store, incident_id, actor=default_actor(actor), now=_now(), note=note)
+    if as_json:
+        _echo_json({"incident": _incident_json(i)})
+        return
     click.echo(f"incident #{i['id']} ({i['target']}/{i['dimension']}) acknowledged by "
                f"{i['acked_by']}: no repeats until it changes")
 
@@ -244,13 +249,17 @@ def silence_list(state: State, show_all: bool, as_json: bool) -> None:
 @silence.command("expire")
 @click.argument("silence_id", type=int)
 @click.option("--as", "actor", default=None, help=AS_HELP)
+@click.option("--json", "as_json", is_flag=True, help="The silence as JSON.")
 @pass_state
 @handles_errors
-def silence_expire(state: State, silence_id: int, actor: str | None) -> None:
+def silence_expire(state: State, silence_id: int, actor: str | None, as_json: bool) -> None:
     """End a silence now."""
     from drift_monitor.alerting.operations import default_actor, expire_silence
 
     now = _now()
     s = expire_silence(open_store(state.config), silence_id, actor=default_actor(actor),
                        now=now)
-    click.echo(_silence_line(s, now))
+    if as_json:
+        _echo_json({"silence": s})
+    else:
+        click.echo(_silence_line(s, now))
