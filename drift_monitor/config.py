@@ -49,6 +49,26 @@ class Schedule:
     interval_seconds: float | None
     cron: str | None
 
+    def mean_interval_seconds(self) -> float:
+        """The average time between two slots (a cron expression: over its next four weeks)."""
+        if self.interval_seconds is not None:
+            return self.interval_seconds
+        from datetime import UTC, datetime, timedelta
+
+        from apscheduler.triggers.cron import CronTrigger
+
+        trigger = CronTrigger.from_crontab(self.cron or "", timezone="UTC")
+        start = prev = datetime(2026, 1, 5, tzinfo=UTC)
+        end = start + timedelta(days=28)
+        fires = 0
+        while fires < 100_000:
+            nxt = trigger.get_next_fire_time(prev, prev)
+            if nxt is None or nxt > end:
+                break
+            fires += 1
+            prev = nxt + timedelta(seconds=1)
+        return (end - start).total_seconds() / max(1, fires)
+
 
 def parse_schedule(text: str) -> Schedule:
     m = _EVERY.match(text.strip())
@@ -135,6 +155,9 @@ class DetectionConfig(BaseModel):
     model_config = _STRICT
     window_runs: int = Field(default=1, ge=1, le=100)
     confirm: bool = True
+    # the false-page budget the sequential test spends, per target and year (converted to
+    # checks with the target's schedule)
+    false_pages_per_year: float = Field(default=1.0, gt=0, le=10_000)
 
 
 class SlackConfig(BaseModel):

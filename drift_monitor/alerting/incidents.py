@@ -346,7 +346,8 @@ def check_saver(config: Config, store: Store, *, notify: bool = True, now: Clock
             if decisions is not None:
                 decisions.extend(made)
 
-        return store.save_check(check_row, rows, same_transaction=in_transaction)
+        return store.save_check(check_row, rows, evidence=result.evidence,
+                                same_transaction=in_transaction)
 
     return save
 

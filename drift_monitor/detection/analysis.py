@@ -14,7 +14,14 @@ from typing import Any
 import numpy as np
 
 from drift_monitor.detection import stats
-from drift_monitor.detection.compare import ALPHA, Comparison, aa_noise, feature_tests, suite_of
+from drift_monitor.detection.compare import (
+    ALPHA,
+    Comparison,
+    aa_noise,
+    feature_tests,
+    suite_of,
+    with_presence,
+)
 from drift_monitor.detection.domain import domain_classifier
 from drift_monitor.detection.findings import (
     MIN_EFFECT_AUC,
@@ -32,6 +39,8 @@ class Analysis:
     tests_run: int
     model_string_changed: bool
     notes: list[str] = field(default_factory=list)
+    tests: list[Comparison] = field(default_factory=list)  # every test run, with its p-value
+    noise: dict[Any, float] = field(default_factory=dict)  # A/A floors per suite-level key
 
 
 def tarone(tests: list[Comparison], alpha: float) -> list[Comparison]:
@@ -78,6 +87,7 @@ def _classifier_test(base: Side, cur: Side, suite: str) -> Comparison | None:
                 kind="classifier", probe=None, baseline=0.5, current=result.auc,
                 effect=result.auc - 0.5, p_value=result.p_value, min_effect=MIN_EFFECT_AUC,
                 description=f"more frequent now: {more}; less frequent: {less}", suite=suite,
+                up_only=True, n_base=result.n_base, n_cur=result.n_cur,
                 details={"more_now": result.more_now, "less_now": result.less_now,
                          "responses": [result.n_base, result.n_cur]})
 
@@ -102,6 +112,7 @@ def analyse(base: Side, cur: Side, specs: dict[str, Any], *, alpha: float = ALPH
             classifier: bool = True) -> Analysis:
     """Compare ``cur`` with ``base``. Raises nothing for thin data: it finds less."""
     notes: list[str] = []
+    specs = with_presence(specs)
     tests = feature_tests(base, cur, specs, alpha=alpha) + operational_tests(base, cur)
     if classifier:
         common = set(base.by_probe()) & set(cur.by_probe())
@@ -123,7 +134,7 @@ def analyse(base: Side, cur: Side, specs: dict[str, Any], *, alpha: float = ALPH
     candidates = []
     for t, q in zip(tested, qs, strict=True):
         threshold = max(t.min_effect, noise.get(t.key, 0.0))
-        if q <= alpha and abs(t.effect) >= threshold and t.consistent:
+        if q <= alpha and abs(t.effect) >= threshold:
             candidates.append((t, float(q), threshold))
             if t.probe is None:
                 suite_metrics.add((t.dimension, t.metric, t.suite))
@@ -149,60 +160,4 @@ def analyse(base: Side, cur: Side, specs: dict[str, Any], *, alpha: float = ALPH
     findings.sort(key=lambda f: (-["info", "warning", "critical"].index(f.severity),
                                  f.dimension, f.metric, f.probe or ""))
     return Analysis(findings=findings, tests_run=len(tested), model_string_changed=model_changed,
-                    notes=notes)
-
-
-CONFIRM_ALPHA = 0.01
-
-
-def reconfirm(base: Side, conf: Side, findings: list[Finding], specs: dict[str, Any], *,
-              alpha: float = CONFIRM_ALPHA) -> list[bool]:
-    """Does each finding show again in a confirmation round?
-
-    Only the findings' own hypotheses are re-tested, on the probes that drifted, so the
-    correction covers a handful of tests, not the whole check. The round's answers are new,
-    but the baseline is the same one the first look used, and probes were picked because they
-    moved: a baseline that was unusual on those probes by chance would make both looks agree.
-    So the re-test is stricter (alpha 0.01) and must clear the first look's full bar
-    (minimum effect and A/A noise).
-    """
-    keys = {s.probe for s in conf.samples}
-    b, c = base.restricted(keys), conf.restricted(keys)
-    wanted = {(f.suite, f.metric) for f in findings}
-    tests: dict[tuple[Any, ...], Comparison] = {}
-    for t in feature_tests(b, c, {n: s for n, s in specs.items()
-                                  if any(m == _metric_of(n, s) for _, m in wanted)}):
-        tests[(t.suite, t.metric, t.probe)] = t
-    for t in operational_tests(b, c):
-        tests[(t.suite, t.metric, t.probe)] = t
-    if any(f.metric == "text_classifier_auc" for f in findings):
-        for suite in {f.suite for f in findings if f.metric == "text_classifier_auc"}:
-            sk = {p for p in keys if suite_of(p) == suite}
-            ct = _classifier_test(b.restricted(sk), c.restricted(sk), suite or "")
-            if ct is not None:
-                tests[(suite, ct.metric, None)] = ct
-    matched: list[Comparison | None] = []
-    for f in findings:
-        found = tests.get((f.suite, f.metric, f.probe)) or tests.get((f.suite, f.metric, None))
-        if found is not None and found.p_value is None and found.lazy_p is not None:
-            found.p_value = found.lazy_p()
-        matched.append(found if found is not None and found.p_value is not None else None)
-    ps = [float(m.p_value) for m in matched if m is not None and m.p_value is not None]
-    qs = iter(stats.benjamini_hochberg(ps)) if ps else iter(())
-    out = []
-    for f, m in zip(findings, matched, strict=True):
-        if m is None:
-            out.append(False)
-            continue
-        t = m
-        q = float(next(qs))
-        bar = max(t.min_effect, float(f.details.get("threshold", 0.0)))
-        out.append(q <= alpha and int(np.sign(t.effect)) == f.direction
-                   and abs(t.effect) >= bar and t.consistent)
-    return out
-
-
-def _metric_of(name: str, spec: Any) -> str:
-    from drift_monitor.detection.findings import metric_name
-
-    return metric_name(name, spec.kind)
+                    notes=notes, tests=tested, noise=noise)

@@ -1,8 +1,7 @@
-"""A check: the latest window of runs against the pinned baseline, confirmed before it pages.
+"""A check: the latest window of runs against the pinned baseline, with the evidence carried
+from earlier checks (see decide.py and sequential.py for what pages and why).
 
-A finding is page-worthy only when it shows again: in the previous check of a different window
-(``second_window``), or in an immediate confirmation round of the probes that drifted
-(``confirmation_round``). Metadata findings are facts, not samples, and need no confirmation.
+Metadata findings are facts, not samples, and need no confirmation.
 """
 
 from __future__ import annotations
@@ -14,18 +13,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from drift_monitor.config import Config, TargetConfig
-from drift_monitor.detection.analysis import analyse, reconfirm
 from drift_monitor.detection.baselines import BaselineError, ensure_baseline
+from drift_monitor.detection.decide import PAGE_SEVERITIES, decide
 from drift_monitor.detection.findings import Finding
 from drift_monitor.detection.samples import Sample, Side, edited_probes
+from drift_monitor.detection.sequential import Evidence
 from drift_monitor.errors import DriftMonitorError
 from drift_monitor.features import persist
 from drift_monitor.probes import ProbeLibrary
 from drift_monitor.storage.queries import Store
 
 log = logging.getLogger(__name__)
-
-PAGE_SEVERITIES = ("warning", "critical")
 
 
 @dataclass
@@ -43,6 +41,8 @@ class CheckResult:
     notes: list[str] = field(default_factory=list)
     error: str | None = None
     check_id: int | None = None
+    evidence: dict[str, Any] | None = None  # the sequential evidence to store with the check
+    repeated: bool = False  # the window had been checked already: nothing new was stored
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -96,14 +96,14 @@ def _jsonable(v: Any) -> bool:
     return isinstance(v, str | int | float | bool | list | dict | type(None))
 
 
-def _shows_again(f: Finding, again: list[Finding]) -> bool:
-    for g in again:
-        if (g.dimension != f.dimension or g.metric != f.metric or g.direction != f.direction
-                or g.suite != f.suite):
-            continue
-        if g.probe == f.probe or g.probe is None:
-            return True
-    return False
+def _stored_finding(f: dict[str, Any]) -> Finding:
+    return Finding(dimension=f["dimension"], metric=f["metric"], probe=f["probe"],
+                   baseline=f["baseline_value"], current=f["current_value"], effect=f["effect"],
+                   p_value=f["p_value"], q_value=f["q_value"], severity=f["severity"],
+                   summary=f["summary"], examples=f["examples"] or [],
+                   direction=f["direction"], confirmed=f["confirmed"],
+                   confirmed_by=f["confirmed_by"], details=f["details"] or {},
+                   suite=f["suite"])
 
 
 ConfirmRound = Callable[[list[str]], int | None]
@@ -113,13 +113,17 @@ def check_target(config: Config, target: TargetConfig, store: Store, *,
                  confirm_round: ConfirmRound | None = None,
                  save: Callable[[dict[str, Any], list[dict[str, Any]], CheckResult], int]
                  | None = None) -> CheckResult:
-    """Compare the latest window with the baseline; store the check and its findings.
+    """Compare the latest window with the baseline; store the check, its findings and the
+    sequential evidence carried to the next check.
 
-    ``confirm_round(probe_keys)`` runs a confirmation round of those probes and returns its run
-    id (None if it could not run). ``save`` stores the check (defaults to Store.save_check);
-    alerting passes its own to write incidents and the outbox in the same transaction.
-    Errors the user can act on (no baseline, no window, edited probes) are returned in
-    ``CheckResult.error``, not raised.
+    The window is the latest ``detection.window_runs`` finished runs *newer than the
+    baseline's runs* (after ``baseline accept`` there is none until the next round). A window
+    that was already checked is not checked again: the stored result is returned, with no new
+    confirmation round and no new rows. ``confirm_round(probe_keys)`` runs a confirmation
+    round of those probes and returns its run id (None if it could not run). ``save`` stores
+    the check (defaults to Store.save_check); alerting passes its own to write incidents and
+    the outbox in the same transaction. Errors the user can act on (no baseline, no window,
+    edited probes) are returned in ``CheckResult.error``, not raised.
     """
     from drift_monitor.features import SPECS
 
@@ -132,6 +136,7 @@ def check_target(config: Config, target: TargetConfig, store: Store, *,
         return result
     result.baseline_id, result.baseline_runs = baseline.id, baseline.run_ids
     window = sorted(store.finished_runs(tid, newest_first=True, exclude=baseline.run_ids,
+                                        after=max(baseline.run_ids, default=None),
                                         limit=config.settings.detection.window_runs))
     result.window_runs = window
     if not window:
@@ -139,6 +144,10 @@ def check_target(config: Config, target: TargetConfig, store: Store, *,
                         f"(runs {baseline.run_ids}); run 'drift-monitor probe --target "
                         f"{target.name}' first")
         return result
+    previous = store.last_check(tid)
+    if (previous is not None and previous[0]["baseline_id"] == baseline.id
+            and sorted(previous[0]["window_run_ids"] or []) == window):
+        return _already_checked(result, previous)
     base, cur = load_side(store, baseline.run_ids), load_side(store, window)
     result.baseline_responses, result.window_responses = len(base.ok), len(cur.ok)
     edited = edited_probes(base, cur)
@@ -152,16 +161,32 @@ def check_target(config: Config, target: TargetConfig, store: Store, *,
                         f"versions (edited: {', '.join(edited[:10]) or 'none'}); re-pin with "
                         f"'drift-monitor baseline set --target {target.name}'")
         return result
-    analysis = analyse(base.restricted(common), cur.restricted(common), SPECS)
+    evidence = Evidence.from_json(store.load_evidence(tid), baseline.id)
+
+    def confirm(probes: list[str]) -> Side | None:
+        if confirm_round is None:
+            return None
+        run_id = confirm_round(probes)
+        if run_id is None:
+            return None
+        result.confirmation_run = run_id
+        return load_side(store, [run_id]).restricted(common)
+
+    detection = config.settings.detection
+    decision = decide(base.restricted(common), cur.restricted(common), evidence, SPECS,
+                      false_pages_per_year=detection.false_pages_per_year,
+                      interval_seconds=target.parsed_schedule.mean_interval_seconds(),
+                      confirm=confirm if detection.confirm else None,
+                      confirm_required=detection.confirm)
+    analysis = decision.analysis
     result.model_string_changed = analysis.model_string_changed
-    result.notes.extend(analysis.notes)
-    findings = _confirm(config, store, tid, window, base, analysis.findings, confirm_round,
-                        result)
-    result.findings = findings
-    result.drift = any(f.confirmed and f.severity in PAGE_SEVERITIES for f in findings)
+    result.notes.extend(decision.notes)
+    result.findings = decision.findings
+    result.drift = decision.drift
+    result.evidence = decision.evidence.to_json()
     check_row = {"target_id": tid, "baseline_id": baseline.id,
                  "status": "drift" if result.drift else
-                 ("unconfirmed" if any(f.severity in PAGE_SEVERITIES for f in findings)
+                 ("unconfirmed" if any(f.severity in PAGE_SEVERITIES for f in result.findings)
                   else "ok"),
                  "drift": result.drift, "window_run_ids": window,
                  "baseline_run_ids": baseline.run_ids,
@@ -170,48 +195,29 @@ def check_target(config: Config, target: TargetConfig, store: Store, *,
                  "confirmation_run_id": result.confirmation_run,
                  "model_string_changed": result.model_string_changed,
                  "tests_run": analysis.tests_run, "notes": result.notes}
-    rows = [_finding_row(f) for f in findings]
+    rows = [_finding_row(f) for f in result.findings]
     if save is None:
-        result.check_id = store.save_check(check_row, rows)
+        result.check_id = store.save_check(check_row, rows, evidence=result.evidence)
     else:
         result.check_id = save(check_row, rows, result)
     return result
 
 
-def _confirm(config: Config, store: Store, tid: int, window: list[int], base: Side,
-             findings: list[Finding], confirm_round: ConfirmRound | None,
-             result: CheckResult) -> list[Finding]:
-    previous = store.last_check(tid)
-    prev_findings: list[Finding] = []
-    if previous is not None and not set(previous[0]["window_run_ids"]) & set(window):
-        prev_findings = [Finding(dimension=f["dimension"], metric=f["metric"], probe=f["probe"],
-                                 baseline=None, current=None, effect=f["effect"], p_value=None,
-                                 q_value=None, severity=f["severity"], summary="",
-                                 direction=f["direction"], suite=f["suite"])
-                         for f in previous[1]]
-    out = list(findings)
-    pending: list[int] = []
-    for i, f in enumerate(findings):
-        if f.dimension == "metadata" or not config.settings.detection.confirm:
-            out[i] = f.with_(confirmed=True, confirmed_by="not_required")
-        elif _shows_again(f, prev_findings):
-            out[i] = f.with_(confirmed=True, confirmed_by="second_window")
-        else:
-            pending.append(i)
-    probes = sorted({p for i in pending for p in findings[i].drifted_probes})
-    if probes and confirm_round is not None:
-        run_id = confirm_round(probes)
-        if run_id is not None:
-            from drift_monitor.features import SPECS
-
-            result.confirmation_run = run_id
-            conf = load_side(store, [run_id])
-            shown = reconfirm(base, conf, [findings[i] for i in pending], SPECS)
-            for i, ok in zip(pending, shown, strict=True):
-                if ok:
-                    out[i] = findings[i].with_(confirmed=True,
-                                               confirmed_by="confirmation_round")
-    return out
+def _already_checked(result: CheckResult,
+                     previous: tuple[dict[str, Any], list[dict[str, Any]]]) -> CheckResult:
+    row, findings = previous
+    result.check_id = row["id"]
+    result.drift = bool(row["drift"])
+    result.baseline_responses = row["baseline_responses"]
+    result.window_responses = row["window_responses"]
+    result.confirmation_run = row["confirmation_run_id"]
+    result.model_string_changed = bool(row["model_string_changed"])
+    result.findings = [_stored_finding(f) for f in findings]
+    result.notes = [*(row["notes"] or []),
+                    f"this window was already checked (check {row['id']}): its result is shown "
+                    f"again, nothing new was stored or sent"]
+    result.repeated = True
+    return result
 
 
 def make_confirm_round(config: Config, target: TargetConfig, store: Store,

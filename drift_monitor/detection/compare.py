@@ -18,7 +18,6 @@ import numpy as np
 
 from drift_monitor.detection import stats
 from drift_monitor.detection.findings import (
-    MIN_CONSISTENCY,
     MIN_EFFECT_ABSOLUTE,
     MIN_EFFECT_BINARY,
     MIN_EFFECT_CATEGORICAL,
@@ -51,7 +50,9 @@ class Comparison:
     drifted_probes: tuple[str, ...] = ()
     details: dict[str, Any] = field(default_factory=dict)
     suite: str | None = None
-    consistent: bool = True  # for continuous features: most probes moved the same way
+    up_only: bool = False  # instability (mismatch, errors): only a rise can page
+    n_base: int = 0  # responses on each side (the baseline's share of the variance)
+    n_cur: int = 0
     min_p: float = 0.0  # the smallest p-value this test could give (Tarone's filter)
     lazy_p: Callable[[], float] | None = None  # computed only if the test survives Tarone
     sampling_var: float = 0.0  # the effect's variance from sampling alone (for the A/A floor)
@@ -61,8 +62,36 @@ class Comparison:
         return (self.dimension, self.metric, self.suite, self.probe)
 
 
+# Presence rates beside counts: a change confined to a few probes ("now uses bold") moves
+# the share of answers that use a construct at all, which a test of mean counts can miss.
+PRESENCE = {"uses_emphasis": "emphasis_count", "uses_headings": "heading_count",
+            "uses_bullets": "bullet_items", "uses_numbered_lists": "numbered_items",
+            "uses_tables": "table_count", "uses_links": "link_count"}
+
+
+def with_presence(specs: dict[str, Any]) -> dict[str, Any]:
+    """``specs`` plus a binary presence feature for each count in :data:`PRESENCE`."""
+    from drift_monitor.features import FeatureSpec
+
+    out = dict(specs)
+    for name, source in PRESENCE.items():
+        if source in specs and name not in specs:
+            out[name] = FeatureSpec(name=name, family=specs[source].family, kind="binary",
+                                    description=f"answers with any {source.split('_')[0]}")
+    return out
+
+
+def feature_value(features: dict[str, Any], name: str) -> Any:
+    """A stored feature, or a presence feature derived from its count."""
+    source = PRESENCE.get(name)
+    if source is None:
+        return features.get(name)
+    count = features.get(source)
+    return None if count is None else bool(count > 0)
+
+
 def _values(samples: list[Sample], feature: str) -> list[Any]:
-    return [s.features.get(feature) for s in samples if s.features.get(feature) is not None]
+    return [v for s in samples if (v := feature_value(s.features, feature)) is not None]
 
 
 def _var(b: list[float], c: list[float]) -> float:
@@ -79,7 +108,10 @@ def _columns(samples: list[Sample], names: Iterable[str]) -> dict[str, list[Any]
     feats = [s.features for s in samples]
     cols: dict[str, list[Any]] = {}
     for name in names:
-        values = [v for f in feats if (v := f.get(name)) is not None]
+        if name in PRESENCE:
+            values = [v for f in feats if (v := feature_value(f, name)) is not None]
+        else:
+            values = [v for f in feats if (v := f.get(name)) is not None]
         if values:
             cols[name] = values
     return cols
@@ -92,15 +124,16 @@ def _example(probe: str, before: Sample | None, after: Sample | None) -> dict[st
 
 def _pick(samples: list[Sample], feature: str, want: Any) -> Sample | None:
     for s in samples:
-        if s.features.get(feature) == want:
+        if feature_value(s.features, feature) == want:
             return s
     return samples[0] if samples else None
 
 
-def _mode(values: list[Any]) -> Any:
-    counts = Counter(values)
+def _modes(values: list[Any]) -> set[str]:
+    """Every most frequent value (ties are all kept: no string order decides)."""
+    counts = Counter(str(v) for v in values)
     top = max(counts.values())
-    return min(str(v) for v, n in counts.items() if n == top)
+    return {v for v, n in counts.items() if n == top}
 
 
 def suite_of(probe_key: str) -> str:
@@ -123,26 +156,29 @@ def feature_tests(base: Side, cur: Side, specs: dict[str, Any], *,
 
 def _indicators(base: list[Sample], cur: list[Sample], feature: str) -> tuple[list[float],
                                                                               list[float]]:
-    """Mismatch indicators of a categorical feature: for baseline samples, against the mode of
-    the other baseline runs (A/A); for current samples, against the baseline's mode."""
-    bvals = _values(base, feature)
-    cvals = _values(cur, feature)
-    if not bvals or not cvals:
+    """Like-for-like mismatch scores of a categorical feature, one per sample.
+
+    A sample's score is the share of its reference answers that differ from it. The reference
+    of a baseline sample is every *other* baseline answer; the reference of a current sample
+    is every baseline answer. Both are other draws of the same model, so under no change both
+    scores have the same expectation (the chance that two answers differ), at any number of
+    samples and runs, with no mode and no tie to break. (Comparing with "the usual answer"
+    measured the two sides differently: a baseline sample against two runs, a current one
+    against three, ties by string order.) The suite test is stats.stratified_mismatch_test,
+    exact under the same null; run-to-run variation is the A/A floor's business.
+    """
+    bvals = _categories(base, feature)
+    cvals = _categories(cur, feature)
+    n = len(bvals)
+    if n < 2 or not cvals:
         return [], []
-    mode = _mode(bvals)
-    runs = sorted({s.run_id for s in base})
-    b_ind: list[float] = []
-    if len(runs) < 2:
-        b_ind = [float(str(v) != mode) for v in bvals]
-    else:
-        for r in runs:
-            others = _values([s for s in base if s.run_id != r], feature)
-            if not others:
-                continue
-            other_mode = _mode(others)
-            b_ind += [float(str(v) != other_mode)
-                      for v in _values([s for s in base if s.run_id == r], feature)]
-    return b_ind, [float(str(v) != mode) for v in cvals]
+    counts = Counter(bvals)
+    return ([1.0 - (counts[v] - 1) / (n - 1) for v in bvals],
+            [1.0 - counts[v] / n for v in cvals])
+
+
+def _categories(samples: list[Sample], feature: str) -> list[str]:
+    return [str(v) for s in samples if (v := feature_value(s.features, feature)) is not None]
 
 
 def _suite_tests(suite: str, probes: list[str], bp: dict[str, list[Sample]],
@@ -188,7 +224,6 @@ def _suite_tests(suite: str, probes: list[str], bp: dict[str, list[Sample]],
                 effect, min_effect = cur_v - base_v, MIN_EFFECT_ABSOLUTE
         direction = int(np.sign(effect))
         up, down = int(np.sum(diffs > 0)), int(np.sum(diffs < 0))
-        consistent = kind != "continuous" or abs(up - down) / len(per_probe) >= MIN_CONSISTENCY
         moved = tuple(p for (p, _, _), d in zip(per_probe, diffs, strict=True)
                       if direction and np.sign(d) == direction)
         p_value: float | None = None
@@ -199,10 +234,15 @@ def _suite_tests(suite: str, probes: list[str], bp: dict[str, list[Sample]],
                                for lab in ([0] * len(b) + [1] * len(c))])
             groups = np.array([i for i, (_, b, c) in enumerate(per_probe)
                                for _ in range(len(b) + len(c))])
-            if np.ptp(values) > 0:
-                _, p_value = stats.stratified_rank_test(values, labels, groups)
-            else:
+            if np.ptp(values) == 0:
                 p_value = 1.0  # nothing varies: untestable, left out by Tarone's filter
+            elif kind == "categorical":
+                # instability pages only when it rises
+                _, p_value = stats.stratified_mismatch_test(
+                    [(_categories(bp[p], name), _categories(cp[p], name))
+                     for p, _, _ in per_probe], alternative="greater")
+            else:
+                _, p_value = stats.stratified_rank_test(values, labels, groups)
             biggest = sorted(moved, key=lambda p: -abs(float(
                 diffs[[q for q, _, _ in per_probe].index(p)])))
             examples = [_suite_example(p, bp[p], cp[p], name, kind) for p in biggest[:2]]
@@ -214,7 +254,9 @@ def _suite_tests(suite: str, probes: list[str], bp: dict[str, list[Sample]],
                           p_value=p_value, min_effect=min_effect, relative=relative,
                           min_p=1.0 if p_value == 1.0 else 0.0, sampling_var=var,
                           description=spec.description, examples=examples,
-                          drifted_probes=moved, suite=suite, consistent=consistent,
+                          drifted_probes=moved, suite=suite, up_only=kind == "categorical",
+                          n_base=sum(len(b) for _, b, _ in per_probe),
+                          n_cur=sum(len(c) for _, _, c in per_probe),
                           details={"probes": len(per_probe), "probes_up": up,
                                    "probes_down": down}))
         if effects_only:
@@ -231,12 +273,13 @@ def _suite_example(p: str, base: list[Sample], cur: list[Sample], name: str,
     if kind == "binary":
         after = _pick(cur, name, True) if np.mean(_values(cur, name)) > np.mean(
             _values(base, name)) else _pick(cur, name, False)
-        before = _pick(base, name, not after.features.get(name)) if after else None
+        before = (_pick(base, name, not feature_value(after.features, name))
+                  if after else None)
         return _example(p, before, after)
     if kind == "categorical":
-        mode = _mode(_values(base, name))
-        before = next((s for s in base if str(s.features.get(name)) == mode), None)
-        after = next((s for s in cur if str(s.features.get(name)) != mode), None)
+        modes = _modes(_values(base, name))
+        before = next((s for s in base if str(s.features.get(name)) in modes), None)
+        after = next((s for s in cur if str(s.features.get(name)) not in modes), None)
         return _example(p, before, after)
     return _example(p, base[0], max(cur, key=lambda s: abs(float(s.features.get(name) or 0))))
 
@@ -246,12 +289,16 @@ def _probe_test(p: str, base: list[Sample], cur: list[Sample], name: str, kind: 
                 cv: list[float], relative: bool, min_effect: float, description: str,
                 alpha: float, suite: str) -> list[Comparison]:
     nb, nc = len(bv), len(cv)
-    if kind == "continuous":
+    if kind in ("continuous", "categorical"):
         min_p = stats.mann_whitney_min_p(nb, nc)
         if min_p > alpha:
             return []
-        lazy = functools.partial(stats.mann_whitney_p, bv, cv)
-        effect = (c_mean / b_mean - 1) if relative and b_mean > 0 else c_mean - b_mean
+        # mismatch shares: one-sided, instability pages only when it rises
+        lazy = functools.partial(stats.mann_whitney_p, bv, cv,
+                                 alternative="greater" if kind == "categorical"
+                                 else "two-sided")
+        effect = ((c_mean / b_mean - 1) if relative and b_mean > 0 and kind == "continuous"
+                  else c_mean - b_mean)
     else:
         min_p = stats.fisher_min_p(nb, nc)
         if min_p > alpha or (min(bv) == max(bv) == min(cv) == max(cv)):
@@ -263,7 +310,8 @@ def _probe_test(p: str, base: list[Sample], cur: list[Sample], name: str, kind: 
         baseline=b_mean, current=c_mean, effect=effect, p_value=None, lazy_p=lazy,
         min_effect=min_effect, relative=relative and kind == "continuous",
         description=description, examples=[_suite_example(p, base, cur, name, kind)],
-        drifted_probes=(p,) if effect else (), suite=suite, min_p=min_p)]
+        drifted_probes=(p,) if effect else (), suite=suite, min_p=min_p,
+        up_only=kind == "categorical", n_base=nb, n_cur=nc)]
 
 
 def aa_noise(base: Side, specs: dict[str, Any]) -> dict[Any, float]:
@@ -276,6 +324,20 @@ def aa_noise(base: Side, specs: dict[str, Any]) -> dict[Any, float]:
     deviation of the run-level shifts, sqrt(mean(effect^2 - sampling variance)); otherwise
     there is no floor. Empty with one run.
     """
+    key = (tuple((s.probe, s.run_id, s.text) for s in base.samples), tuple(specs))
+    if key not in _NOISE_CACHE:
+        if len(_NOISE_CACHE) >= 8:
+            _NOISE_CACHE.pop(next(iter(_NOISE_CACHE)))
+        _NOISE_CACHE[key] = _aa_noise(base, specs)
+    return dict(_NOISE_CACHE[key])
+
+
+# recent baselines' A/A noise: every check of a target against the same baseline (and the
+# confirmation round after it) needs the same, and it is the costliest part of a check
+_NOISE_CACHE: dict[Any, dict[Any, float]] = {}
+
+
+def _aa_noise(base: Side, specs: dict[str, Any]) -> dict[Any, float]:
     from scipy.stats import chi2
 
     runs = base.run_ids

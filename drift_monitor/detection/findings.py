@@ -18,8 +18,6 @@ MIN_EFFECT_CATEGORICAL = 0.10
 MIN_EFFECT_RELATIVE = 0.25
 MIN_EFFECT_ABSOLUTE = 0.15
 MIN_EFFECT_AUC = 0.10  # AUC - 0.5
-# continuous features must also move consistently: (probes up - probes down) / probes
-MIN_CONSISTENCY = 0.20
 MIN_EFFECT = {
     "error_rate": 0.05,
     "truncation_rate": 0.05,
@@ -119,8 +117,8 @@ def describe(metric: str, kind: str, base: float, cur: float, effect: float,
     if kind == "binary":
         return f"{metric.replace('_', ' ')} is now {cur:.0%} (was {base:.0%}){where}"
     if kind == "categorical":
-        return (f"{cur:.0%} of answers differ from the baseline's usual answer (baseline's own "
-                f"run-to-run mismatch: {base:.0%}){where}")
+        return (f"answers now differ from the baseline's answers {cur:.0%} of the time (the "
+                f"baseline's runs differ from each other {base:.0%}){where}")
     change = f"{effect:+.0%}" if relative else f"{effect:+.2f}"
     return f"{description}: mean {base:.3g} -> {cur:.3g} ({change}){where}"
 

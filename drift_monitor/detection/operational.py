@@ -9,7 +9,7 @@ from drift_monitor.detection.compare import Comparison
 from drift_monitor.detection.findings import MIN_EFFECT
 from drift_monitor.detection.samples import Side
 
-TRUNCATED = {"length", "max_tokens", "MAX_TOKENS"}
+TRUNCATED = {"length", "max_tokens", "MAX_TOKENS", "model_context_window_exceeded"}
 
 
 def operational_tests(base: Side, cur: Side) -> list[Comparison]:
@@ -26,9 +26,10 @@ def operational_tests(base: Side, cur: Side) -> list[Comparison]:
         tests.append(Comparison(
             dimension="operational", metric="error_rate", feature="error_rate",
             kind="binary", probe=None, baseline=fb / nb, current=fc / nc,
-            effect=fc / nc - fb / nb, p_value=stats.fisher_p(fb, nb, fc, nc),
+            effect=fc / nc - fb / nb,
+            p_value=stats.fisher_p(fb, nb, fc, nc, alternative="greater"),
             min_effect=MIN_EFFECT["error_rate"], description="failed calls",
-            details={"failures_by_kind": kinds}))
+            details={"failures_by_kind": kinds}, up_only=True, n_base=nb, n_cur=nc))
     lb = [s.latency_ms for s in base.ok if s.latency_ms is not None]
     lc = [s.latency_ms for s in cur.ok if s.latency_ms is not None]
     if len(lb) >= 5 and len(lc) >= 5:
@@ -38,7 +39,8 @@ def operational_tests(base: Side, cur: Side) -> list[Comparison]:
                 dimension="operational", metric="latency_p50", feature="latency_ms",
                 kind="continuous", probe=None, baseline=mb, current=mc, effect=mc / mb - 1,
                 p_value=stats.mann_whitney_p(lb, lc), min_effect=MIN_EFFECT["latency_p50"],
-                relative=True, description="median latency in ms"))
+                relative=True, description="median latency in ms", n_base=len(lb),
+                n_cur=len(lc)))
     ok_b, ok_c = base.ok, cur.ok
     if ok_b and ok_c:
         tb = sum(s.finish_reason in TRUNCATED for s in ok_b)
@@ -49,7 +51,8 @@ def operational_tests(base: Side, cur: Side) -> list[Comparison]:
             effect=tc / len(ok_c) - tb / len(ok_b),
             p_value=stats.fisher_p(tb, len(ok_b), tc, len(ok_c)),
             min_effect=MIN_EFFECT["truncation_rate"],
-            description="answers cut off by the token limit"))
+            description="answers cut off by the token limit", n_base=len(ok_b),
+            n_cur=len(ok_c)))
     return tests
 
 

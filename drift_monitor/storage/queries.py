@@ -21,6 +21,7 @@ from drift_monitor.storage.tables import (
     Baseline,
     BaselineRun,
     Check,
+    DetectionEvidence,
     FindingRow,
     ProbeVersion,
     Response,
@@ -262,7 +263,7 @@ class Store(AlertQueries, DigestQueries, DaemonQueries, OpsQueries, ConsoleQueri
     # --- baselines ------------------------------------------------------------------------
 
     def finished_runs(self, target_id: int, *, newest_first: bool = False,
-                      exclude: Iterable[int] = (), limit: int = 100,
+                      exclude: Iterable[int] = (), limit: int = 100, after: int | None = None,
                       statuses: tuple[str, ...] = ("complete", "partial"),
                       exclude_triggers: tuple[str, ...] = ("confirmation", "compare"),
                       ) -> list[int]:
@@ -275,6 +276,8 @@ class Store(AlertQueries, DigestQueries, DaemonQueries, OpsQueries, ConsoleQueri
         ex = list(exclude)
         if ex:
             q = q.where(Run.id.not_in(ex))
+        if after is not None:
+            q = q.where(Run.id > after)
         with self.engine.connect() as conn:
             return list(conn.execute(q).scalars())
 
@@ -349,9 +352,12 @@ class Store(AlertQueries, DigestQueries, DaemonQueries, OpsQueries, ConsoleQueri
     # --- checks and findings --------------------------------------------------------------
 
     def save_check(self, check: dict[str, Any], findings: Sequence[dict[str, Any]], *,
+                   evidence: dict[str, Any] | None = None,
                    same_transaction: Callable[[Connection, int], None] | None = None) -> int:
         """Store a check and its findings in one transaction; ``same_transaction`` runs inside
-        it (incidents and the outbox are written there, so an alert is never lost)."""
+        it (incidents and the outbox are written there, so an alert is never lost). With
+        ``evidence``, the target's sequential evidence is replaced in the same transaction,
+        so a crash never keeps evidence of a check that was not stored (or the reverse)."""
         with self.engine.begin() as conn:
             cid = conn.execute(_insert(self.engine, Check).values(created_at=utcnow(), **check)
                                .returning(Check.id)).scalar_one()
@@ -359,9 +365,24 @@ class Store(AlertQueries, DigestQueries, DaemonQueries, OpsQueries, ConsoleQueri
                 conn.execute(_insert(self.engine, FindingRow),
                              [{"check_id": cid, "target_id": check["target_id"], **f}
                               for f in findings])
+            if evidence is not None:
+                tid = check["target_id"]
+                conn.execute(delete(DetectionEvidence)
+                             .where(DetectionEvidence.target_id == tid))
+                conn.execute(_insert(self.engine, DetectionEvidence).values(
+                    target_id=tid, baseline_id=evidence.get("baseline_id"), check_id=cid,
+                    state=evidence, updated_at=utcnow()))
             if same_transaction is not None:
                 same_transaction(conn, int(cid))
             return int(cid)
+
+    def load_evidence(self, target_id: int) -> dict[str, Any] | None:
+        """The target's stored sequential evidence (as saved with its last check), if any."""
+        with self.engine.connect() as conn:
+            state = conn.execute(select(DetectionEvidence.state)
+                                 .where(DetectionEvidence.target_id == target_id)
+                                 ).scalar_one_or_none()
+            return dict(state) if state is not None else None
 
     def last_check(self, target_id: int) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
         """The target's most recent check and its findings."""

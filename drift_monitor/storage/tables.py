@@ -180,6 +180,19 @@ class Check(Base):
     error: Mapped[str | None] = mapped_column(Text, default=None)
 
 
+class DetectionEvidence(Base):
+    """What the sequential test carries from one check to the next, per target (one row)."""
+
+    __tablename__ = "detection_evidence"
+
+    target_id: Mapped[int] = mapped_column(ForeignKey("targets.id"), primary_key=True)
+    baseline_id: Mapped[int | None] = mapped_column(ForeignKey("baselines.id"), default=None)
+    # the check that saved it (no foreign key: pruning old checks must not touch evidence)
+    check_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class FindingRow(Base):
     """One measured difference found by a check."""
 

@@ -77,7 +77,8 @@ def test_check_then_notify_posts_exactly_one_alert_after_an_outage(
 
     assert cli(project, "notify") == (0, "0 delivered now; 0 pending; 0 failed permanently in "
                                          "total\n")
-    code, out = cli(project, "check")  # still drifting, well within repeat_interval
+    assert cli(project, "probe")[0] == 0  # a new window: still drifting
+    code, out = cli(project, "check")  # well within repeat_interval
     assert code == 1 and "already_notified" in out and "queued" not in out
     assert cli(project, "notify")[0] == 0 and len(slack.messages) == 1
 
@@ -88,6 +89,7 @@ def test_no_notify_queues_nothing_and_accept_announces_the_closing(
     code, out = cli(project, "check", "--no-notify")
     assert code == 1 and "notify_disabled" in out
     assert cli(project, "notify")[0] == 0 and slack.messages == []
+    assert cli(project, "probe")[0] == 0  # the same window is never checked twice
     code, out = cli(project, "check")
     assert "first_notification, notification queued" in out
     assert cli(project, "notify")[0] == 0 and len(slack.messages) == 1

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from drift_monitor.detection.analysis import analyse, reconfirm, tarone
+from drift_monitor.detection.analysis import analyse, tarone
 from drift_monitor.detection.compare import Comparison, aa_noise
 from drift_monitor.detection.samples import Sample, Side, edited_probes
 from drift_monitor.features import SPECS, compute_features
@@ -147,17 +147,6 @@ def test_classifier_explains_with_its_top_terms() -> None:
     assert clf and clf[0].current > 0.9
     assert set(clf[0].details["more_now"][:4]) <= set(words_c)
     assert set(clf[0].details["less_now"][:4]) <= set(words_b)
-
-
-def test_reconfirm_keeps_what_shows_again_and_drops_a_fluke() -> None:
-    base = baseline(1)
-    first = [f for f in analyse(base, window(2, fence_rate=0.9), SPECS).findings
-             if f.metric == "code_fence_rate"]
-    probes = {p for f in first for p in f.drifted_probes}
-    again = Side([s for s in run(20, random.Random(21), fence_rate=0.9) if s.probe in probes])
-    assert reconfirm(base, again, first, SPECS) == [True]
-    gone = Side([s for s in run(20, random.Random(21), fence_rate=0.1) if s.probe in probes])
-    assert reconfirm(base, gone, first, SPECS) == [False]
 
 
 def test_tarone_drops_tests_that_cannot_reach_significance() -> None:

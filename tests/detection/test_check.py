@@ -170,3 +170,71 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert "silent update" in r.output
     assert "code_fence_rate" in r.output and "DRIFT on gpt35" in r.output
     assert "drift-monitor baseline accept --target gpt35" in r.output
+
+
+def _evidence(db_url: str) -> dict:
+    from drift_monitor.storage.engine import make_engine
+    from drift_monitor.storage.queries import Store
+
+    engine = make_engine(db_url)
+    try:
+        state = Store(engine).load_evidence(1)
+    finally:
+        engine.dispose()
+    assert state is not None
+    return state
+
+
+def test_the_evidence_carried_between_checks_survives_a_restart(
+        db_url: str, project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every CLI call is a new process with a new engine: the evidence comes from the
+    database, counts every check since the baseline, and starts afresh with a new baseline."""
+    monkeypatch.setenv("DRIFT_MONITOR_DATABASE_URL", db_url)
+    march_baseline(project, suites="gpt35-coding")
+    for n in (1, 2, 3):
+        assert cli(project, "probe")[0] == 0
+        assert cli(project, "check")[0] == 0
+        state = _evidence(db_url)
+        assert state["checks"] == n and state["baseline_id"] == 1
+    assert cli(project, "baseline", "set", "--target", "gpt35", "--runs", "3")[0] == 0
+    assert cli(project, "probe")[0] == 0
+    assert cli(project, "check")[0] == 0
+    state = _evidence(db_url)
+    assert state["checks"] == 1 and state["baseline_id"] == 2
+
+
+def test_rechecking_the_same_window_sends_no_new_round_and_stores_nothing(
+        db_url: str, project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DRIFT_MONITOR_DATABASE_URL", db_url)
+    march_baseline(project, suites="gpt35-coding")
+    configure(project, "2023-06", suites="gpt35-coding")
+    assert cli(project, "probe")[0] == 0
+    first_code, first = cli(project, "check", "--json")
+    assert first_code == 1
+    again_code, again = cli(project, "check", "--json")
+    assert again_code == 1
+    a, b = json.loads(first)["checks"][0], json.loads(again)["checks"][0]
+    assert a["findings"] == b["findings"] and a["confirmation_run"] == b["confirmation_run"]
+    assert any("already checked" in n for n in b["notes"])
+    assert _evidence(db_url)["checks"] == 1
+    engine = create_engine(normalise_url(db_url))
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(Check)).scalar_one() == 1
+        assert conn.execute(select(func.count()).select_from(Run)).scalar_one() == 5
+        assert conn.execute(select(func.count()).select_from(FindingRow)).scalar_one() == \
+            len(a["findings"])
+    engine.dispose()
+
+
+def test_a_check_right_after_accept_compares_nothing_older_than_the_new_baseline(
+        project: Path) -> None:
+    march_baseline(project, suites="gpt35-coding")
+    configure(project, "2023-06", suites="gpt35-coding")
+    assert cli(project, "probe")[0] == 0
+    assert cli(project, "check")[0] == 1
+    assert "alert (first_notification)" in cli(project, "notify")[1]
+    assert cli(project, "baseline", "accept", "--target", "gpt35")[0] == 0
+    code, out = cli(project, "check")
+    assert code == 2 and "no finished run since its baseline (runs [4])" in out
+    code, out = cli(project, "notify")
+    assert code == 0 and "delivered: accepted" in out and "alert (" not in out
