@@ -89,30 +89,29 @@ class ConsoleQueries:
         (None when no response has a price).
 
         Two steps, so that both databases reach responses only through their ``run_id`` key:
-        the runs from ``(target_id, started_at)``, then their responses by run id."""
+        the runs from ``(target_id, started_at)``, then their responses by run id, grouped by
+        run (one statement joining the two let PostgreSQL's planner choose a hash join over
+        every response, measured with benchmarks/console_pages.py)."""
         if not target_ids:
             return {}
         with self.engine.connect() as conn:
-            run_ids = list(conn.execute(
-                select(Run.id).where(Run.target_id.in_(list(target_ids)),
-                                     Run.started_at >= since)).scalars())
-            if not run_ids:
-                return {}
-            today = (Run.started_at >= day).label("today")
-            rows = conn.execute(
-                select(Run.target_id, Response.model_returned, today, func.count(),
+            runs = {int(i): (int(t), bool(today)) for i, t, today in conn.execute(
+                select(Run.id, Run.target_id, Run.started_at >= day)
+                .where(Run.target_id.in_(list(target_ids)), Run.started_at >= since))}
+            rows: list[Any] = list(conn.execute(
+                select(Response.run_id, Response.model_returned, func.count(),
                        func.sum(Response.cost_usd))
-                .join(Run, Run.id == Response.run_id)
-                .where(Response.run_id.in_(run_ids))
-                .group_by(Run.target_id, Response.model_returned, today))
+                .where(Response.run_id.in_(list(runs)))
+                .group_by(Response.run_id, Response.model_returned))) if runs else []
             out: dict[int, dict[str, Any]] = {}
-            for tid, model, is_today, n, cost in rows:
-                entry = out.setdefault(int(tid), {"cost_usd": None, "model_strings": {}})
-                if cost is not None and is_today:
+            for run_id, model, n, cost in rows:
+                tid, today = runs[int(run_id)]
+                entry = out.setdefault(tid, {"cost_usd": None, "model_strings": {}})
+                if cost is not None and today:
                     entry["cost_usd"] = (entry["cost_usd"] or 0.0) + float(cost)
                 if model:
-                    entry["model_strings"][str(model)] = (
-                        entry["model_strings"].get(str(model), 0) + int(n))
+                    entry["model_strings"][str(model)] = (entry["model_strings"].get(str(model), 0)
+                                                          + int(n))
         return out
 
     def open_incident_rows(self, target_ids: Sequence[int]) -> list[dict[str, Any]]:
