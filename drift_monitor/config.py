@@ -12,9 +12,17 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from drift_monitor.errors import ConfigError
 from drift_monitor.probes import ProbeLibrary, load_library
@@ -178,9 +186,86 @@ class SlackConfig(BaseModel):
         return self
 
 
+class WebhookConfig(BaseModel):
+    """A generic JSON webhook, signed the Standard Webhooks way with a secret from the env."""
+
+    model_config = _STRICT
+    url_env: str = Field(pattern=_ENV_NAME)
+    secret_env: str = Field(pattern=_ENV_NAME)
+    timeout_s: float = Field(default=10.0, gt=0, le=120)
+
+
+class PagerDutyConfig(BaseModel):
+    """PagerDuty Events API v2; ``api_base_url`` overrides https://events.pagerduty.com."""
+
+    model_config = _STRICT
+    routing_key_env: str = Field(pattern=_ENV_NAME)
+    api_base_url: str | None = None
+    timeout_s: float = Field(default=10.0, gt=0, le=120)
+
+
+def _email_address(v: str) -> str:
+    if not re.match(r"^[^@\s<>]+@[^@\s<>]+$", v):
+        raise ValueError(f"'{v}' is not an email address")
+    return v
+
+
+EmailAddress = Annotated[str, AfterValidator(_email_address)]
+
+
+class EmailConfig(BaseModel):
+    """SMTP with STARTTLS (``smtplib``); the login, when any, comes from the environment."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    host: str = Field(min_length=1)
+    port: int = Field(default=587, ge=1, le=65535)
+    from_: EmailAddress = Field(alias="from")
+    to: list[EmailAddress] = Field(min_length=1)
+    username_env: str | None = Field(default=None, pattern=_ENV_NAME)
+    password_env: str | None = Field(default=None, pattern=_ENV_NAME)
+    # false only for a relay on a trusted network; the login is never sent without TLS
+    starttls: bool = True
+    ca_file: str | None = None  # a private CA for the server's certificate (else the system's)
+    timeout_s: float = Field(default=20.0, gt=0, le=300)
+
+    @model_validator(mode="after")
+    def _login_needs_tls(self) -> EmailConfig:
+        if (self.username_env is None) != (self.password_env is None):
+            raise ValueError("set both username_env and password_env, or neither")
+        if self.password_env and not self.starttls:
+            raise ValueError("a login (password_env) needs starttls: true; the password is "
+                             "never sent in clear")
+        return self
+
+
+Dimension = Literal["formatting", "tone", "answers", "metadata", "operational"]
+DIMENSIONS: tuple[str, ...] = get_args(Dimension)
+
+
+class RouteConfig(BaseModel):
+    """One entry of ``notify.routes``: the conditions an incident must meet, and its channel.
+    A condition left out matches everything; the first route that matches wins."""
+
+    model_config = _STRICT
+    targets: str | list[str] | None = None  # glob(s) on the target name
+    dimensions: list[Dimension] | None = Field(default=None, min_length=1)
+    min_severity: Literal["critical", "warning", "info"] | None = None
+    channel: str = Field(min_length=1)
+
+    @property
+    def target_globs(self) -> list[str] | None:
+        return [self.targets] if isinstance(self.targets, str) else self.targets
+
+
 class NotifyConfig(BaseModel):
     model_config = _STRICT
     slack: SlackConfig | None = None
+    webhook: WebhookConfig | None = None
+    pagerduty: PagerDutyConfig | None = None
+    email: EmailConfig | None = None
+    routes: list[RouteConfig] = Field(default_factory=list)
+    # the channel of an incident no route matches; unset: every configured channel (else console)
+    default: str | None = Field(default=None, min_length=1)
     min_severity: Literal["critical", "warning", "info"] = "warning"
     repeat_interval: str = "4h"
 
@@ -195,6 +280,7 @@ class DigestConfig(BaseModel):
     model_config = _STRICT
     schedule: str = "0 9 * * mon"
     timezone: str = "UTC"
+    channel: str | None = Field(default=None, min_length=1)  # default: notify.default
 
     @field_validator("schedule")
     @classmethod

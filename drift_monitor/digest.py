@@ -191,12 +191,13 @@ def digest_key(payload: dict[str, Any], channel: str) -> str:
 
 def queue_digest(config: Config, store: Store, payload: dict[str, Any], *,
                  now: Clock = utc_now) -> list[str]:
-    """Queue the digest for every configured channel; returns the dedup keys (already queued
-    ones included, so the caller can deliver exactly these)."""
-    from drift_monitor.alerting.channels import channel_names
+    """Queue the digest for its channel (``digest.channel``, else the default route); returns
+    the dedup keys (already queued ones included, so the caller can deliver exactly these).
+    Raises ConfigError when that channel is unknown or not configured."""
+    from drift_monitor.alerting.routes import make_router
 
     keys = []
-    for channel in channel_names(config):
+    for channel in make_router(config).digest:
         key = digest_key(payload, channel)
         store.enqueue_notification({
             "dedup_key": key, "channel": channel, "kind": "digest", "reason": "digest",

@@ -1,1 +1,2 @@
-"""Alerting: incidents, the outbox, and the channels (channels/ is the SEAM: slack, console)."""
+"""Alerting: incidents, routes, the outbox, and the channels (channels/ is the SEAM: slack,
+webhook, pagerduty, email, console)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from drift_monitor.alerting.links import slack_buttons, slack_links
-from drift_monitor.alerting.render import REASON_WORDS, _value, model_string_line
+from drift_monitor.alerting.render import REASON_WORDS, _value, confidence, model_string_line
 
 MAX_BLOCKS = 50
 SECTION_CHARS = 3000
@@ -97,13 +97,10 @@ def _when(iso: str | None) -> str:
 
 def _finding(f: dict[str, Any]) -> str:
     # the summary already says where (suite or probe)
-    confidence = ("reported by the provider" if f.get("q_value") is None
-                  else f"q = {f['q_value']:.1e}")
-    by = f.get("confirmed_by")
+    sure = confidence(f.get("q_value"), f.get("confirmed_by"), f.get("observations"))
     lines = [f"*{esc(f['metric'])}* ({f['severity']}): "
              f"*{esc(_value(f['baseline'], f['metric']))} → "
-             f"{esc(_value(f['current'], f['metric']))}*, {confidence}"
-             + (f", confirmed by {by.replace('_', ' ')}" if by and by != "not_required" else ""),
+             f"{esc(_value(f['current'], f['metric']))}*, {sure}",
              esc(f["summary"])]
     if f.get("probes"):
         more = (f" and {f['probe_count'] - len(f['probes'])} more"

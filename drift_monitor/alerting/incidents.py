@@ -19,7 +19,8 @@ Rules (reliability contract 5):
   (``silenced``, with the silence's id). See :meth:`IncidentBook.hold_back`.
 
 Decisions are stored as incident events and logged; those that notify queue one outbox row per
-configured channel, in the check's own transaction. ``now`` is injectable so tests control time.
+channel the routes pick (alerting/routes.py), in the check's own transaction. ``now`` is
+injectable so tests control time.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection
 
 from drift_monitor.alerting.message import alert_payload, closed_payload
+from drift_monitor.alerting.routes import Router, make_router
 from drift_monitor.config import Config, parse_duration
 from drift_monitor.detection.findings import Finding, severity_rank
 from drift_monitor.storage.queries import Store
@@ -141,44 +143,66 @@ class IncidentBook:
 
     One check announces at most one alert and one resolution per target and channel, however
     many dimensions moved; each incident still has its own decision, event and sequence.
+    ``channels`` is the Router that picks each incident's channel (alerting.routes), or a plain
+    list of channels that get every message.
     """
 
-    def __init__(self, store: Store, conn: Connection, *, channels: Sequence[str],
+    def __init__(self, store: Store, conn: Connection, *, channels: Sequence[str] | Router,
                  now: datetime, public_url: str | None = None,
                  interactive: bool = False) -> None:
-        self.store, self.conn, self.channels, self.now = store, conn, list(channels), now
+        self.store, self.conn, self.now = store, conn, now
+        self.router = channels if isinstance(channels, Router) else Router.fixed(channels)
         self.public_url, self.interactive = public_url, interactive
         self.held: dict[int, int] = {}  # incident id -> the silence that held its alert back
+
+    def _channels(self, kind: str, target: str, incident: dict[str, Any]) -> list[str]:
+        if kind == "alert":
+            return self.router.alert_channels(target, incident["dimension"],
+                                              incident["severity"])
+        return self.router.closing_channels(incident, target)
 
     def _announce(self, kind: str, target: str, target_id: int, items: list[Announcement],
                   check_id: int | None, payload: Callable[[list[Announcement]],
                                                           dict[str, Any]]) -> list[Decision]:
-        """Queue one message (per channel) for the notifying items; record every decision."""
+        """Queue one message per channel for the notifying items that channel should hear
+        about (routes pick it for alerts; closings follow the alerts); record every decision."""
         notifying = [it for it in items if it[1] in NOTIFYING]
-        key, queued = None, 0
+        key: str | None = None
+        queued: dict[int, int] = {}
         if notifying:
             base = "+".join(f"{inc['id']}:{reason.value}:{inc['notifications'] + 1}"
                             for inc, reason, _, _ in notifying)
-            body = payload(notifying)
-            if self.public_url:
-                from drift_monitor.alerting.links import add_links
+            key = f"{kind}/{base}"
+            by_channel: dict[str, list[Announcement]] = {}
+            for it in notifying:
+                for channel in self._channels(kind, target, it[0]):
+                    by_channel.setdefault(channel, []).append(it)
+            for channel, group in by_channel.items():
+                body = payload(group)
+                if self.public_url:
+                    from drift_monitor.alerting.links import add_links
 
-                add_links(body, self.public_url, interactive=self.interactive)
-            for channel in self.channels:
-                key = f"{kind}/{base}"
-                queued += self.store.enqueue(self.conn, {
+                    add_links(body, self.public_url, interactive=self.interactive)
+                added = self.store.enqueue(self.conn, {
                     "dedup_key": f"{key}/{channel}", "channel": channel, "kind": kind,
                     "reason": body["reason"], "target_id": target_id,
-                    "incident_id": notifying[0][0]["id"] if len(notifying) == 1 else None,
+                    "incident_id": group[0][0]["id"] if len(group) == 1 else None,
                     "payload": body, "status": "pending", "attempts": 0,
                     "created_at": self.now, "next_attempt_at": self.now})
+                for inc, _, _, _ in group:
+                    queued[inc["id"]] = queued.get(inc["id"], 0) + int(added)
             for inc, _, _, _ in notifying:
-                self.store.update_incident(self.conn, inc["id"], {
-                    "notifications": inc["notifications"] + 1, "last_notified_at": self.now,
-                    "notified_keys": inc["finding_keys"],
-                    "notified_severity": inc["severity"]})
+                values = {"notifications": inc["notifications"] + 1,
+                          "last_notified_at": self.now, "notified_keys": inc["finding_keys"],
+                          "notified_severity": inc["severity"]}
+                if kind == "alert":
+                    told = [c for c, group in by_channel.items()
+                            if any(g[0]["id"] == inc["id"] for g in group)]
+                    values["notified_channels"] = list(dict.fromkeys(
+                        [*(inc.get("notified_channels") or []), *told]))
+                self.store.update_incident(self.conn, inc["id"], values)
         return [self.record(target, inc, action, reason, check_id,
-                            queued if reason in NOTIFYING else 0,
+                            queued.get(inc["id"], 0) if reason in NOTIFYING else 0,
                             key if reason in NOTIFYING else None)
                 for inc, reason, action, _ in items]
 
@@ -320,10 +344,8 @@ def check_saver(config: Config, store: Store, *, notify: bool = True, now: Clock
     """A ``save`` hook for check_target: stores the check, its findings, the incident changes
     and the notifications they queue in one transaction. Decisions are appended to
     ``decisions`` when given. Raises what the database raises; then nothing is stored."""
-    from drift_monitor.alerting.channels import channel_names
-
     policy = Policy.from_config(config)
-    channels = channel_names(config)
+    channels = make_router(config)
 
     def save(check_row: dict[str, Any], rows: list[dict[str, Any]],
              result: CheckResult) -> int:
@@ -356,9 +378,7 @@ def accept_hook(config: Config, store: Store, target: str, target_id: int, *,
                 now: Clock = utc_now, decisions: list[Decision] | None = None,
                 ) -> Callable[[Connection, int, list[int]], None]:
     """A hook for pin_baseline's transaction that closes the target's incidents as accepted."""
-    from drift_monitor.alerting.channels import channel_names
-
-    channels = channel_names(config)
+    channels = make_router(config)
 
     def hook(conn: Connection, baseline_id: int, run_ids: list[int]) -> None:
         book = IncidentBook(store, conn, channels=channels, now=now(),

@@ -49,8 +49,8 @@ def finding_entry(f: Finding) -> dict[str, Any]:
     return {"metric": f.metric, "probe": f.probe, "suite": f.suite,
             "baseline": _num(f.baseline), "current": _num(f.current), "effect": _num(f.effect),
             "q_value": _num(f.q_value), "severity": f.severity, "summary": f.summary,
-            "confirmed_by": f.confirmed_by, "probes": probes[:MAX_PROBES],
-            "probe_count": len(probes)}
+            "confirmed_by": f.confirmed_by, "observations": f.details.get("observations"),
+            "probes": probes[:MAX_PROBES], "probe_count": len(probes)}
 
 
 def _iso(t: datetime | None) -> str | None:

@@ -24,10 +24,21 @@ def _value(v: object, metric: str) -> str:
     return str(v)
 
 
-def _confidence(f: Finding) -> str:
-    if f.q_value is None:
-        return "reported by the provider"
-    return f"q = {f.q_value:.1e}"
+def confidence(q_value: float | None, confirmed_by: str | None,
+               observations: int | None = None) -> str:
+    """How sure a finding is, in words: its q-value, the evidence that made it page, and what
+    confirmed it (one wording for the console, the outbox text and Slack)."""
+    parts = []
+    if q_value is not None:
+        parts.append(f"q = {q_value:.1e}")
+    if confirmed_by in ("sequential", "confirmation_round") and observations:
+        parts.append(f"evidence from {observations} windows")
+    if not parts:
+        parts.append("reported by the provider" if confirmed_by == "not_required"
+                     else "below the per-check bar")
+    if confirmed_by and confirmed_by != "not_required":
+        parts.append(f"confirmed by {confirmed_by.replace('_', ' ')}")
+    return ", ".join(parts)
 
 
 def _indent(text: str) -> str:
@@ -41,9 +52,7 @@ def finding_lines(f: Finding, *, examples: int = 1) -> list[str]:
     lines = [f"  [{f.severity}] {f.dimension} / {f.metric}"
              + (f" / probe {f.probe}" if f.probe else "") + f": {f.summary}",
              f"      {_value(f.baseline, f.metric)} -> {_value(f.current, f.metric)}, "
-             f"{_confidence(f)}"
-             + (f", confirmed by {f.confirmed_by.replace('_', ' ')}" if f.confirmed_by
-                and f.confirmed_by != "not_required" else "")]
+             + confidence(f.q_value, f.confirmed_by, f.details.get("observations"))]
     if f.drifted_probes:
         names = sorted({p.split('/', 1)[-1].split('@', 1)[0] for p in f.drifted_probes})
         more = f" and {len(names) - 5} more" if len(names) > 5 else ""
@@ -64,13 +73,10 @@ def _when(iso: str | None) -> str:
 
 def payload_finding_lines(f: dict[str, Any]) -> list[str]:
     # the summary already says where (suite or probe)
-    confidence = ("reported by the provider" if f.get("q_value") is None
-                  else f"q = {f['q_value']:.1e}")
-    by = f.get("confirmed_by")
+    sure = confidence(f.get("q_value"), f.get("confirmed_by"), f.get("observations"))
     lines = [f"  [{f['severity']}] {f['metric']}: {f['summary']}",
              f"      {_value(f['baseline'], f['metric'])} -> {_value(f['current'], f['metric'])}"
-             f", {confidence}"
-             + (f", confirmed by {by.replace('_', ' ')}" if by and by != "not_required" else "")]
+             f", {sure}"]
     if f.get("probes"):
         more = f" and {f['probe_count'] - len(f['probes'])} more" \
             if f["probe_count"] > len(f["probes"]) else ""

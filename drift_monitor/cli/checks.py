@@ -125,14 +125,14 @@ def digest(state: State, days: int, send: bool, html_path: str | None) -> None:
 
     Sending the same period's digest twice sends it once (it is deduplicated by period).
     """
-    from drift_monitor.alerting.channels import channel_names
     from drift_monitor.alerting.outbox import deliver
+    from drift_monitor.alerting.routes import make_router
     from drift_monitor.digest import build_digest, queue_digest, render_digest_text
 
     config = state.config
     store = open_store(config)
     payload = build_digest(config, store, days=days)
-    if not (send and channel_names(config) == ["console"]):  # the console prints it anyway
+    if not (send and make_router(config).digest == ("console",)):  # the console prints it anyway
         click.echo(render_digest_text(payload))
     if html_path:
         from drift_monitor.digest_report import render_html

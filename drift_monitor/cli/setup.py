@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import sys
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -51,10 +52,16 @@ def init(directory: str, force: bool) -> None:
 @handles_errors
 def validate(state: State) -> None:
     """Load config and probes, check every target, and print a summary."""
+    from drift_monitor.alerting.routes import route_problems, router_for
     from drift_monitor.runner import make_provider, samples_for
     from drift_monitor.storage.engine import safe_url
 
     config = state.config
+    problems = route_problems(config)
+    for problem in problems:  # every one, so a single run shows all there is to fix
+        click.echo(f"error: {problem}", err=True)
+    if problems:
+        sys.exit(2)
     library = config.load_probes()
     config.check_suites(library)
     click.echo(f"config: {config.path}")
@@ -69,6 +76,9 @@ def validate(state: State) -> None:
         click.echo(f"target {target.name}: {target.provider} {target.model}, "
                    f"{len(probes)} probes, {calls} calls per run, {target.schedule}"
                    + (f", control {target.control}" if target.control else ""))
+    router = router_for(config)
+    click.echo(f"notify: {len(router.routes)} routes, default {', '.join(router.default)}, "
+               f"digest to {', '.join(router.digest)}")
     click.echo("valid")
 
 

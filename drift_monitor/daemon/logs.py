@@ -90,6 +90,13 @@ def secret_values(config: Config) -> list[str]:
     if slack is not None:
         names += [slack.webhook_url_env, slack.bot_token_env, slack.signing_secret_env]
     names.append(config.settings.server.auth_token_env)  # the console's token
+    notify = config.settings.notify
+    if notify.webhook is not None:
+        names += [notify.webhook.url_env, notify.webhook.secret_env]
+    if notify.pagerduty is not None:
+        names.append(notify.pagerduty.routing_key_env)
+    if notify.email is not None:
+        names += [notify.email.username_env, notify.email.password_env]
     values = [os.environ.get(n, "") for n in names if n]
     from sqlalchemy.engine import make_url
 

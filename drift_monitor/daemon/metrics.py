@@ -51,6 +51,10 @@ class Metrics:
         self.outbox = Gauge("drift_monitor_outbox_notifications", "Notifications in the "
                             "outbox by status (pending is the delivery backlog).", ["status"],
                             registry=r)
+        self.channel_outbox = Gauge("drift_monitor_channel_notifications", "Notifications "
+                                    "in the outbox by channel and status (failed: permanent "
+                                    "failures waiting for a fix).", ["channel", "status"],
+                                    registry=r)
         self.deliveries = Counter("drift_monitor_deliveries", "Notification delivery "
                                   "attempts by outcome.", ["outcome"], registry=r)
         self.up = Gauge("drift_monitor_healthy", "1 when /healthz reports healthy.", registry=r)
@@ -76,6 +80,9 @@ class Metrics:
         outbox = gauges.get("outbox", {})
         for status in ("pending", "delivered", "failed"):
             self.outbox.labels(status).set(outbox.get(status, 0))
+        for channel, counts in gauges.get("channels", {}).items():
+            for status in ("pending", "delivered", "failed"):
+                self.channel_outbox.labels(channel, status).set(counts.get(status, 0))
         self.up.set(1 if healthy else 0)
 
     def render(self) -> bytes:

@@ -103,6 +103,9 @@ class Daemon:
         config.check_suites(library)
         for t in config.targets():
             config.api_key(t)  # a missing key fails now, not at the first slot
+        from drift_monitor.alerting.routes import make_router
+
+        make_router(config)  # so does a route to a channel that cannot deliver
         self.engine = make_engine(config.database_url)
         if self.engine.dialect.name == "postgresql":
             # daemons started together on an empty database would race to migrate it
@@ -313,6 +316,8 @@ class Daemon:
             name: {"schedule": jobs.target.schedule, "last_run": last.get(name)}
             for name, jobs in self.jobs.items()}
         body["outbox"] = gauges.get("outbox", {})
+        # per channel, so a PagerDuty key that stopped working shows next to a healthy Slack
+        body["channels"] = gauges.get("channels", {})
         body["open_incidents"] = sum(gauges.get("open_incidents", {}).values())
         healthy = db_ok and alive
         body["status"] = "ok" if healthy else "unhealthy"

@@ -6,10 +6,11 @@ benchmarks measure exactly what a check does.
 
 What pages: a test whose sequential evidence alarms (see sequential.py). The per-check
 candidates (significant after Benjamini-Hochberg, above the minimum effect and the A/A floor)
-are still reported, unconfirmed, and they decide when a confirmation round is worth its calls:
-when a candidate's key could alarm with one more observation, the round re-sends every probe
-of that suite (not only the probes that moved, which would compare a selected baseline) and
-is observed as one more window.
+are still reported, unconfirmed. A confirmation round is worth its calls when a candidate's key
+could alarm with one more observation, or when a key's evidence is already halfway to the bar
+(a partial rollout builds up below the per-check bar; under no change this is rare). The round
+re-sends every probe of those suites (not only the probes that moved, which would compare a
+selected part of the baseline) and is observed as one more window.
 """
 
 from __future__ import annotations
@@ -70,11 +71,13 @@ def decide(base: Side, cur: Side, evidence: sequential.Evidence, specs: dict[str
                   if f.dimension != "metadata" and f.severity in PAGE_SEVERITIES]
     confirmation: Side | None = None
     confirmed_by_round: set[str] = set()
-    waiting = [f for f in candidates
-               if _key_of(f) not in alarms
-               and sequential.near_alarm(evidence, budget, _key_of(f))]
-    if waiting and confirm is not None:
-        suites = {f.suite for f in waiting if f.suite}
+    # worth a confirmation round: a candidate that could alarm with one more observation, or
+    # evidence already halfway to the bar (a partial rollout builds up below the per-check bar)
+    suites = {f.suite for f in candidates if f.suite and _key_of(f) not in alarms
+              and sequential.near_alarm(evidence, budget, _key_of(f))}
+    suites |= {key.split("|")[2] for key, e in evidence.keys.items()
+               if not e.alarmed and e.s >= budget.h / 2 and key.split("|")[2]}
+    if suites and confirm is not None:
         probes = sorted({p for p in {s.probe for s in cur.samples} if suite_of(p) in suites})
         confirmation = confirm(probes)
         if confirmation is not None and confirmation.ok:

@@ -114,6 +114,9 @@ def describe(metric: str, kind: str, base: float, cur: float, effect: float,
     where = f" on probe {probe}" if probe else (f" in suite {suite}" if suite else "")
     if metric in SENTENCES:
         return SENTENCES[metric].format(cur=cur, base=base) + where
+    if kind == "binary" and metric.startswith("uses_"):
+        what = metric[len("uses_"):].removesuffix("_rate").replace("_", " ")
+        return f"{cur:.0%} of answers use {what} (was {base:.0%}){where}"
     if kind == "binary":
         return f"{metric.replace('_', ' ')} is now {cur:.0%} (was {base:.0%}){where}"
     if kind == "categorical":

@@ -168,7 +168,8 @@ class DaemonQueries:
                     for r in conn.execute(q)}
 
     def gauges(self) -> dict[str, Any]:
-        """Open incidents per target and notifications per status, for health and metrics."""
+        """Open incidents per target, notifications per status and per channel and status, for
+        health and metrics."""
         with self.engine.connect() as conn:
             incidents = {str(n): int(c) for n, c in conn.execute(
                 select(Target.name, func.count()).select_from(Incident)
@@ -176,4 +177,9 @@ class DaemonQueries:
                 .where(Incident.status == "open").group_by(Target.name))}
             outbox = {str(s): int(c) for s, c in conn.execute(
                 select(Notification.status, func.count()).group_by(Notification.status))}
-        return {"open_incidents": incidents, "outbox": outbox}
+            channels: dict[str, dict[str, int]] = {}
+            for ch, st, c in conn.execute(
+                    select(Notification.channel, Notification.status, func.count())
+                    .group_by(Notification.channel, Notification.status)):
+                channels.setdefault(str(ch), {})[str(st)] = int(c)
+        return {"open_incidents": incidents, "outbox": outbox, "channels": channels}

@@ -245,6 +245,8 @@ class Incident(Base):
     finding_keys: Mapped[list[str]] = mapped_column(JSON, default=list)
     notified_keys: Mapped[list[str]] = mapped_column(JSON, default=list)
     notified_severity: Mapped[str | None] = mapped_column(String(10), default=None)
+    # the channels its alerts went to (routes pick them); resolutions go to the same ones
+    notified_channels: Mapped[list[str] | None] = mapped_column(JSON, default=None)
     opened_at: Mapped[datetime] = mapped_column()
     updated_at: Mapped[datetime] = mapped_column()
     closed_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -127,3 +127,25 @@ def record_check(config: Config, store: Store, findings: list[Finding], clock: C
     save = check_saver(config, store, notify=notify, now=clock, decisions=decisions)
     save(row, [_finding_row(f) for f in findings], result)
     return decisions
+
+
+def db_dump(store: Store) -> str:
+    """Every row of every table as text, to search for secrets."""
+    from sqlalchemy import MetaData, select
+
+    rows = []
+    meta = MetaData()
+    meta.reflect(store.engine)
+    with store.engine.connect() as conn:
+        for table in meta.sorted_tables:
+            rows += [repr(tuple(r)) for r in conn.execute(select(table))]
+    return "\n".join(rows)
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on (refused connections)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

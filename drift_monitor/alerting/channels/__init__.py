@@ -1,18 +1,25 @@
 """Notification channels. The registry key, the config key under ``notify:`` and the module name
-are the same string: ``slack`` -> ``notify.slack`` -> ``channels/slack.py``. ``console`` needs no
-configuration and is used when no other channel is configured.
+are the same string: ``slack`` -> ``notify.slack`` -> ``channels/slack.py`` (likewise
+``webhook``, ``pagerduty`` and ``email``). ``console`` needs no configuration and is used when no
+other channel is configured. Which channel hears about what is alerting/routes.py's business.
 """
 
 from __future__ import annotations
 
 from drift_monitor.alerting.channels.base import Channel, ChannelError
 from drift_monitor.alerting.channels.console import ConsoleChannel
+from drift_monitor.alerting.channels.email import EmailChannel
+from drift_monitor.alerting.channels.pagerduty import PagerDutyChannel
 from drift_monitor.alerting.channels.slack import SlackChannel
+from drift_monitor.alerting.channels.webhook import WebhookChannel
 from drift_monitor.config import Config
 
 CHANNELS: dict[str, type[Channel]] = {
     "console": ConsoleChannel,
     "slack": SlackChannel,
+    "webhook": WebhookChannel,
+    "pagerduty": PagerDutyChannel,
+    "email": EmailChannel,
 }
 
 __all__ = ["CHANNELS", "Channel", "ChannelError", "channel_names", "make_channel"]

@@ -27,6 +27,8 @@ class Channel(ABC):
     """Delivers outbox payloads (see alerting/message.py and digest.py for their shapes)."""
 
     name: ClassVar[str]
+    # False for a channel that only carries incidents (PagerDuty): routes never send it a digest
+    carries_digest: ClassVar[bool] = True
 
     def __init__(self, config: Config) -> None:
         """Build the channel from ``notify.<name>``; secrets are read from the environment here
