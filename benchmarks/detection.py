@@ -151,7 +151,7 @@ def gpt35() -> None:
 
 
 def replay_null(rec: Recordings, samples_list: list[int], baselines: int,
-                rounds: int) -> None:
+                rounds: int, seed0: int = 0) -> None:
     print(f"\n== 2. Replay null: GPT-3.5 March with noise (30% reworded, 10% answers "
           f"wandering), {baselines} baselines x {rounds} hourly checks per suite, evidence "
           f"carried, confirmation as `check` does it ==")
@@ -161,7 +161,7 @@ def replay_null(rec: Recordings, samples_list: list[int], baselines: int,
         by_metric: dict[str, int] = defaultdict(int)
         for suite in REPLAY_SUITES:
             for b in range(baselines):
-                seed = 1000 * samples + 17 * b + REPLAY_SUITES.index(suite)
+                seed = 1000 * samples + 17 * b + REPLAY_SUITES.index(suite) + 100_000 * seed0
                 base = replay_side(rec, suite, samples, seed)
 
                 def run(run_id: int, probes: set[str] | None, suite: str = suite,
@@ -278,6 +278,7 @@ def main() -> None:
     ap.add_argument("--null-rounds", type=int, default=100)
     ap.add_argument("--trials", type=int, default=10)
     ap.add_argument("--samples", default="1,2,3", help="samples per probe for the null")
+    ap.add_argument("--seed", type=int, default=0, help="replay null: a fresh set of seeds")
     args = ap.parse_args()
     parts = set(args.only.split(",")) if args.only else {"gpt35", "null", "rollout", "sparse",
                                                          "sim"}
@@ -288,7 +289,7 @@ def main() -> None:
     if "gpt35" in parts:
         gpt35()
     if "null" in parts and rec is not None:
-        replay_null(rec, samples_list, args.null_baselines, args.null_rounds)
+        replay_null(rec, samples_list, args.null_baselines, args.null_rounds, args.seed)
     if "rollout" in parts and rec is not None:
         rollouts(rec, [1.0, 0.25, 0.10], 1, args.trials, 8 if args.quick else 10)
     if "sparse" in parts:

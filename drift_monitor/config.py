@@ -112,6 +112,12 @@ class Price(BaseModel):
     output_per_mtok: float = Field(ge=0)
 
 
+# target keys that only one provider kind reads: on another kind they are errors, not ignored
+_PROVIDER_KEYS: dict[str, tuple[str, ...]] = {
+    "deployment": ("azure_openai",), "api_version": ("azure_openai",), "region": ("bedrock",),
+    "project": ("vertex",), "location": ("vertex",)}
+
+
 class TargetConfig(BaseModel):
     model_config = _STRICT
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -128,6 +134,12 @@ class TargetConfig(BaseModel):
     # another target that should behave the same unless the provider changes this one (e.g.
     # the dated snapshot behind a floating alias): alerts say which of the two drifted
     control: str | None = Field(default=None, min_length=1)
+    # keys of the cloud provider kinds; each belongs to the kinds in _PROVIDER_KEYS
+    deployment: str | None = Field(default=None, min_length=1)
+    api_version: str | None = Field(default=None, min_length=1)
+    region: str | None = Field(default=None, min_length=1)
+    project: str | None = Field(default=None, min_length=1)
+    location: str | None = Field(default=None, min_length=1)
 
     @field_validator("provider")
     @classmethod
@@ -141,6 +153,14 @@ class TargetConfig(BaseModel):
     def _valid_schedule(cls, v: str) -> str:
         parse_schedule(v)
         return v
+
+    @model_validator(mode="after")
+    def _keys_of_its_kind(self) -> TargetConfig:
+        for key, kinds in _PROVIDER_KEYS.items():
+            if getattr(self, key) is not None and self.provider not in kinds:
+                raise ValueError(f"'{key}' is a key of provider {' and '.join(kinds)}, not of "
+                                 f"{self.provider}")
+        return self
 
     @model_validator(mode="after")
     def _budget_needs_price(self) -> TargetConfig:

@@ -81,14 +81,17 @@ class ErrorKind(StrEnum):
     MALFORMED = "malformed"
     QUOTA = "quota"
     BUDGET = "budget"
+    # the platform's content filter withheld the prompt or the answer (Azure OpenAI): an
+    # outcome of its own whose rate is watched, never a behaviour sample
+    CONTENT_FILTER = "content_filter"
 
 
 class ProviderCallError(DriftMonitorError):
     """One provider call failed.
 
     ``retryable`` says whether another attempt can help (429 rate limits, 5xx, 529, timeouts,
-    connection errors); quota, auth, budget and other 4xx errors are permanent. ``retry_after``
-    is the server's requested wait in seconds, when it gave one.
+    connection errors); quota, auth, budget, content-filter and other 4xx errors are
+    permanent. ``retry_after`` is the server's requested wait in seconds, when it gave one.
     """
 
     def __init__(self, kind: ErrorKind, detail: str, *, retryable: bool,

@@ -117,7 +117,8 @@ class ResponseWriter:
 # often mixes answers and failures.
 _EMPTY_ROW: dict[str, Any] = dict.fromkeys(
     ("error_kind", "error_detail", "text", "finish_reason", "input_tokens", "output_tokens",
-     "latency_ms", "model_returned", "fingerprint", "request_id", "http_status", "cost_usd"))
+     "latency_ms", "model_returned", "fingerprint", "request_id", "http_status", "cost_usd",
+     "reasoning_tokens"))
 
 
 def _row(job: Job, run_id: int, outcome: CallResult | ProviderCallError, attempts: int,
@@ -135,7 +136,8 @@ def _row(job: Job, run_id: int, outcome: CallResult | ProviderCallError, attempt
                input_tokens=outcome.input_tokens, output_tokens=outcome.output_tokens,
                latency_ms=outcome.latency_ms, model_returned=outcome.model_returned,
                fingerprint=outcome.fingerprint, request_id=outcome.request_id,
-               http_status=outcome.http_status, cost_usd=cost)
+               http_status=outcome.http_status, cost_usd=cost,
+               reasoning_tokens=outcome.reasoning_tokens)
     return row
 
 

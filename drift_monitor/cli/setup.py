@@ -8,10 +8,14 @@ import sys
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from drift_monitor.cli._base import State, _fail, handles_errors, main, pass_state
+
+if TYPE_CHECKING:
+    from drift_monitor.config import Config, TargetConfig
 
 # --- init -----------------------------------------------------------------------------------
 
@@ -53,7 +57,7 @@ def init(directory: str, force: bool) -> None:
 def validate(state: State) -> None:
     """Load config and probes, check every target, and print a summary."""
     from drift_monitor.alerting.routes import route_problems, router_for
-    from drift_monitor.runner import make_provider, samples_for
+    from drift_monitor.runner import samples_for
     from drift_monitor.storage.engine import safe_url
 
     config = state.config
@@ -68,18 +72,58 @@ def validate(state: State) -> None:
     click.echo(f"database: {safe_url(config.database_url)}")
     click.echo(f"probes: {sum(len(s.probes) for s in library.suites.values())} in "
                f"{len(library.suites)} suites ({config.probes_dir})")
+    target_issues: list[str] = []
     for target in config.targets():
-        provider = make_provider(config, target)  # checks the key and provider settings
-        asyncio.run(provider.aclose())
+        found = target_problems(config, target)
+        if found:
+            target_issues += found
+            continue
+        for warning in credential_warnings(target):
+            click.echo(f"target {target.name}: warning: {warning}")
         probes = library.select(target.suites)
         calls = sum(samples_for(p, target, None) for p in probes)
         click.echo(f"target {target.name}: {target.provider} {target.model}, "
                    f"{len(probes)} probes, {calls} calls per run, {target.schedule}"
                    + (f", control {target.control}" if target.control else ""))
+    if target_issues:
+        for line in target_issues:
+            click.echo(line, err=True)
+        _fail(f"invalid: {len(target_issues)} problem(s) with targets")
     router = router_for(config)
     click.echo(f"notify: {len(router.routes)} routes, default {', '.join(router.default)}, "
                f"digest to {', '.join(router.digest)}")
     click.echo("valid")
+
+
+def target_problems(config: Config, target: TargetConfig) -> list[str]:
+    """One line per problem with ``target`` that can be found offline, each naming the file
+    and line of the target: its provider kind's checks, then the provider's own set-up (the
+    API key's variable, for one)."""
+    from drift_monitor.errors import ConfigError
+    from drift_monitor.providers import provider_class
+    from drift_monitor.runner import make_provider
+    from drift_monitor.yamlio import line_for
+
+    index = config.targets().index(target)
+    line = line_for(("targets", index), config.lines)
+    where = f"{config.path}" + (f":{line}" if line else "")
+    found = provider_class(target.provider).config_problems(target)
+    if not found:
+        try:
+            provider = make_provider(config, target)
+            asyncio.run(provider.aclose())
+        except ConfigError as exc:
+            return [str(exc)]
+    return [f"{where}: target '{target.name}' ({target.provider}): {p}" for p in found]
+
+
+def credential_warnings(target: TargetConfig) -> list[str]:
+    """Platform credentials the provider kind could not find offline (they may still be found
+    at run time, from instance metadata): shown, not counted as problems."""
+    from drift_monitor.providers import provider_class
+
+    check = getattr(provider_class(target.provider), "credential_problems", None)
+    return list(check(target)) if callable(check) else []
 
 
 # --- db -------------------------------------------------------------------------------------

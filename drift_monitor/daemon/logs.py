@@ -86,6 +86,8 @@ class RedactSecrets(logging.Filter):
 def secret_values(config: Config) -> list[str]:
     """The values of every env var the config names as a secret, and the database password."""
     names: list[str | None] = [t.api_key_env for t in config.settings.targets]
+    if any(t.provider == "bedrock" for t in config.settings.targets):
+        names += ["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"]  # the AWS chain's, from env
     slack = config.settings.notify.slack
     if slack is not None:
         names += [slack.webhook_url_env, slack.bot_token_env, slack.signing_secret_env]

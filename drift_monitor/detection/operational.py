@@ -9,7 +9,9 @@ from drift_monitor.detection.compare import Comparison
 from drift_monitor.detection.findings import MIN_EFFECT
 from drift_monitor.detection.samples import Side
 
-TRUNCATED = {"length", "max_tokens", "MAX_TOKENS", "model_context_window_exceeded"}
+TRUNCATED = {"length", "max_tokens", "MAX_TOKENS", "model_context_window_exceeded",
+             "max_output_tokens"}
+FILTERED = "content_filter"  # ErrorKind.CONTENT_FILTER
 
 
 def operational_tests(base: Side, cur: Side) -> list[Comparison]:
@@ -17,8 +19,8 @@ def operational_tests(base: Side, cur: Side) -> list[Comparison]:
     tests: list[Comparison] = []
     nb, nc = len(base.samples), len(cur.samples)
     if nb and nc:
-        fb = sum(not s.ok for s in base.samples)
-        fc = sum(not s.ok for s in cur.samples)
+        fb = sum(not s.ok and s.error_kind != FILTERED for s in base.samples)
+        fc = sum(not s.ok and s.error_kind != FILTERED for s in cur.samples)
         kinds: dict[str, int] = {}
         for s in cur.samples:
             if not s.ok and s.error_kind:
@@ -30,6 +32,18 @@ def operational_tests(base: Side, cur: Side) -> list[Comparison]:
             p_value=stats.fisher_p(fb, nb, fc, nc, alternative="greater"),
             min_effect=MIN_EFFECT["error_rate"], description="failed calls",
             details={"failures_by_kind": kinds}, up_only=True, n_base=nb, n_cur=nc))
+        # a platform content filter (Azure) withholding answers: its own rate, so a stricter
+        # filter reads as what it is rather than as an outage; like errors, only a rise pages
+        xb = sum(s.error_kind == FILTERED for s in base.samples)
+        xc = sum(s.error_kind == FILTERED for s in cur.samples)
+        if xb or xc:
+            tests.append(Comparison(
+                dimension="operational", metric="filtered_rate", feature="error_kind",
+                kind="binary", probe=None, baseline=xb / nb, current=xc / nc,
+                effect=xc / nc - xb / nb,
+                p_value=stats.fisher_p(xb, nb, xc, nc, alternative="greater"),
+                min_effect=MIN_EFFECT["error_rate"], up_only=True, n_base=nb, n_cur=nc,
+                description="answers withheld by the provider's content filter"))
     lb = [s.latency_ms for s in base.ok if s.latency_ms is not None]
     lc = [s.latency_ms for s in cur.ok if s.latency_ms is not None]
     if len(lb) >= 5 and len(lc) >= 5:

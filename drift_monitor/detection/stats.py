@@ -203,7 +203,7 @@ def stratified_mismatch_test(probes: Sequence[tuple[Sequence[str], Sequence[str]
 def stratified_rank_test(values: np.ndarray, labels: np.ndarray, groups: np.ndarray, *,
                          alternative: str = "two-sided", permutations: int = 1000,
                          seed: int = 0, exact_moments_above: int = 200,
-                         ) -> tuple[float, float]:
+                         normal_beyond_shuffles: bool = True) -> tuple[float, float]:
     """Does side 1 rank higher than side 0 within groups (probes)? Returns (AUC, p-value).
 
     The null permutes labels within each group, which keeps the pairing by probe: with no
@@ -215,7 +215,9 @@ def stratified_rank_test(values: np.ndarray, labels: np.ndarray, groups: np.ndar
     Up to ``exact_moments_above`` values the null is sampled (``permutations`` shuffles);
     above it, the rank sum's mean and variance under that same null are computed exactly and
     the tail taken from the normal approximation, accurate with many responses. A sampled
-    p-value at its floor (no shuffle as extreme) is replaced by the normal tail when smaller.
+    p-value at its floor (no shuffle as extreme) is replaced by the normal tail when smaller,
+    unless ``normal_beyond_shuffles`` is off (classifier scores: their tails are not normal,
+    and the replay null caught one false page from that tail).
     """
     y = np.asarray(labels, dtype=bool)
     g = np.asarray(groups)
@@ -258,7 +260,7 @@ def stratified_rank_test(values: np.ndarray, labels: np.ndarray, groups: np.ndar
             exceed += int(np.sum(sums >= observed - 1e-9))
         else:
             exceed += int(np.sum(np.abs(sums - mean) >= abs(observed - mean) - 1e-9))
-    if exceed == 0:
+    if exceed == 0 and normal_beyond_shuffles:
         # beyond every shuffle: the sampled null cannot say how far beyond, the normal tail
         # of the same exact moments can (evidence over time needs more than p >= 1/1001)
         return float(auc), min(normal_p, 1 / (permutations + 1))
@@ -268,7 +270,9 @@ def stratified_rank_test(values: np.ndarray, labels: np.ndarray, groups: np.ndar
 def permutation_auc_p(scores: np.ndarray, labels: np.ndarray, groups: np.ndarray, *,
                       permutations: int = 1000, seed: int = 0) -> tuple[float, float]:
     """AUC of out-of-fold classifier ``scores`` for ``labels`` and its one-sided p-value under
-    the within-probe permutation null (see :func:`stratified_rank_test`). The scores are
-    out-of-fold, so they do not depend on the labels being permuted."""
+    the within-probe permutation null (see :func:`stratified_rank_test`), never below
+    1 / (permutations + 1). The scores are out-of-fold, so they do not depend on the labels
+    being permuted."""
     return stratified_rank_test(scores, labels, groups, alternative="greater",
-                                permutations=permutations, seed=seed)
+                                permutations=permutations, seed=seed,
+                                normal_beyond_shuffles=False)

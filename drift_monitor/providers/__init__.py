@@ -16,9 +16,13 @@ if TYPE_CHECKING:
 # registry key -> "module:Class"; imported lazily so config validation stays cheap
 PROVIDERS: dict[str, str] = {
     "anthropic": "drift_monitor.providers.anthropic:AnthropicProvider",
+    "azure_openai": "drift_monitor.providers.azure_openai:AzureOpenAIProvider",
+    "bedrock": "drift_monitor.providers.bedrock:BedrockProvider",
     "gemini": "drift_monitor.providers.gemini:GeminiProvider",
     "openai": "drift_monitor.providers.openai:OpenAIProvider",
+    "openai_responses": "drift_monitor.providers.openai_responses:OpenAIResponsesProvider",
     "replay": "drift_monitor.providers.replay:ReplayProvider",
+    "vertex": "drift_monitor.providers.vertex:VertexProvider",
 }
 
 

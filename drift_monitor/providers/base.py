@@ -35,10 +35,11 @@ _SAFETY_FINISHES = frozenset({
     "content_filter", "refusal",                                   # OpenAI, Anthropic
     "SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT",     # Gemini
     "SPII", "IMAGE_SAFETY", "LANGUAGE",
+    "content_filtered", "guardrail_intervened",                    # Bedrock Converse
 })
 _LENGTH_FINISHES = frozenset({"length", "max_tokens", "MAX_TOKENS",
-                              "model_context_window_exceeded"})
-_STOP_FINISHES = frozenset({"stop", "end_turn", "stop_sequence", "STOP"})
+                              "model_context_window_exceeded", "max_output_tokens"})
+_STOP_FINISHES = frozenset({"stop", "end_turn", "stop_sequence", "STOP", "completed"})
 _TOOL_FINISHES = frozenset({"tool_calls", "function_call", "tool_use", "pause_turn",
                             "MALFORMED_FUNCTION_CALL"})
 PROMPT_BLOCKED_PREFIX = "prompt_blocked:"
@@ -91,6 +92,7 @@ class CallResult:
     fingerprint: str | None = None
     request_id: str | None = None
     http_status: int | None = None
+    reasoning_tokens: int | None = None  # part of output_tokens, when reported apart
 
     @property
     def finish_category(self) -> str:
@@ -109,6 +111,12 @@ class Provider(ABC):
         self.base_dir = base_dir
         self.transport = transport
 
+    @classmethod
+    def config_problems(cls, target: TargetConfig) -> list[str]:
+        """What is wrong with ``target`` for this provider kind, found without the network
+        (endpoint shape, version formats, a missing extra or credentials): one line each."""
+        return []
+
     @abstractmethod
     async def send(self, request: ProbeRequest) -> CallResult:
         """Make one call. Raises ProviderCallError on failure (see the module docstring)."""
@@ -122,6 +130,29 @@ class Provider(ABC):
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
+
+
+def missing_extra(module: str, extra: str, kind: str) -> str | None:
+    """None when ``module`` can be imported (it is not imported here); else one line of advice
+    naming the extra to install."""
+    import importlib.util
+
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a parent package is missing, or a None in sys.modules
+        found = False
+    if found:
+        return None
+    return (f"provider {kind} needs {module.split('.')[0]}: "
+            f"pip install 'drift-monitor[{extra}]'")
+
+
+def raise_problems(target: TargetConfig, problems: list[str]) -> None:
+    """ConfigError naming the target when ``problems`` (from ``config_problems``) is not empty."""
+    if problems:
+        from drift_monitor.errors import ConfigError
+
+        raise ConfigError("; ".join(problems), key=f"targets[{target.name}]")
 
 
 def excerpt(data: bytes | bytearray | str, limit: int = EXCERPT_CHARS,

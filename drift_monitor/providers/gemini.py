@@ -82,10 +82,12 @@ class GeminiProvider(HttpProvider):
     def auth_headers(self) -> dict[str, str]:
         return {"x-goog-api-key": self._api_key} if self._api_key else {}
 
+    def generate_path(self) -> str:
+        return f"models/{self.target.model.removeprefix('models/')}:generateContent"
+
     async def send(self, request: ProbeRequest) -> CallResult:
         """One generateContent call. Raises ProviderCallError (see providers.base)."""
-        model = self.target.model.removeprefix("models/")
-        reply = await self.post_json(f"models/{model}:generateContent", build_body(request))
+        reply = await self.post_json(self.generate_path(), build_body(request))
         data = reply.data
         rid = as_str(data.get("responseId")) or reply.headers.get(self.request_id_header)
         usage = data.get("usageMetadata") if isinstance(data.get("usageMetadata"), dict) else None

@@ -131,6 +131,11 @@ class HttpProvider(Provider):
         """Headers that carry the API key (and API version); none by default."""
         return {}
 
+    async def request_headers(self, url: httpx.URL, content: bytes) -> dict[str, str]:
+        """The headers of one request. Fixed by default; providers that sign each request
+        (SigV4) or use expiring tokens (Entra ID, Google) override it."""
+        return self._headers
+
     async def open(self) -> None:
         if self.transport is None:
             self.transport = default_transport(self.base_url, self.target.limits.concurrency)
@@ -175,9 +180,10 @@ class HttpProvider(Provider):
         if self.transport is None:
             await self.open()
         assert self.transport is not None
-        request = httpx.Request("POST", self._url(path), headers=self._headers,
-                                content=json.dumps(body).encode(),
-                                extensions={"timeout": self._timeouts})
+        url = self._url(path)
+        content = json.dumps(body).encode()
+        request = httpx.Request("POST", url, headers=await self.request_headers(url, content),
+                                content=content, extensions={"timeout": self._timeouts})
         start = time.perf_counter()
         try:
             async with asyncio.timeout(self.timeout):

@@ -23,7 +23,7 @@ from drift_monitor.providers.base import (
     error_json,
     is_safety_stop,
 )
-from drift_monitor.providers.http import HttpProvider
+from drift_monitor.providers.http import HttpProvider, Reply
 
 # 429 codes that mean the money or the plan ran out: waiting does not help
 _QUOTA_CODES = frozenset({"insufficient_quota", "billing_hard_limit_reached",
@@ -37,11 +37,18 @@ class OpenAIProvider(HttpProvider):
     def auth_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
 
+    chat_path: str = "chat/completions"
+
+    def chat_body(self, request: ProbeRequest) -> dict[str, Any]:
+        return {**request.params, "model": self.target.model, "messages": list(request.messages)}
+
     async def send(self, request: ProbeRequest) -> CallResult:
         """One chat completion. Raises ProviderCallError (see providers.base)."""
-        body: dict[str, Any] = {**request.params, "model": self.target.model,
-                                "messages": list(request.messages)}
-        reply = await self.post_json("chat/completions", body)
+        reply = await self.post_json(self.chat_path, self.chat_body(request))
+        return self.completion_result(reply)
+
+    def completion_result(self, reply: Reply) -> CallResult:
+        """The CallResult of a 2xx chat completion; ProviderCallError(malformed) otherwise."""
         data = reply.data
         rid = reply.headers.get(self.request_id_header) or as_str(data.get("id"))
         choices = data.get("choices")

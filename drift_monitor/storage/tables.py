@@ -115,6 +115,8 @@ class Response(Base):
     finish_reason: Mapped[str | None] = mapped_column(String(50), default=None)
     input_tokens: Mapped[int | None] = mapped_column(Integer, default=None)
     output_tokens: Mapped[int | None] = mapped_column(Integer, default=None)
+    # part of output_tokens, when the provider reports it apart (migration 0011)
+    reasoning_tokens: Mapped[int | None] = mapped_column(Integer, default=None)
     latency_ms: Mapped[float | None] = mapped_column(Float, default=None)
     model_returned: Mapped[str | None] = mapped_column(String(200), default=None)
     fingerprint: Mapped[str | None] = mapped_column(String(200), default=None)

@@ -1,5 +1,7 @@
 """Loopback fake LLM servers: real HTTP on 127.0.0.1 with an ephemeral port, one wire format
-each (OpenAI chat completions, Anthropic Messages, Gemini generateContent), with switchable faults.
+each (OpenAI chat completions, Anthropic Messages, Gemini generateContent; Azure OpenAI, Bedrock
+Converse, Vertex AI generateContent and the OpenAI Responses API, whose credentials are checked
+as the real services check them: see tests.fakes.cloud), with switchable faults.
 
 Each server runs aiohttp.web on its own event loop in a background thread, so it serves sync tests
 and tests that run their own loop alike, and a stalled client cannot stall it. Faults are
@@ -9,7 +11,8 @@ last user message is ``p1`` with a 429 and the second normally; prompts without 
 
 Faults: ok, rate_limit, quota, server_error, overloaded, auth, bad_request, not_found, slow,
 trickle, drop, truncated, not_json, empty, empty_text, safety, blocked (Gemini), huge,
-huge_chunked; or a :class:`Canned` answer for a wire variant no named fault covers.
+huge_chunked, prompt_filtered (Azure), incomplete, reasoning_only, failed (Responses API),
+not_ready (Bedrock); or a :class:`Canned` answer for a wire variant no named fault covers.
 """
 
 from __future__ import annotations
@@ -25,9 +28,16 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes import cloud
 from tests.fakes.dialects import ANSWERS, Answer
 
-DIALECTS = ("openai", "anthropic", "gemini")
+DIALECTS = ("openai", "anthropic", "gemini", "azure_openai", "bedrock", "vertex",
+            "openai_responses")
+MODELS = {"openai": "gpt-4o-2024-08-06", "anthropic": "claude-sonnet-4-20250514",
+          "gemini": "gemini-2.5-flash-001", "azure_openai": "gpt-4o-2024-08-06",
+          "bedrock": "anthropic.claude-3-5-sonnet-20240620-v1:0",
+          "vertex": "gemini-1.5-pro-002", "openai_responses": "gpt-4.1-2025-04-14"}
+_BASE_PATHS = {"gemini": "/v1beta", "vertex": "/v1", "azure_openai": "", "bedrock": ""}
 HUGE_BYTES = 10 * 1024 * 1024
 
 
@@ -54,14 +64,24 @@ class Canned:
 class FakeLLMServer:
     """A fake provider API. Start with :meth:`start` (or ``with``), read ``base_url``."""
 
-    def __init__(self, dialect: str, *, latency_s: float = 0.0) -> None:
+    def __init__(self, dialect: str, *, latency_s: float = 0.0,
+                 api_key: str | None = None) -> None:
         if dialect not in DIALECTS:
             raise ValueError(f"unknown dialect {dialect!r}")
         self.dialect = dialect
         self.latency_s = latency_s
         self.default = "ok"
-        self.model = {"openai": "gpt-4o-2024-08-06", "anthropic": "claude-sonnet-4-20250514",
-                      "gemini": "gemini-2.5-flash-001"}[dialect]
+        self.model = MODELS[dialect]
+        # credentials the cloud fakes accept (see tests.fakes.cloud)
+        self.api_key = api_key
+        self.entra_tokens: list[str] = []
+        self.aws = cloud.AwsKeys()
+        self.google_public_keys: dict[str, str] = {}
+        self.google_tokens: list[str] = []
+        self.token_ttl_s = 3600
+        self.auth_failures: list[str] = []
+        self.signatures: list[str] = []
+        self.reasoning_tokens = 12
         self.fingerprint = "fp_test_1"
         self.retry_after_s = 2.0
         self.usage = (20, 30)
@@ -80,8 +100,12 @@ class FakeLLMServer:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}" + ("/v1beta" if self.dialect == "gemini"
-                                                   else "/v1")
+        return f"http://127.0.0.1:{self.port}" + _BASE_PATHS.get(self.dialect, "/v1")
+
+    @property
+    def token_url(self) -> str:
+        """The OAuth token endpoint of the Vertex fake (a service account's token_uri)."""
+        return f"http://127.0.0.1:{self.port}/token"
 
     def script(self, prompt: str, *faults: str | Canned) -> None:
         with self._lock:
@@ -142,11 +166,17 @@ class FakeLLMServer:
 
     async def _respond(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read()
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            body = None
+        if self.dialect == "vertex" and request.path == "/token":
+            status, headers, payload = cloud.google_token_endpoint(self, raw)
+            return web.json_response(payload, status=status, headers=headers)
+        body = cloud.json_body(raw)
         prompt = _last_user_text(self.dialect, body)
+        denied = self._check_credentials(request, raw)
+        if denied is not None:
+            with self._lock:
+                self.seen.append(Seen(request.path, dict(request.headers), body, prompt,
+                                      time.monotonic()))
+            return web.json_response(denied[2], status=denied[0], headers=denied[1])
         with self._lock:
             self.seen.append(Seen(request.path, dict(request.headers), body, prompt,
                                   time.monotonic()))
@@ -183,16 +213,39 @@ class FakeLLMServer:
         status, headers, payload = self._answer(fault, prompt, n, request)
         return web.json_response(payload, status=status, headers=headers)
 
+    def _check_credentials(self, request: web.Request, raw: bytes) -> Answer | None:
+        if self.dialect == "azure_openai":
+            return cloud.check_azure(self, request)
+        if self.dialect == "bedrock":
+            return cloud.check_sigv4(self, request, raw)
+        if self.dialect == "vertex":
+            return cloud.check_google_token(self, request)
+        if self.dialect == "openai_responses":
+            return cloud.check_bearer(self, request)
+        return None
+
     def _answer(self, fault: str, prompt: str, n: int, request: web.Request) -> Answer:
+        # what the auth faults quote back: a real service may echo any of it in an error
         key = request.headers.get({"openai": "Authorization", "anthropic": "x-api-key",
-                                   "gemini": "x-goog-api-key"}[self.dialect], "")
+                                   "gemini": "x-goog-api-key", "azure_openai": "api-key",
+                                   "bedrock": "X-Amz-Security-Token",
+                                   "vertex": "Authorization",
+                                   "openai_responses": "Authorization"}[self.dialect], "")
+        if self.dialect == "azure_openai" and not key:
+            key = request.headers.get("Authorization", "")
         return ANSWERS[self.dialect](self, fault, prompt, n, key)
 
 
 def _last_user_text(dialect: str, body: Any) -> str:
     if not isinstance(body, dict):
         return ""
-    if dialect == "gemini":
+    if dialect == "bedrock":
+        turns = [m for m in body.get("messages", []) if m.get("role") == "user"]
+        return "".join(c.get("text", "") for c in turns[-1]["content"]) if turns else ""
+    if dialect == "openai_responses":
+        turns = [m for m in body.get("input", []) if m.get("role") == "user"]
+        return str(turns[-1]["content"]) if turns else ""
+    if dialect in ("gemini", "vertex"):
         turns = [c for c in body.get("contents", []) if c.get("role") == "user"]
         return "".join(p.get("text", "") for p in turns[-1]["parts"]) if turns else ""
     turns = [m for m in body.get("messages", []) if m.get("role") == "user"]

@@ -4,6 +4,7 @@ config with a secret API key, probes, and transports of both kinds."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -105,7 +106,7 @@ def make_config(tmp_path: Path, server: FakeLLMServer | None = None, *,
     spec: dict[str, Any] = {
         "name": f"t-{provider}", "provider": provider,
         "model": {"openai": "gpt-4o", "anthropic": "claude-sonnet-4-20250514",
-                  "gemini": "gemini-2.5-flash"}.get(provider, "m"),
+                  "gemini": "gemini-2.5-flash", **CLOUD_MODELS}.get(provider, "m"),
         "api_key_env": KEY_ENV, "suites": ["s"],
         "base_url": server.base_url if server else None, **target}
     settings = Settings.model_validate({"targets": [spec]})
@@ -158,3 +159,70 @@ TRANSPORTS: dict[str, Callable[[], httpx.AsyncBaseTransport]] = {
 def transport_factory(request: pytest.FixtureRequest) -> Callable[[], httpx.AsyncBaseTransport]:
     """Makes a fresh transport of each kind (the provider closes what it is given)."""
     return TRANSPORTS[request.param]
+
+
+# --- the cloud kinds: credentials their fakes accept ----------------------------------------
+
+CLOUD_MODELS = {"azure_openai": "gpt-4o", "bedrock": "anthropic.claude-3-5-sonnet-20240620-v1:0",
+                "vertex": "gemini-1.5-pro-002", "openai_responses": "gpt-4.1"}
+
+
+@pytest.fixture(scope="session")
+def google_service_account_key() -> tuple[str, str]:
+    """(private key PEM, public key PEM) of a throwaway RSA key for a test service account."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+    public = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo)
+    return private, public.decode()
+
+
+@pytest.fixture
+def cloud_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                      google_service_account_key: tuple[str, str],
+                      ) -> Callable[[FakeLLMServer], tuple[dict[str, Any], list[str]]]:
+    """Point the platform's credential chain at ``server``'s fake and return (the target keys
+    for it, the secrets that must leak nowhere). The network is never asked: AWS instance
+    metadata is disabled and Google's service account gets its token from the fake."""
+
+    def setup(server: FakeLLMServer) -> tuple[dict[str, Any], list[str]]:
+        kind = server.dialect
+        spec: dict[str, Any] = {"provider": kind, "model": CLOUD_MODELS.get(kind, "m")}
+        if kind in ("azure_openai", "openai_responses"):
+            server.api_key = API_KEY
+            monkeypatch.setenv(KEY_ENV, API_KEY)
+            if kind == "azure_openai":
+                spec.update(deployment="prod-gpt4o", api_version="2024-10-21")
+            return spec, [API_KEY]
+        spec["api_key_env"] = None
+        if kind == "bedrock":
+            keys = server.aws
+            for name, value in {"AWS_ACCESS_KEY_ID": keys.access_key,
+                                "AWS_SECRET_ACCESS_KEY": keys.secret_key,
+                                "AWS_SESSION_TOKEN": keys.token or "",
+                                "AWS_EC2_METADATA_DISABLED": "true",
+                                "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
+                                "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-creds"),
+                                }.items():
+                monkeypatch.setenv(name, value)
+            monkeypatch.delenv("AWS_PROFILE", raising=False)
+            spec["region"] = keys.region
+            return spec, [keys.secret_key, keys.token or keys.secret_key]
+        if kind == "vertex":
+            private, public = google_service_account_key
+            server.google_public_keys = {"k1": public}
+            sa = tmp_path / "service-account.json"
+            sa.write_text(json.dumps({
+                "type": "service_account", "project_id": "drift-test", "private_key_id": "k1",
+                "private_key": private, "client_email": "probe@drift-test.iam.gserviceaccount.com",
+                "client_id": "1", "token_uri": server.token_url}))
+            monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(sa))
+            spec.update(project="drift-test", location="us-central1")
+            return spec, [private.splitlines()[5]]
+        raise ValueError(f"{kind} is not a cloud kind")
+
+    return setup

@@ -9,6 +9,7 @@ import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -21,6 +22,7 @@ from tests.fakes.llm_servers import FakeLLMServer
 from tests.providers.conftest import RecordingSleep, make_config, make_probe
 
 DIALECTS = ["openai", "anthropic", "gemini"]
+CLOUD = ["azure_openai", "bedrock", "vertex", "openai_responses"]
 MAX_ATTEMPTS = 3
 TIMEOUT_S = 0.4
 
@@ -46,7 +48,15 @@ CASES: dict[str, tuple[tuple[str, ...], bool, str | None, int]] = {
     "p-not-found": (("not_found",), False, "bad_request", 1),
     "p-safety": (("safety",), True, None, 1),
 }
-SAFETY_FINISH = {"openai": "content_filter", "anthropic": "refusal", "gemini": "SAFETY"}
+SAFETY_FINISH = {"openai": "content_filter", "anthropic": "refusal", "gemini": "SAFETY",
+                 "bedrock": "guardrail_intervened", "vertex": "SAFETY",
+                 "openai_responses": "content_filter"}
+# what the 429 asked to wait: OpenAI and Azure retry-after-ms 1500 over retry-after 2;
+# Anthropic retry-after 2; Gemini and Vertex RetryInfo 1.5s; Bedrock sends none (backoff only)
+HONOURED = {"openai": 1.5, "anthropic": 2.0, "gemini": 1.5, "azure_openai": 1.5, "bedrock": None,
+            "vertex": 1.5, "openai_responses": 1.5}
+# Azure's content filter is an outcome of its own, stored as a failure: never a sample
+FILTERED = {"azure_openai"}
 
 
 def _all_stored_text(store: Store) -> str:
@@ -58,18 +68,20 @@ def _all_stored_text(store: Store) -> str:
                          for row in conn.execute(select(table)))
 
 
-@pytest.mark.parametrize("dialect", DIALECTS)
+@pytest.mark.parametrize("dialect", DIALECTS + CLOUD)
 def test_every_fault_is_stored_with_its_kind_and_attempts_and_the_key_leaks_nowhere(
         dialect: str, fake_server: Callable[..., FakeLLMServer], store: Store, api_key: str,
         tmp_path: Path, caplog: pytest.LogCaptureFixture,
-        fast_retry: tuple[RetryPolicy, RecordingSleep]) -> None:
+        fast_retry: tuple[RetryPolicy, RecordingSleep], cloud_credentials: Callable[
+            [FakeLLMServer], tuple[dict[str, Any], list[str]]]) -> None:
     caplog.set_level(logging.DEBUG)
     server = fake_server(dialect)
     server.retry_after_s = 1.5
     for prompt, (faults, *_rest) in CASES.items():
         server.script(prompt, *faults)
+    spec, secrets = cloud_credentials(server) if dialect in CLOUD else ({}, [api_key])
     config, target = make_config(tmp_path, server, limits={"timeout_s": TIMEOUT_S,
-                                                           "concurrency": 8})
+                                                           "concurrency": 8}, **spec)
     policy, sleep = fast_retry
     probes = [make_probe(p) for p in CASES]
 
@@ -84,28 +96,41 @@ def test_every_fault_is_stored_with_its_kind_and_attempts_and_the_key_leaks_nowh
     pv_to_probe = {pv: p.id for p in probes for pv in [_pv_id(store, p.version)]}
     rows = {pv_to_probe[r.probe_version_id]: r for r in store.responses(summary.id)}
     for prompt, (_faults, ok, kind, attempts) in CASES.items():
+        if prompt == "p-safety" and dialect in FILTERED:
+            ok, kind = False, "content_filter"
         row = rows[prompt]
         assert (row.ok, row.error_kind, row.attempts) == (ok, kind, attempts), prompt
         assert server.count(prompt) == attempts, prompt
         if not ok:
             assert row.text is None and row.cost_usd is None, prompt
-    assert rows["p-ok"].model_returned == server.model
+    # Bedrock's Converse answer names no model: nothing is made up
+    assert rows["p-ok"].model_returned == (None if dialect == "bedrock" else server.model)
     assert rows["p-ok"].input_tokens == 20 and rows["p-ok"].output_tokens == 30
-    assert rows["p-safety"].finish_reason == SAFETY_FINISH[dialect]
-    assert rows["p-safety"].text == ""
+    if dialect in FILTERED:
+        assert "content filter" in (rows["p-safety"].error_detail or "")
+    else:
+        assert rows["p-safety"].finish_reason == SAFETY_FINISH[dialect]
+        assert rows["p-safety"].text == ""
     assert rows["p-huge"].error_detail and "limit" in rows["p-huge"].error_detail
     assert len(rows["p-not-json"].error_detail or "") < 600  # a bounded excerpt
-    # only the rate-limited call waited for the server's Retry-After (OpenAI: retry-after-ms
-    # 1500 over retry-after 2; Anthropic: retry-after 2; Gemini: RetryInfo 1.5s)
-    honoured = 2.0 if dialect == "anthropic" else 1.5
+    # only the rate-limited call waited for the server's Retry-After
+    honoured = HONOURED[dialect]
     long_waits = [w for w in sleep.waits if w >= 1]
-    assert len(long_waits) == 1 and honoured <= long_waits[0] <= honoured + 0.01
+    if honoured is None:
+        assert long_waits == []
+    else:
+        assert len(long_waits) == 1 and honoured <= long_waits[0] <= honoured + 0.01
 
-    # the auth fault's body quoted the key: neither the database nor any log line has it
+    # the auth fault's body quoted the credential: neither the database nor any log line has
+    # it, nor any key, session token, OAuth token or request signature the round used
     assert "***" in (rows["p-auth"].error_detail or "")
-    assert api_key not in _all_stored_text(store)
-    assert api_key not in caplog.text
-    assert all(api_key not in str(r.args) for r in caplog.records)
+    assert server.auth_failures == []
+    secrets += server.signatures + server.google_tokens
+    stored = _all_stored_text(store)
+    for secret in secrets:
+        assert secret not in stored
+        assert secret not in caplog.text
+        assert all(secret not in str(r.args) for r in caplog.records)
 
 
 def _pv_id(store: Store, version: str) -> int:
@@ -122,14 +147,17 @@ def _closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.mark.parametrize("dialect", DIALECTS)
+@pytest.mark.parametrize("dialect", [*DIALECTS, "azure_openai", "bedrock", "openai_responses"])
 def test_connection_refused_is_retried_then_stored_as_connection_and_the_round_fails_cleanly(
         dialect: str, store: Store, api_key: str, tmp_path: Path,
         transport_factory: Callable[[], httpx.AsyncBaseTransport],
-        fast_retry: tuple[RetryPolicy, RecordingSleep]) -> None:
+        fast_retry: tuple[RetryPolicy, RecordingSleep], cloud_credentials: Callable[
+            [FakeLLMServer], tuple[dict[str, Any], list[str]]]) -> None:
+    spec = cloud_credentials(FakeLLMServer(dialect))[0] if dialect in CLOUD else {}
+    spec.pop("provider", None)
     config, target = make_config(tmp_path, provider=dialect,
                                  base_url=f"http://127.0.0.1:{_closed_port()}/v1",
-                                 limits={"timeout_s": 2})
+                                 limits={"timeout_s": 2}, **spec)
     policy, sleep = fast_retry
     summary = asyncio.run(probe_round(config, target, store, [make_probe("a"), make_probe("b")],
                                       retry=policy, transport=transport_factory()))
