@@ -35,7 +35,8 @@ ENV_DATABASE_URL = "DRIFT_MONITOR_DATABASE_URL"
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 _ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
-_EVERY = re.compile(r"^every\s+(\d+(?:\.\d+)?)\s*(s|m|h|d)$")
+# "every 5m" or just "5m" (DESIGN.md and the template spell schedules both ways)
+_EVERY = re.compile(r"^(?:every\s+)?(\d+(?:\.\d+)?)\s*(s|m|h|d)$")
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d)$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -87,7 +88,8 @@ def parse_schedule(text: str) -> Schedule:
         return Schedule(text=text, interval_seconds=seconds, cron=None)
     fields = text.split()
     if len(fields) != 5:
-        raise ValueError(f"'{text}' is neither 'every N(s|m|h|d)' nor a 5-field cron expression")
+        raise ValueError(f"'{text}' is neither 'every N(s|m|h|d)' (or 'N(s|m|h|d)') nor a "
+                         "5-field cron expression")
     from apscheduler.triggers.cron import CronTrigger
 
     try:
@@ -183,6 +185,10 @@ class DetectionConfig(BaseModel):
     model_config = _STRICT
     window_runs: int = Field(default=1, ge=1, le=100)
     confirm: bool = True
+    # outage as drift (detection/outage.py): this many consecutive rounds failed, or with at
+    # least this error rate, open an operational incident
+    outage_rounds: int = Field(default=2, ge=1, le=100)
+    outage_error_rate: float = Field(default=0.5, gt=0, le=1)
     # the false-page budget the sequential test spends, per target and year (converted to
     # checks with the target's schedule)
     false_pages_per_year: float = Field(default=1.0, gt=0, le=10_000)
@@ -330,6 +336,30 @@ class ServerConfig(BaseModel):
     auth_token_env: str | None = Field(default=None, pattern=_ENV_NAME)
 
 
+class RetentionConfig(BaseModel):
+    """How long stored data is kept (``db prune``, and the daemon hourly). None keeps it for
+    ever. A baseline's runs and their responses are never pruned."""
+
+    model_config = _STRICT
+    responses: str | None = None
+    runs: str | None = None
+
+    @field_validator("responses", "runs")
+    @classmethod
+    def _duration(cls, v: str | None) -> str | None:
+        if v is not None and parse_duration(v) < 86400:
+            raise ValueError(f"'{v}' is shorter than a day; retention is counted in days")
+        return v
+
+    @model_validator(mode="after")
+    def _runs_outlive_responses(self) -> RetentionConfig:
+        if self.responses and self.runs and parse_duration(self.runs) < parse_duration(
+                self.responses):
+            raise ValueError("runs must be kept at least as long as responses (a run's "
+                             "responses go with it)")
+        return self
+
+
 class Settings(BaseModel):
     model_config = _STRICT
     database: str = "sqlite:///drift-monitor.db"
@@ -339,6 +369,7 @@ class Settings(BaseModel):
     notify: NotifyConfig = NotifyConfig()
     digest: DigestConfig = DigestConfig()
     server: ServerConfig = ServerConfig()
+    retention: RetentionConfig = RetentionConfig()
 
     @model_validator(mode="after")
     def _unique_targets(self) -> Settings:

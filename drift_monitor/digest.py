@@ -141,7 +141,13 @@ def build_digest(config: Config, store: Store, *, days: int = 7,
                "end": end.isoformat(timespec="seconds"),
                "targets": [_target_digest(config, store, t, start, end)
                            for t in config.targets()],
-               "silences": silence_summary(store, start, end)}
+               "silences": silence_summary(store, start, end),
+               # a permanently failed alert is news a digest must carry: it was never seen
+               "failed_notifications": [
+                   {"id": n["id"], "kind": n["kind"], "reason": n["reason"],
+                    "target": n["target"], "channel": n["channel"], "error": n["last_error"],
+                    "at": n["last_attempt_at"].isoformat(timespec="seconds")}
+                   for n in store.failed_notifications_between(start, end)]}
     if config.settings.server.public_url:
         from drift_monitor.alerting.links import add_digest_links
 
@@ -243,6 +249,13 @@ def render_digest_text(p: dict[str, Any]) -> str:
     for t in p["targets"]:
         lines.append(f"{t['name']} ({t['provider']} {t['model']}, {t['schedule']}):")
         lines += [f"  {line}" for line in target_lines(t)]
+    failed = p.get("failed_notifications") or []
+    if failed:
+        lines.append(f"notifications that failed permanently in this period: {len(failed)} "
+                     "(never delivered; 'drift-monitor notify retry ID' after fixing the cause)")
+        lines += [f"  #{n['id']} {n['kind']} ({n['reason']}) for {n['target'] or 'all targets'}"
+                  f" via {n['channel']} at {n['at'][:16].replace('T', ' ')} UTC: {n['error']}"
+                  for n in failed[:20]]
     silenced = silence_lines(p)
     if silenced:
         lines.append("Silences:")

@@ -91,6 +91,13 @@ def render_html(payload: dict[str, Any]) -> str:
     legend = "".join(f'<span><i style="background:{c}"></i>{escape(d)}</span>'
                      for d, c in COLORS.items())
     legend += f'<span><i style="background:{PAGED}"></i>check with confirmed drift</span>'
+    failed = payload.get("failed_notifications") or []
+    if failed:
+        items = "".join(f"<li>#{n['id']} {escape(n['kind'])} ({escape(n['reason'])}) for "
+                        f"{escape(n['target'] or 'all targets')} via {escape(n['channel'])}: "
+                        f"{escape(n['error'] or '')}</li>" for n in failed[:20])
+        sections.insert(0, f"<section><h2>Notifications that failed permanently "
+                           f"({len(failed)})</h2><ul>{items}</ul></section>")
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <title>Drift digest {escape(payload['start'][:10])} to {escape(payload['end'][:10])}</title>

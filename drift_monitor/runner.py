@@ -34,8 +34,13 @@ log = logging.getLogger(__name__)
 
 DEFAULT_SAMPLES = 3
 ERROR_DETAIL_CHARS = 1000
+# Auth, quota and not-found errors say the same thing for every call of a round: after this many
+# identical ones (and no success) the rest of the round is not sent (stored as not sent).
+STOP_AFTER_IDENTICAL = 3
 
-Progress = Callable[[int, int], None]
+# Told (calls done, calls in the round, calls failed) after every call and once a second.
+Progress = Callable[[int, int, int], None]
+PROGRESS_TICK_S = 1.0
 # Told of every call's outcome (the daemon's metrics): target, outcome, cost in USD or None.
 CallObserver = Callable[[TargetConfig, "CallResult | ProviderCallError", "float | None"], None]
 
@@ -167,6 +172,10 @@ class _Limits:
         rpm = target.limits.requests_per_minute
         self.limiter = RateLimiter(rpm) if rpm else None
         self.unsent = 0
+        self.successes = 0
+        self.streak: tuple[tuple[str, int | None], int] | None = None
+        self.halted: ProviderCallError | None = None
+        self.not_sent = 0
 
     async def send(self, request: ProbeRequest) -> CallResult:
         if self.limiter is not None:
@@ -178,18 +187,50 @@ class _Limits:
         if self.budget is None or self.budget.try_start():
             return None
         if self.unsent == 0:
-            log.warning("target %s: daily budget of $%.2f spent ($%.4f today); the rest of this "
-                        "round is not sent and probing stops until 00:00 UTC", self.target.name,
-                        self.budget.limit_usd, self.budget.spent_usd)
+            log.warning("daily budget spent: the rest of this round is not sent and probing "
+                        "stops until 00:00 UTC", extra={
+                            "target": self.target.name, "budget_usd": self.budget.limit_usd,
+                            "spent_usd": round(self.budget.spent_usd, 4)})
         self.unsent += 1
         return ProviderCallError(
             ErrorKind.BUDGET, f"not sent: daily budget of ${self.budget.limit_usd:.2f} spent "
             f"(${self.budget.spent_usd:.4f} today)", retryable=False)
 
+    def _observe(self, outcome: CallResult | ProviderCallError) -> None:
+        """Count identical round-stopping failures; halt the round after a few of them."""
+        if isinstance(outcome, CallResult):
+            self.successes += 1
+            self.streak = None
+            return
+        if not stops_round(outcome):
+            self.streak = None
+            return
+        key = (outcome.kind.value, outcome.status)
+        count = self.streak[1] + 1 if self.streak and self.streak[0] == key else 1
+        self.streak = (key, count)
+        if count >= STOP_AFTER_IDENTICAL and self.successes == 0 and self.halted is None:
+            self.halted = outcome
+            log.warning("round stopped: identical failures", extra={
+                "target": self.target.name, "error_kind": outcome.kind.value,
+                "http_status": outcome.status, "failures": count,
+                "provider_message": (redact(outcome.detail, self.secrets) or "")[:300]})
+
+    def halt_refusal(self) -> ProviderCallError | None:
+        """The failure to store instead of calling, once the round was stopped; else None."""
+        if self.halted is None:
+            return None
+        self.not_sent += 1
+        h = self.halted
+        status = f" (HTTP {h.status})" if h.status is not None else ""
+        return ProviderCallError(
+            h.kind, f"not sent: the round stopped after {STOP_AFTER_IDENTICAL} identical "
+            f"failures, {h.kind.value}{status}: {h.detail}", retryable=False, status=h.status)
+
     async def call(self, request: ProbeRequest, policy: RetryPolicy,
                    ) -> tuple[CallResult | ProviderCallError, int, float | None]:
-        """(outcome, attempts, cost) of one call, attempts 0 when the budget refused it."""
-        refusal = self.budget_refusal()
+        """(outcome, attempts, cost) of one call, attempts 0 when the budget refused it or the
+        round was stopped by identical auth, quota or not-found failures."""
+        refusal = self.halt_refusal() or self.budget_refusal()
         if refusal is not None:
             return refusal, 0, None
         cost: float | None = None
@@ -199,21 +240,36 @@ class _Limits:
                 cost = cost_usd(self.target, outcome)
         except Exception as exc:  # a provider bug must not take the round down
             trace = "".join(traceback.format_exception(exc))
-            log.error("provider %s raised unexpectedly: %s", self.target.provider,
-                      redact(trace, self.secrets))
+            log.error("provider raised unexpectedly", extra={
+                "target": self.target.name, "provider": self.target.provider,
+                "trace": redact(trace, self.secrets)})
             outcome, attempts = ProviderCallError(
                 ErrorKind.MALFORMED, f"internal error: {type(exc).__name__}: {exc}",
                 retryable=False), 1
         finally:
             if self.budget is not None:
                 self.budget.finish(cost)
+        self._observe(outcome)
         return outcome, attempts, cost
 
     def note(self) -> str | None:
-        if not self.unsent or self.budget is None:
-            return None
-        return (f"daily budget of ${self.budget.limit_usd:.2f} spent "
-                f"(${self.budget.spent_usd:.4f} today): {self.unsent} calls not sent")
+        notes = []
+        if self.halted is not None and self.not_sent:
+            h = self.halted
+            status = f" (HTTP {h.status})" if h.status is not None else ""
+            notes.append(f"stopped after {STOP_AFTER_IDENTICAL} identical failures "
+                         f"({h.kind.value}{status}): {self.not_sent} calls not sent")
+        if self.unsent and self.budget is not None:
+            notes.append(f"daily budget of ${self.budget.limit_usd:.2f} spent "
+                         f"(${self.budget.spent_usd:.4f} today): {self.unsent} calls not sent")
+        return "; ".join(notes) or None
+
+
+def stops_round(error: ProviderCallError) -> bool:
+    """Auth, quota and not-found (HTTP 404: a deleted deployment, an unknown model) errors are
+    the same for every call of a round: sending the rest only costs time and rate limit."""
+    return (error.kind in (ErrorKind.AUTH, ErrorKind.QUOTA)
+            or (error.kind is ErrorKind.BAD_REQUEST and error.status == 404))
 
 
 async def _budget(store: Store, target: TargetConfig, target_id: int) -> DailyBudget | None:
@@ -221,8 +277,8 @@ async def _budget(store: Store, target: TargetConfig, target_id: int) -> DailyBu
     if limit is None:
         return None
     if target.price is None:
-        log.warning("target %s: daily_budget_usd is set but there is no price; the budget "
-                    "cannot be counted and is not enforced", target.name)
+        log.warning("daily_budget_usd is set but there is no price; the budget cannot be "
+                    "counted and is not enforced", extra={"target": target.name})
         return None
     spent = await asyncio.to_thread(store.spend_since, target_id, utc_day_start())
     return DailyBudget(limit, spent)
@@ -259,14 +315,15 @@ async def probe_round(config: Config, target: TargetConfig, store: Store, probes
         limits = _Limits(target, provider, await _budget(store, target, target_id), secrets)
         run_id = await asyncio.to_thread(store.create_run, target_id, len(jobs), trigger=trigger,
                                          scheduled_for=scheduled_for)
-        log.info("run %d started: target=%s calls=%d", run_id, target.name, len(jobs))
+        log.info("run started", extra={"run": run_id, "target": target.name,
+                                       "calls": len(jobs), "trigger": trigger})
         await provider.open()
         writer = ResponseWriter(store)
         sem = asyncio.Semaphore(target.limits.concurrency)
-        done = 0
+        done = failed = 0
 
         async def one(job: Job) -> None:
-            nonlocal done
+            nonlocal done, failed
             request = ProbeRequest(messages=job.probe.messages, params=target.params,
                                    probe_id=job.probe.id, sample_index=job.sample_index)
             async with sem:
@@ -276,9 +333,19 @@ async def probe_round(config: Config, target: TargetConfig, store: Store, probes
             await writer.put(_row(job, run_id, outcome, attempts, cost, secrets),
                              job.probe.expect)
             done += 1
+            failed += isinstance(outcome, ProviderCallError)
             if progress is not None:
-                progress(done, len(jobs))
+                progress(done, len(jobs), failed)
 
+        async def tick() -> None:
+            # so a round whose calls are all waiting (retries, a server that is down) still
+            # says where it is
+            assert progress is not None
+            while True:
+                await asyncio.sleep(PROGRESS_TICK_S)
+                progress(done, len(jobs), failed)
+
+        ticker = asyncio.create_task(tick()) if progress is not None and jobs else None
         tasks = [asyncio.create_task(one(j)) for j in jobs]
         try:
             await asyncio.gather(*tasks)
@@ -290,10 +357,14 @@ async def probe_round(config: Config, target: TargetConfig, store: Store, probes
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
         finally:
+            if ticker is not None:
+                ticker.cancel()
             await writer.close()
         summary = await asyncio.to_thread(store.finish_run, run_id, note=limits.note())
-        log.info("run %d %s: ok=%d failed=%d", run_id, summary.status, summary.ok,
-                 summary.failed)
+        log.log(logging.WARNING if summary.status == "failed" else logging.INFO,
+                "run finished", extra={"run": run_id, "target": target.name,
+                                       "status": summary.status, "ok": summary.ok,
+                                       "failed": summary.failed})
         return summary
     finally:
         await provider.aclose()

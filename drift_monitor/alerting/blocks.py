@@ -138,10 +138,13 @@ def alert_blocks(p: dict[str, Any]) -> list[Block]:
         blocks.append(section(f"*Example* `{esc(ex['probe'])}` ({esc(ex['metric'])}), "
                               f"*before:*\n{code(ex['before'], EXAMPLE_CHARS)}"))
         blocks.append(section(f"*after:*\n{code(ex['after'], EXAMPLE_CHARS)}"))
+    # an outage alone is fixed at the provider, not accepted as a baseline
+    outage_only = p.get("outage") and p.get("dimensions") == ["operational"]
     blocks += [
         divider(),
-        section("If the new behaviour is fine, accept it as the new baseline:\n"
-                + code(p["accept_command"], 400)),
+        section("Fix the key, quota or deployment: the alert resolves once calls succeed."
+                if outage_only else "If the new behaviour is fine, accept it as the new "
+                "baseline:\n" + code(p["accept_command"], 400)),
         context([f"check #{p.get('check_id')} · window runs {p['window_runs']} "
                  f"({p['window_responses']} responses) vs baseline {p['baseline_id']} runs "
                  f"{p['baseline_runs']} ({p['baseline_responses']} responses) · reason "

@@ -6,7 +6,7 @@ Rules (reliability contract 5):
   (``info`` never pages). A dimension with a paging finding opens an incident, or updates the
   open one.
 - An open incident notifies once when it opens (``first_notification``), again when it changes
-  (``changed``: a metric, suite or direction not in the last message, or a higher severity), and
+  (``changed``: a suite not in the last message, or a higher severity), and
   otherwise only after ``notify.repeat_interval`` (``repeat_interval_elapsed``).
 - It resolves after one clean check: a check of the target with no finding of that dimension at
   warning or above, confirmed or not. An unconfirmed finding is no evidence the behaviour came
@@ -106,8 +106,10 @@ class Decision:
 
 
 def finding_key(f: Finding) -> str:
-    # probe-level detail churns between windows; a new probe of the same metric is not news
-    return f"{f.metric}|{f.suite or ''}|{f.direction}"
+    # what makes an open incident news: a suite not yet announced. Probe-level detail churns
+    # between windows, and with evidence carried over windows more metrics of an announced
+    # suite join an episode as they build up: neither is a new message (a higher severity is)
+    return f.suite or f.probe or ""
 
 
 def decide_open(incident: dict[str, Any], paging: list[Finding], now: datetime,
@@ -212,9 +214,9 @@ class IncidentBook:
             "incident_id": incident["id"], "check_id": check_id, "at": self.now,
             "action": action, "reason": reason.value, "notified": queued > 0,
             "dedup_key": dedup_key, "silence_id": self.held.get(incident["id"])})
-        log.info("incident %s (%s/%s): %s, reason %s%s", incident["id"], target,
-                 incident["dimension"], action, reason.value,
-                 f", queued in {dedup_key}" if queued else "")
+        log.info("incident decision", extra={
+            "incident": incident["id"], "target": target, "dimension": incident["dimension"],
+            "action": action, "reason": reason.value, "queued": dedup_key if queued else None})
         return Decision(target, incident["dimension"], incident["id"], action, reason, queued)
 
     def apply_check(self, result: CheckResult, target_id: int, check_id: int, *,
@@ -230,7 +232,8 @@ class IncidentBook:
             if policy.pages(f):
                 paging.setdefault(f.dimension, []).append(f)
         open_by_dim = {i["dimension"]: i for i in self.store.open_incidents(self.conn,
-                                                                            target_id)}
+                                                                            target_id)
+                       if result.scope is None or i["dimension"] in result.scope}
         alerts: list[Announcement] = []
         closes: list[Announcement] = []
         decisions = []

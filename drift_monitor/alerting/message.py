@@ -104,6 +104,7 @@ def alert_payload(result: CheckResult, items: list[tuple[dict[str, Any], str, li
         "window_responses": result.window_responses,
         "model_string_changed": result.model_string_changed,
         "model_strings": model_strings(result),
+        "outage": any(f.metric == "outage" for f in result.findings),
         "examples": examples, "accept_command": accept_command(result.target),
         "control": control,
         "control_lines": control_lines(control, [i["dimension"] for i in incidents],

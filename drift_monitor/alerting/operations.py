@@ -3,7 +3,7 @@
 Rules:
 
 - *Acknowledge* (``incidents ack N``): an open incident stops repeating; it notifies again only
-  when it changes (a new metric, suite or direction, or a higher severity), and that change
+  when it changes (a suite not announced yet, or a higher severity), and that change
   clears the acknowledgement. Closed incidents cannot be acknowledged.
 - *Silence* (``silence add``): Alertmanager-style. From now until its end, the alerts of one
   target (one dimension, or all) are held back: the incident is still opened, updated and shown,

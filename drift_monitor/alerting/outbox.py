@@ -121,16 +121,17 @@ def deliver(config: Config, store: Store, *, now: Clock = utc_now, due_only: boo
         except ChannelError as exc:
             if exc.permanent:
                 store.finish_attempt(nid, now=t, status="failed", error=str(exc))
-                log.error("notification %s (%s) failed permanently: %s", nid,
-                          row["dedup_key"], exc)
+                log.error("notification failed permanently", extra={
+                    "notification": nid, "key": row["dedup_key"], "error": str(exc)})
                 report.attempts.append(attempt("failed", str(exc)))
                 continue
             next_at = t + timedelta(seconds=backoff_seconds(row["attempts"] + 1,
                                                             exc.retry_after))
             store.finish_attempt(nid, now=t, status="pending", error=str(exc),
                                  next_attempt_at=next_at)
-            log.warning("notification %s (%s) not delivered, retry after %s: %s", nid,
-                        row["dedup_key"], next_at.isoformat(timespec="seconds"), exc)
+            log.warning("notification not delivered", extra={
+                "notification": nid, "key": row["dedup_key"],
+                "retry_at": next_at.isoformat(timespec="seconds"), "error": str(exc)})
             failing.add(name)
             report.attempts.append(attempt("retry", str(exc), next_at))
             continue
@@ -142,12 +143,14 @@ def deliver(config: Config, store: Store, *, now: Clock = utc_now, due_only: boo
             next_at = t + timedelta(seconds=backoff_seconds(row["attempts"] + 1))
             store.finish_attempt(nid, now=t, status="pending", error=error,
                                  next_attempt_at=next_at)
-            log.exception("notification %s: %s", nid, error)
+            log.exception("notification not delivered", extra={"notification": nid,
+                                                               "error": error})
             failing.add(name)
             report.attempts.append(attempt("retry", error, next_at))
             continue
         store.finish_attempt(nid, now=t, status="delivered")
-        log.info("notification %s (%s) delivered via %s", nid, row["dedup_key"], name)
+        log.info("notification delivered", extra={"notification": nid,
+                                                  "key": row["dedup_key"], "channel": name})
         report.attempts.append(attempt("delivered"))
     report.pending = len(store.pending_notification_ids(now(), due_only=False, keys=keys))
     return report

@@ -17,8 +17,10 @@ EXAMPLE_LINES = 6
 
 
 def _value(v: object, metric: str) -> str:
+    if v is None:
+        return "n/a"
     if isinstance(v, float):
-        if metric.endswith(("_rate", "accuracy")):
+        if metric.endswith(("_rate", "accuracy", "outage")):
             return f"{v:.0%}"
         return f"{v:.3g}"
     return str(v)
@@ -85,6 +87,9 @@ def payload_finding_lines(f: dict[str, Any]) -> list[str]:
 
 
 def model_string_line(p: dict[str, Any]) -> str:
+    if p.get("outage"):
+        return ("Calls to the provider are failing: an outage, not a behaviour change. It "
+                "resolves by itself once calls succeed (fix the key, quota or deployment).")
     if p.get("model_string_changed"):
         ms = p.get("model_strings") or {}
         return (f"The provider's model string changed ({ms.get('before')} -> "
@@ -135,5 +140,7 @@ def render_payload(p: dict[str, Any]) -> str:
         lines.append(_indent(ex["before"]))
         lines.append("after:")
         lines.append(_indent(ex["after"]))
-    lines.append(f"If the new behaviour is fine: {p['accept_command']}")
+    if not (p.get("outage") and p.get("dimensions") == ["operational"]):
+        # an outage alone is fixed at the provider, not accepted as a baseline
+        lines.append(f"If the new behaviour is fine: {p['accept_command']}")
     return "\n".join(lines + text_links(p))

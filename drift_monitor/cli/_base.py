@@ -60,8 +60,13 @@ pass_state = click.make_pass_decorator(State)
 def main(ctx: click.Context, config_path: str | None, verbose: int) -> None:
     """drift-monitor: catches silent behaviour changes in hosted language models."""
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(level=level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from drift_monitor.daemon.logs import TextFormatter
+
+    # the daemon's key=value lines: fields stay fields (`run finished run=4 status=failed`)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(TextFormatter())
+    logging.basicConfig(level=level, handlers=[handler])
+    logging.getLogger("alembic").setLevel(max(level, logging.WARNING))
     ctx.obj = State(config_path)
 
 
@@ -74,6 +79,11 @@ def open_store(config: Config) -> Any:
     return Store(engine)
 
 
+
+
+def json_default(o: Any) -> Any:
+    """For json.dumps: datetimes as ISO 8601, anything else as its string."""
+    return o.isoformat() if hasattr(o, "isoformat") else str(o)
 
 
 def write_report(path: str, html: str) -> None:

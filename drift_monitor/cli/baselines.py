@@ -7,7 +7,14 @@ from typing import Any
 
 import click
 
-from drift_monitor.cli._base import State, handles_errors, main, open_store, pass_state
+from drift_monitor.cli._base import (
+    State,
+    handles_errors,
+    json_default,
+    main,
+    open_store,
+    pass_state,
+)
 
 # --- baseline -------------------------------------------------------------------------------
 
@@ -84,15 +91,27 @@ def baseline_accept(state: State, target: str, runs: int | None, actor: str | No
 
 @baseline.command("show")
 @click.option("--target", "-t", "target", default=None, help="Target name (default all).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
 @pass_state
 @handles_errors
-def baseline_show(state: State, target: str | None) -> None:
+def baseline_show(state: State, target: str | None, as_json: bool) -> None:
     """Show each target's baselines, newest first."""
     config = state.config
     store = open_store(config)
-    for t in config.targets([target] if target else None):
+    chosen = config.targets([target] if target else None)
+    histories = {}
+    for t in chosen:
         tid = store.target_id(t.name)
-        history = store.baseline_history(tid) if tid is not None else []
+        histories[t.name] = store.baseline_history(tid) if tid is not None else []
+    if as_json:
+        import json
+
+        click.echo(json.dumps({"targets": [{"target": name, "baselines": h}
+                                           for name, h in histories.items()]},
+                              indent=2, default=json_default))
+        return
+    for t in chosen:
+        history = histories[t.name]
         if not history:
             click.echo(f"{t.name}: no baseline yet (one is pinned automatically after "
                        f"{config.settings.baseline.min_runs} finished runs)")

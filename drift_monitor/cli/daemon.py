@@ -38,9 +38,15 @@ def run(state: State, log_json: bool) -> None:
             "signal received", extra={"signal": signal.Signals(signum).name})
         daemon.request_stop()
 
+    def on_hangup(signum: int, _frame: FrameType | None) -> None:
+        logging.getLogger("drift_monitor.daemon").info(
+            "signal received: reloading the config", extra={"signal": "SIGHUP"})
+        daemon.request_reload()
+
     # installed before start so a signal during start-up is a clean stop too
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGHUP, on_hangup)
     daemon.start()
     clean = daemon.serve()
     logging.shutdown()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Callable
+from typing import Any
 
 import click
 
@@ -12,29 +12,46 @@ from drift_monitor.cli._base import State, handles_errors, main, open_store, pas
 
 # --- probe ----------------------------------------------------------------------------------
 
-def _progress(target: str) -> Callable[[int, int], None] | None:
-    if not sys.stderr.isatty():
+INTERRUPTED_NOTE = "interrupted (Ctrl-C): the responses received before are stored"
+
+
+def _finish_interrupted(store: Any, target: str) -> int | None:
+    """Ctrl-C stopped the round: finish its run (never left ``running``)."""
+    run_id = store.running_run(target, trigger="manual")
+    if run_id is not None:
+        store.finish_run(run_id, note=INTERRUPTED_NOTE)
+    return run_id
+
+
+def _top_error(store: Any, target: str) -> str | None:
+    """The newest round's most common failure with the provider's stored (redacted) message."""
+    tid = store.target_id(target)
+    outcomes = store.recent_round_outcomes(tid, 1) if tid is not None else []
+    if not outcomes or not outcomes[0]["error_kind"]:
         return None
+    o = outcomes[0]
+    status = f" (HTTP {o['http_status']})" if o["http_status"] is not None else ""
+    from drift_monitor.detection.outage import provider_message
 
-    def show(done: int, total: int) -> None:
-        end = "\n" if done == total else ""
-        click.echo(f"\r  {target}: {done}/{total} calls", err=True, nl=False)
-        if end:
-            click.echo("", err=True)
-
-    return show
+    message = (provider_message(o["message"]) or "")[:300]
+    return f"{o['error_kind']}{status}" + (f": {message}" if message else "")
 
 
 @main.command()
 @click.option("--target", "-t", "targets", multiple=True, help="Target name (repeatable).")
 @click.option("--samples", type=click.IntRange(1, 1000), help="Samples per probe.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
 @pass_state
 @handles_errors
-def probe(state: State, targets: tuple[str, ...], samples: int | None) -> None:
+def probe(state: State, targets: tuple[str, ...], samples: int | None, as_json: bool) -> None:
     """Run one probe round now for the targets (default: all).
 
-    Exit 0 when every round completed (possibly partially), 1 when every call of a round failed.
+    Shows progress on stderr (a bar on a terminal, a line every 10 s otherwise). Ctrl-C stops
+    the round and finishes its run with what arrived. Exit 0 when every round completed
+    (possibly partially), 1 when every call of a round failed, 130 when interrupted.
     """
+    from drift_monitor.cli._progress import RoundProgress
+    from drift_monitor.estimate import estimate
     from drift_monitor.runner import probe_round
     from drift_monitor.storage.engine import ensure_schema, make_engine
     from drift_monitor.storage.queries import Store
@@ -46,20 +63,43 @@ def probe(state: State, targets: tuple[str, ...], samples: int | None) -> None:
     for t in chosen:
         config.api_key(t)  # fail on a missing key before anything is stored
     engine = make_engine(config.database_url)
+    rounds: list[dict[str, Any]] = []
     try:
         ensure_schema(engine)
         store = Store(engine)
         any_failed = False
         for target in chosen:
-            summary = asyncio.run(probe_round(config, target, store,
-                                              library.select(target.suites), samples=samples,
-                                              progress=_progress(target.name)))
-            failures = ", ".join(f"{k} {n}" for k, n in sorted(summary.failures_by_kind.items()))
-            click.echo(f"{target.name}: run {summary.id} {summary.status}: {summary.ok} ok, "
-                       f"{summary.failed} failed" + (f" ({failures})" if failures else ""))
+            probes = library.select(target.suites)
+            click.echo(f"probe {target.name}: {estimate(target, probes, samples).describe()}",
+                       err=True)
+            try:
+                summary = asyncio.run(probe_round(config, target, store, probes,
+                                                  samples=samples,
+                                                  progress=RoundProgress(target.name)))
+            except KeyboardInterrupt:
+                run_id = _finish_interrupted(store, target.name)
+                click.echo(f"interrupted: run {run_id} of {target.name} finished with the "
+                           "responses received so far", err=True)
+                sys.exit(130)
+            error = _top_error(store, target.name) if summary.failed else None
+            rounds.append({"target": target.name, "run": summary.id, "status": summary.status,
+                           "expected": summary.expected, "ok": summary.ok,
+                           "failed": summary.failed,
+                           "failures_by_kind": summary.failures_by_kind, "error": error})
+            if not as_json:
+                failures = ", ".join(f"{k} {n}"
+                                     for k, n in sorted(summary.failures_by_kind.items()))
+                click.echo(f"{target.name}: run {summary.id} {summary.status}: {summary.ok} ok, "
+                           f"{summary.failed} failed" + (f" ({failures})" if failures else ""))
+                if error:
+                    click.echo(f"  most common error: {error}")
             any_failed |= summary.status == "failed"
     finally:
         engine.dispose()
+    if as_json:
+        import json
+
+        click.echo(json.dumps({"rounds": rounds}, indent=2))
     sys.exit(1 if any_failed else 0)
 
 

@@ -8,7 +8,7 @@ import sys
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -52,12 +52,14 @@ def init(directory: str, force: bool) -> None:
 # --- validate -------------------------------------------------------------------------------
 
 @main.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
 @pass_state
 @handles_errors
-def validate(state: State) -> None:
-    """Load config and probes, check every target, and print a summary."""
+def validate(state: State, as_json: bool) -> None:
+    """Load config and probes, check every target, and print a summary with each target's
+    calls and estimated cost per round and per month."""
     from drift_monitor.alerting.routes import route_problems, router_for
-    from drift_monitor.runner import samples_for
+    from drift_monitor.estimate import estimate
     from drift_monitor.storage.engine import safe_url
 
     config = state.config
@@ -68,28 +70,50 @@ def validate(state: State) -> None:
         sys.exit(2)
     library = config.load_probes()
     config.check_suites(library)
-    click.echo(f"config: {config.path}")
-    click.echo(f"database: {safe_url(config.database_url)}")
-    click.echo(f"probes: {sum(len(s.probes) for s in library.suites.values())} in "
-               f"{len(library.suites)} suites ({config.probes_dir})")
+    out: dict[str, Any] = {
+        "valid": True, "config": str(config.path), "database": safe_url(config.database_url),
+        "probes": sum(len(s.probes) for s in library.suites.values()),
+        "suites": sorted(library.suites), "probes_dir": str(config.probes_dir), "targets": []}
+    lines = [f"config: {out['config']}", f"database: {out['database']}",
+             f"probes: {out['probes']} in {len(out['suites'])} suites ({out['probes_dir']})"]
     target_issues: list[str] = []
     for target in config.targets():
         found = target_problems(config, target)
         if found:
             target_issues += found
             continue
-        for warning in credential_warnings(target):
-            click.echo(f"target {target.name}: warning: {warning}")
+        warnings = credential_warnings(target)
+        lines += [f"target {target.name}: warning: {w}" for w in warnings]
         probes = library.select(target.suites)
-        calls = sum(samples_for(p, target, None) for p in probes)
-        click.echo(f"target {target.name}: {target.provider} {target.model}, "
-                   f"{len(probes)} probes, {calls} calls per run, {target.schedule}"
-                   + (f", control {target.control}" if target.control else ""))
+        est = estimate(target, probes)
+        out["targets"].append({"name": target.name, "provider": target.provider,
+                               "model": target.model, "probes": len(probes),
+                               "schedule": target.schedule, "control": target.control,
+                               "warnings": warnings, **est.to_json()})
+        lines.append(f"target {target.name}: {target.provider} {target.model}, "
+                     f"{len(probes)} probes, {est.calls} calls per run, {target.schedule}"
+                     + (f", control {target.control}" if target.control else ""))
+        lines.append(f"  cost: {est.describe()}")
     if target_issues:
         for line in target_issues:
             click.echo(line, err=True)
         _fail(f"invalid: {len(target_issues)} problem(s) with targets")
     router = router_for(config)
+    out["notify"] = {"routes": len(router.routes), "default": list(router.default),
+                     "digest": list(router.digest)}
+    total = [t["cost_usd_per_month"] for t in out["targets"]]
+    out["cost_usd_per_month"] = (round(sum(total), 2) if all(c is not None for c in total)
+                                 else None)
+    if as_json:
+        import json
+
+        click.echo(json.dumps(out, indent=2))
+        return
+    for line in lines:
+        click.echo(line)
+    if out["cost_usd_per_month"] is not None:
+        click.echo(f"estimated total: ${out['cost_usd_per_month']:.2f} a month (confirmation "
+                   "rounds come on top)")
     click.echo(f"notify: {len(router.routes)} routes, default {', '.join(router.default)}, "
                f"digest to {', '.join(router.digest)}")
     click.echo("valid")
@@ -149,3 +173,33 @@ def db_upgrade(state: State) -> None:
         engine.dispose()
 
 
+
+
+@db.command("prune")
+@click.option("--dry-run", is_flag=True, help="Count what would be deleted; delete nothing.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
+@pass_state
+@handles_errors
+def db_prune(state: State, dry_run: bool, as_json: bool) -> None:
+    """Apply `retention` now: delete responses and runs older than it, in small batches,
+    never a baseline's runs or their responses."""
+    from drift_monitor.cli._base import open_store
+    from drift_monitor.retention import prune
+
+    config = state.config
+    retention = config.settings.retention
+    store = open_store(config)
+    report = prune(config, store, dry_run=dry_run)
+    if as_json:
+        import json
+
+        click.echo(json.dumps({**report.to_json(), "retention": retention.model_dump()}))
+        return
+    if retention.responses is None and retention.runs is None:
+        click.echo("no retention configured (retention: {responses: 90d, runs: 400d}): "
+                   "nothing pruned")
+        return
+    verb = "would delete" if dry_run else "deleted"
+    click.echo(f"{verb} {report.responses} responses and {report.runs} runs (retention: "
+               f"responses {retention.responses or 'kept'}, runs {retention.runs or 'kept'}); "
+               f"{report.kept_baseline_runs} old runs kept because a baseline holds them")

@@ -86,7 +86,7 @@ def render_html(r: CompareReport) -> str:
                               ("Costs", "", r.costs)):
         parts.append(f"<h3 class='{cls}'>{title}</h3>")
         parts.append("<ul>" + "".join(f"<li>{escape(i)}</li>" for i in items) + "</ul>"
-                     if items else "<p class='muted'>nothing measurable</p>")
+                     if items else "<p class='muted'>none found</p>")
     parts.append("<h2>Expectations</h2><p class='muted'>share of answers whose probe "
                  "expectations (format, instructions, reference answer) all hold</p><table>"
                  "<tr><th>suite</th><th>" + escape(r.pinned) + "</th><th>" +

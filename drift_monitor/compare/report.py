@@ -29,6 +29,9 @@ BETTER_WHEN = {
     "truncation_rate": -1, "latency_p50": -1,
 }
 PASS_RATE_ALPHA = 0.01  # a suite's pass rate is called fixed or broken only below this p
+# a move this large that is not significant is still named, as not significant, so the summary
+# never says "nothing" above a table where a pass rate clearly moved (issue 14, finding 8)
+PASS_RATE_VISIBLE = 0.10
 
 
 @dataclass
@@ -123,8 +126,9 @@ def refusal_rates(side: Side) -> dict[str, tuple[float, int]]:
     return {k: (float(np.mean(v)), len(v)) for k, v in sorted(per.items())}
 
 
-def suite_pass_changes(rates: tuple[PassRates, PassRates]) -> list[tuple[str, float, float,
-                                                                           float]]:
+def suite_pass_changes(rates: tuple[PassRates, PassRates], *, alpha: float = PASS_RATE_ALPHA,
+                       visible: float | None = None,
+                       ) -> list[tuple[str, float, float, float]]:
     """(suite, pinned rate, candidate rate, p) for suites whose expectation pass rate differs
     by Fisher's exact test at PASS_RATE_ALPHA. Pooled over the suite's answers: a screen that
     names what to look at, not the paired test a check runs."""
@@ -136,7 +140,7 @@ def suite_pass_changes(rates: tuple[PassRates, PassRates]) -> list[tuple[str, fl
         (rb, nb), (rc, nc) = pb.per_suite[suite], pc.per_suite[suite]
         kb, kc = pb.passed[suite], pc.passed[suite]
         p = float(fisher_exact([[kb, nb - kb], [kc, nc - kc]])[1])
-        if p < PASS_RATE_ALPHA:
+        if p < alpha or (visible is not None and abs(rc - rb) >= visible):
             out.append((suite, rb, rc, p))
     return out
 
@@ -211,10 +215,18 @@ def verdicts(findings: list[Finding], rates: tuple[PassRates, PassRates],
             fixes.append(line)
         else:
             breaks.append(line)
-    for suite, rb, rc, p in suite_pass_changes(rates):
-        line = (f"expectations: {_pct(rc)} of answers pass in suite {suite} (pinned: "
-                f"{_pct(rb)}; Fisher p = {p:.1e})")
-        (fixes if rc > rb else breaks).insert(0, line)
+    for suite, rb, rc, p in suite_pass_changes(rates, visible=PASS_RATE_VISIBLE):
+        (nb, nc) = rates[0].per_suite[suite][1], rates[1].per_suite[suite][1]
+        if p < PASS_RATE_ALPHA:
+            line = (f"expectations: {_pct(rc)} of answers pass in suite {suite} (pinned: "
+                    f"{_pct(rb)}; Fisher p = {p:.1e})")
+            (fixes if rc > rb else breaks).insert(0, line)
+        else:
+            word = "rose" if rc > rb else "fell"
+            line = (f"possibly: the pass rate of suite {suite} {word} from {_pct(rb)} to "
+                    f"{_pct(rc)}, not significant over {nb} and {nc} answers (Fisher p = "
+                    f"{p:.2f}); more samples would tell")
+            (fixes if rc > rb else breaks).append(line)
     ub, uc = use
     costs = []
     if ub.cost_per_1k is not None and uc.cost_per_1k is not None:

@@ -38,7 +38,7 @@ def summary_lines(r: CompareReport) -> list[str]:
              f"({r.pinned_model}) on {r.probes} probes"]
     for title, items in (("Fixes", r.fixes), ("Breaks", r.breaks),
                          ("Changes to review", r.changes), ("Costs", r.costs)):
-        lines.append(f"  {title}:" + ("" if items else " nothing measurable"))
+        lines.append(f"  {title}:" + ("" if items else " none found"))
         lines.extend(f"    - {i}" for i in items)
     return lines
 

@@ -83,6 +83,37 @@ class RedactSecrets(logging.Filter):
         return True
 
 
+# APScheduler's own warnings, as events with fields: (its message template, our event, the
+# names of its arguments)
+_APSCHEDULER = {
+    'Execution of job "%s" skipped: maximum number of running instances reached (%d)':
+        ("job skipped: its previous run still runs", ("job", "max_instances")),
+    'Run time of job "%s" was missed by %s':
+        ("job started late", ("job", "late_by")),
+    'Job "%s" raised an exception':
+        ("job raised an exception", ("job",)),
+}
+
+
+class SchedulerEvents(logging.Filter):
+    """Rewrites APScheduler's records into the daemon's event shape: a fixed event text and the
+    job as a field, instead of its own sentences with the values inside."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith("apscheduler"):
+            return True
+        known = _APSCHEDULER.get(str(record.msg))
+        args = record.args if isinstance(record.args, tuple) else ()
+        if known is not None:
+            event, names = known
+            for name, value in zip(names, args, strict=False):
+                setattr(record, name, str(value))
+            record.msg, record.args = event, None
+        record.scheduler_logger = record.name
+        record.name = "drift_monitor.daemon"
+        return True
+
+
 def secret_values(config: Config) -> list[str]:
     """The values of every env var the config names as a secret, and the database password."""
     names: list[str | None] = [t.api_key_env for t in config.settings.targets]
@@ -119,8 +150,10 @@ def configure(*, json_lines: bool, level: int = logging.INFO,
         root.removeHandler(h)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if json_lines else TextFormatter())
+    handler.addFilter(SchedulerEvents())
     handler.addFilter(RedactSecrets(secrets or []))
     root.addHandler(handler)
     root.setLevel(level)
+    logging.getLogger("alembic").setLevel(max(level, logging.WARNING))
     # APScheduler logs every job start and end at INFO: noise at one-second schedules
     logging.getLogger("apscheduler").setLevel(max(level, logging.WARNING))

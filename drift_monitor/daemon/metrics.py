@@ -58,6 +58,9 @@ class Metrics:
         self.deliveries = Counter("drift_monitor_deliveries", "Notification delivery "
                                   "attempts by outcome.", ["outcome"], registry=r)
         self.up = Gauge("drift_monitor_healthy", "1 when /healthz reports healthy.", registry=r)
+        self.target_up = Gauge("drift_monitor_target_up", "1 when the target's latest round "
+                               "got answers, 0 when every call of it failed (outage).",
+                               ["target"], registry=r)
 
     def on_call(self, target: TargetConfig, outcome: CallResult | ProviderCallError,
                 cost: float | None) -> None:
@@ -84,6 +87,10 @@ class Metrics:
             for status in ("pending", "delivered", "failed"):
                 self.channel_outbox.labels(channel, status).set(counts.get(status, 0))
         self.up.set(1 if healthy else 0)
+
+    def set_target_up(self, up: dict[str, bool]) -> None:
+        for name, ok in up.items():
+            self.target_up.labels(name).set(1 if ok else 0)
 
     def render(self) -> bytes:
         """The exposition text (Prometheus text format 0.0.4)."""

@@ -203,9 +203,11 @@ class TargetJobs:
         self.store.finish_slot(self.name, slot, status="done", now=utcnow(), run_id=summary.id)
         self.metrics.rounds.labels(self.name, summary.status).inc()
         self.metrics.round_duration.labels(self.name).observe(seconds)
-        log.info("round finished", extra={**fields, "run": summary.id, "status": summary.status,
-                                          "ok": summary.ok, "failed": summary.failed,
-                                          "seconds": round(seconds, 3)})
+        # a round whose every call failed is an outage in the making, not routine
+        log.log(logging.WARNING if summary.status == "failed" else logging.INFO,
+                "round finished", extra={**fields, "run": summary.id, "status": summary.status,
+                                         "ok": summary.ok, "failed": summary.failed,
+                                         "seconds": round(seconds, 3)})
         return True
 
     def _finish_orphan(self, slot: datetime | None, note: str) -> int | None:

@@ -34,6 +34,7 @@ from drift_monitor.daemon.rounds import RoundRunner, TargetJobs, utcnow
 from drift_monitor.daemon.server import HealthCache, StatusServer
 from drift_monitor.daemon.slots import SlotClock
 from drift_monitor.errors import DriftMonitorError
+from drift_monitor.probes import ProbeLibrary
 from drift_monitor.storage.queries import Store
 from drift_monitor.web.server import ConsoleServer
 
@@ -86,6 +87,8 @@ class Daemon:
         self.server: ConsoleServer | StatusServer | None = None
         self._registered = False
         self._beat_failing = False
+        self._reload = threading.Event()
+        self._retired: list[TargetJobs] = []  # jobs of removed targets, until idle
 
     # --- start ----------------------------------------------------------------------------
 
@@ -129,17 +132,27 @@ class Daemon:
         self._take_lease()
         try:
             self._start_server()
-            for t in config.targets():
-                self.jobs[t.name] = TargetJobs(config, t, self.store, library,
-                                               daemon_id=self.daemon_id, metrics=self.metrics,
-                                               runner=self.runner, lease_s=self.lease_s,
-                                               stopping=self.stopping,
-                                               submit_check=self._submit_check,
-                                               check_slots=self.check_slots)
+            self.jobs = self._make_jobs(config, library)
             self._start_scheduler()
         except BaseException:
             self._release()
             raise
+
+    def _make_jobs(self, config: Config, library: ProbeLibrary) -> dict[str, TargetJobs]:
+        jobs = {}
+        for t in config.targets():
+            jobs[t.name] = TargetJobs(config, t, self.store, library,
+                                      daemon_id=self.daemon_id, metrics=self.metrics,
+                                      runner=self.runner, lease_s=self.lease_s,
+                                      stopping=self.stopping, submit_check=self._submit_check,
+                                      check_slots=self.check_slots)
+            old = self.jobs.get(t.name)
+            if old is not None:
+                # the same locks: a round of the old settings still running keeps the new
+                # schedule from starting a second round of this target beside it
+                jobs[t.name].round_lock, jobs[t.name].check_lock = (old.round_lock,
+                                                                     old.check_lock)
+        return jobs
 
     def _take_lease(self) -> None:
         now = utcnow()
@@ -205,6 +218,10 @@ class Daemon:
                                id="tick", next_run_time=now)
         self.scheduler.add_job(self._deliver, IntervalTrigger(seconds=self.delivery_s),
                                id="outbox", next_run_time=now)
+        from drift_monitor.retention import DAEMON_EVERY_S
+
+        self.scheduler.add_job(self._prune, IntervalTrigger(seconds=DAEMON_EVERY_S), id="prune",
+                               next_run_time=now + timedelta(seconds=30))
         digest = self.config.settings.digest
         self.digest_clock = SlotClock(parse_schedule(digest.schedule), digest.timezone)
         self.scheduler.add_job(self._digest, CronTrigger.from_crontab(
@@ -272,6 +289,20 @@ class Daemon:
         for a in report.attempts:
             self.metrics.deliveries.labels(a.outcome).inc()
 
+    def _prune(self) -> None:
+        """Apply ``retention`` a few small batches at a time (the rest at the next pass)."""
+        from drift_monitor.retention import DAEMON_MAX_BATCHES, prune
+
+        if self.stopping.is_set():
+            return
+        try:
+            report = prune(self.config, self.store, max_batches=DAEMON_MAX_BATCHES)
+        except Exception as exc:
+            log.error("prune failed", extra={"error": _first_line(exc)})
+            return
+        if report.responses or report.runs:
+            log.info("pruned", extra=report.to_json())
+
     def _digest(self) -> None:
         from drift_monitor.digest import build_digest, queue_digest
 
@@ -319,13 +350,95 @@ class Daemon:
         # per channel, so a PagerDuty key that stopped working shows next to a healthy Slack
         body["channels"] = gauges.get("channels", {})
         body["open_incidents"] = sum(gauges.get("open_incidents", {}).values())
+        failing = self._failing_targets(last) if db_ok else {}
+        for name, why in failing.items():
+            body["targets"][name]["failing"] = why
+        body["failing_targets"] = sorted(failing)
         healthy = db_ok and alive
-        body["status"] = "ok" if healthy else "unhealthy"
+        # the service itself is up (200) while a target fails: degraded, with the list
+        body["status"] = ("unhealthy" if not healthy else "degraded" if failing else "ok")
         if db_ok:
             self.metrics.set_gauges(list(self.jobs), gauges, healthy)
+            self.metrics.set_target_up({name: name not in failing for name in self.jobs
+                                        if name in last})
         else:
             self.metrics.up.set(0)
         return healthy, body
+
+    def _failing_targets(self, last: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """Targets whose latest round failed every call, with the error kind and the stored
+        (redacted) provider message of that round."""
+        from drift_monitor.detection.outage import provider_message
+
+        out: dict[str, dict[str, Any]] = {}
+        for name in self.jobs:
+            run = last.get(name)
+            if run is None or run["status"] != "failed":
+                continue
+            why: dict[str, Any] = {"run": run["id"]}
+            tid = self.health_store.target_id(name)
+            outcomes = self.health_store.recent_round_outcomes(tid, 1) if tid else []
+            if outcomes:
+                o = outcomes[0]
+                why.update(error_kind=o["error_kind"], http_status=o["http_status"],
+                           message=(provider_message(o["message"]) or "")[:300] or None)
+            out[name] = why
+        return out
+
+    # --- reload (SIGHUP) -------------------------------------------------------------------
+
+    def request_reload(self) -> None:
+        """Safe from a signal handler: the serve loop reloads the config."""
+        self._reload.set()
+
+    def reload(self) -> bool:
+        """Load the config file again and apply it: targets added, removed or changed, the
+        digest schedule, notification settings. Everything is validated first (config,
+        probes, suites, API keys); a bad file is logged and the running config is kept.
+        The database and the HTTP server's address need a restart. True when applied."""
+        from drift_monitor.config import load_config
+
+        try:
+            new = load_config(self.config.path)
+            library = new.load_probes()
+            new.check_suites(library)
+            for t in new.targets():
+                new.api_key(t)
+            if new.database_url != self.config.database_url:
+                raise DaemonError("the database changed: restart the daemon to switch "
+                                  "databases (the running config is kept)")
+        except DriftMonitorError as exc:
+            log.error("config reload refused: the running config is kept",
+                      extra={"error": str(exc)[:500]})
+            return False
+        if new.settings.server != self.config.settings.server:
+            log.warning("config reload: server settings change only at restart")
+        old = self.jobs
+        jobs = self._make_jobs(new, library)
+        for name in set(old) - set(jobs):
+            self.scheduler.remove_job(f"round:{name}")
+            self._retired.append(old[name])
+        for name, j in jobs.items():
+            self.scheduler.add_job(j.scheduled, j.clock.trigger(), id=f"round:{name}",
+                                   name=f"round {name}", replace_existing=True)
+        digest = new.settings.digest
+        self.digest_clock = SlotClock(parse_schedule(digest.schedule), digest.timezone)
+        self.scheduler.add_job(self._digest, CronTrigger.from_crontab(
+            digest.schedule, timezone=digest.timezone), id="digest", replace_existing=True)
+        self.config, self.jobs = new, jobs
+        from drift_monitor.daemon.logs import RedactSecrets, secret_values
+
+        for handler in logging.getLogger().handlers:  # a new key is redacted from now on
+            for f in handler.filters:
+                if isinstance(f, RedactSecrets):
+                    f.secrets = sorted(set(f.secrets) | {s for s in secret_values(new)
+                                                         if len(s) >= 4}, key=len, reverse=True)
+        log.info("config reloaded", extra={
+            "targets": len(jobs), "added": ",".join(sorted(set(jobs) - set(old))),
+            "removed": ",".join(sorted(set(old) - set(jobs))),
+            "changed": ",".join(sorted(n for n in set(jobs) & set(old)
+                                       if jobs[n].target != old[n].target))})
+        return True
 
     # --- stop -----------------------------------------------------------------------------
 
@@ -334,9 +447,15 @@ class Daemon:
         self.stopping.set()
 
     def serve(self) -> bool:
-        """Block until a stop is requested, then stop. True when everything stopped in time."""
+        """Block until a stop is requested, then stop. True when everything stopped in time.
+        A reload requested meanwhile (SIGHUP) is done here, outside the signal handler."""
         while not self.stopping.wait(0.2):
-            pass
+            if self._reload.is_set():
+                self._reload.clear()
+                try:
+                    self.reload()
+                except Exception:  # a bug in applying it must not kill the daemon
+                    log.exception("config reload failed")
         return self.shutdown()
 
     def shutdown(self) -> bool:
@@ -359,7 +478,8 @@ class Daemon:
         return clean
 
     def _busy(self) -> bool:
-        return any(j.round_lock.locked() or j.check_lock.locked() for j in self.jobs.values())
+        return any(j.round_lock.locked() or j.check_lock.locked()
+                   for j in [*self.jobs.values(), *self._retired])
 
     def _wait_idle(self, deadline: float) -> bool:
         while self._busy() and time.monotonic() < deadline:

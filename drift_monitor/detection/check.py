@@ -41,6 +41,9 @@ class CheckResult:
     notes: list[str] = field(default_factory=list)
     error: str | None = None
     check_id: int | None = None
+    # the dimensions this check measured (None: all); an outage check measures only
+    # operational, so it never resolves another dimension's incident
+    scope: tuple[str, ...] | None = None
     evidence: dict[str, Any] | None = None  # the sequential evidence to store with the check
     repeated: bool = False  # the window had been checked already: nothing new was stored
 
@@ -129,6 +132,13 @@ def check_target(config: Config, target: TargetConfig, store: Store, *,
 
     result = CheckResult(target=target.name)
     tid = store.upsert_target(target.name, target.provider, target.model)
+    # outage as drift (detection/outage.py): failed rounds never join a window, so they are
+    # judged first, on their own
+    from drift_monitor.detection.outage_check import outage_check
+
+    outage = outage_check(config, target, store, tid, save)
+    if outage is not None:
+        return outage
     try:
         baseline = ensure_baseline(store, tid, target.name, config.settings.baseline.min_runs)
     except BaselineError as exc:

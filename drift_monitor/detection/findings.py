@@ -42,6 +42,19 @@ SENTENCES = {
                               "(was {base:.0%})",
     "all_fenced_rate": "{cur:.0%} of answers are a single fenced block (was {base:.0%})",
 }
+# The same metrics when the rate fell: a decrease must read as one (issue 14, finding 8).
+SENTENCES_DOWN = {
+    "code_fence_rate": "fewer answers put code inside markdown fences: {cur:.0%} (was "
+                       "{base:.0%})",
+    "refusal_rate": "the model refuses fewer of these requests: {cur:.0%} (was {base:.0%})",
+    "accuracy": "answers are correct less often: {cur:.0%} of the time (was {base:.0%})",
+    "json_valid_rate": "fewer answers are valid JSON: {cur:.0%} (was {base:.0%})",
+    "json_schema_valid_rate": "fewer answers match the JSON schema: {cur:.0%} (was "
+                              "{base:.0%})",
+    "format_compliance_rate": "fewer answers follow the probe's format instructions: "
+                              "{cur:.0%} (was {base:.0%})",
+    "all_fenced_rate": "fewer answers are a single fenced block: {cur:.0%} (was {base:.0%})",
+}
 
 
 @dataclass(frozen=True)
@@ -113,12 +126,16 @@ def describe(metric: str, kind: str, base: float, cur: float, effect: float,
     """One plain sentence for a finding."""
     where = f" on probe {probe}" if probe else (f" in suite {suite}" if suite else "")
     if metric in SENTENCES:
-        return SENTENCES[metric].format(cur=cur, base=base) + where
+        table = SENTENCES_DOWN if cur < base else SENTENCES
+        return table[metric].format(cur=cur, base=base) + where
     if kind == "binary" and metric.startswith("uses_"):
         what = metric[len("uses_"):].removesuffix("_rate").replace("_", " ")
+        if cur < base:
+            return f"fewer answers use {what}: {cur:.0%} (was {base:.0%}){where}"
         return f"{cur:.0%} of answers use {what} (was {base:.0%}){where}"
     if kind == "binary":
-        return f"{metric.replace('_', ' ')} is now {cur:.0%} (was {base:.0%}){where}"
+        verb = "fell to" if cur < base else "rose to"
+        return f"{metric.replace('_', ' ')} {verb} {cur:.0%} (was {base:.0%}){where}"
     if kind == "categorical":
         return (f"answers now differ from the baseline's answers {cur:.0%} of the time (the "
                 f"baseline's runs differ from each other {base:.0%}){where}")

@@ -7,6 +7,7 @@ created and changed only by the Alembic migrations; commands that write call
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, Operati
 from drift_monitor.errors import StorageError
 
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
+log = logging.getLogger(__name__)
 
 
 def migrations_dir() -> Path:
@@ -128,9 +130,20 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
     check_connection(engine)
     cfg = _alembic_config(engine)
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
+    before = current_revision(engine)
+    # Alembic narrates every step at INFO ("Context impl", "Will assume transactional DDL",
+    # one line per revision): one line of our own says what happened
+    alembic_log = logging.getLogger("alembic")
+    level = alembic_log.level
+    alembic_log.setLevel(max(level, logging.WARNING))
+    try:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+    finally:
+        alembic_log.setLevel(level)
+    log.info("database migrated", extra={"from_revision": before or "empty",
+                                         "to_revision": current_revision(engine)})
 
 
 def ensure_schema(engine: Engine) -> None:

@@ -56,17 +56,21 @@ def test_incident_notifies_when_it_opens_then_only_after_repeat_interval(
         ("update", "already_notified", False)]
 
 
-def test_a_new_metric_or_a_higher_severity_is_a_change_worth_a_message(
+def test_a_new_suite_or_a_higher_severity_is_a_change_worth_a_message(
         config: Config, store: Store, clock: Clock) -> None:
     record_check(config, store, [finding(severity="warning")], clock)
     clock.advance(minutes=10)
     escalated = [finding(severity="critical")]
     assert reasons(record_check(config, store, escalated, clock)) == ["changed"]
     clock.advance(minutes=10)
-    more = escalated + [finding(metric="json_valid_rate")]
+    # another metric of the announced suite joining as its evidence builds up is not news
+    joined = escalated + [finding(metric="all_fenced_rate")]
+    assert reasons(record_check(config, store, joined, clock)) == ["already_notified"]
+    clock.advance(minutes=10)
+    more = escalated + [finding(metric="json_valid_rate", suite="contracts")]
     assert reasons(record_check(config, store, more, clock)) == ["changed"]
     clock.advance(minutes=10)
-    # a metric dropping out, or a different probe of the same metric, is not news
+    # a suite dropping out, or a different probe of the same metric, is not news
     assert reasons(record_check(config, store, escalated, clock)) == ["already_notified"]
     assert [n["reason"] for n in queued(store)] == ["first_notification", "changed", "changed"]
 
@@ -163,7 +167,10 @@ def test_decisions_are_logged_with_their_reason(config: Config, store: Store, cl
                                                 caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="drift_monitor.alerting.incidents")
     record_check(config, store, [finding()], clock)
-    assert "(support-bot/formatting): open, reason first_notification" in caplog.text
+    # the fields are fields, not words inside the message (issue 14, finding 9)
+    (rec,) = [r for r in caplog.records if r.getMessage() == "incident decision"]
+    assert (rec.target, rec.dimension, rec.action, rec.reason) == (  # type: ignore[attr-defined]
+        "support-bot", "formatting", "open", "first_notification")
 
 
 def test_the_same_decision_queued_twice_is_deduplicated(config: Config, store: Store,

@@ -105,12 +105,12 @@ def test_acknowledged_incident_stops_repeating_until_it_changes(config: Config, 
     clock.advance(hours=5)
     assert record_check(config, store, [finding()], clock)[0].reason is Reason.ACKNOWLEDGED
     assert len(pending(store)) == 1
-    # a new metric is a change: it pages, and the acknowledgement no longer holds
-    changed = record_check(config, store, [finding(), finding(metric="numbered_items")], clock)
+    # a new suite is a change: it pages, and the acknowledgement no longer holds
+    changed = record_check(config, store, [finding(), finding(suite="support")], clock)
     assert changed[0].reason is Reason.CHANGED
     assert store.incident(incident["id"])["acked_at"] is None
     clock.advance(hours=5)
-    assert record_check(config, store, [finding(), finding(metric="numbered_items")],
+    assert record_check(config, store, [finding(), finding(suite="support")],
                         clock)[0].reason is Reason.REPEAT_INTERVAL_ELAPSED
 
 

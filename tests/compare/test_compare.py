@@ -57,7 +57,8 @@ def test_compare_march_vs_june_names_formatting_refusal_latency_and_token_differ
     # refusals: June refuses a little less and lost its "As an AI language model" disclaimer
     assert re.search(r"refuses \d+% of answers in suite gpt35-sensitive \(pinned: \d+%\)",
                      summary)
-    assert "ai disclaimer rate is now" in summary
+    # a decrease reads as one (issue 14, finding 8)
+    assert "ai disclaimer rate fell to" in summary
     # what it costs: cost per 1,000 probes, output tokens and latency on both sides
     assert re.search(r"\$[\d.]+ per 1,000 probes vs \$[\d.]+ \([+-]\d+%\)", summary)
     assert re.search(r"\d+ output tokens per answer vs \d+ \([+-]\d+%\)", summary)

@@ -184,7 +184,7 @@ def test_a_console_silence_ends_by_itself(client: Client, config: Config,
     assert "silenced" in c.get(f"/incidents/{hostile}").text
     before = len(store.notifications())
     clock.advance(hours=4, seconds=1)  # the silence is over
-    decisions = record_check(config, store, [finding(metric="numbered_items")], clock)
+    decisions = record_check(config, store, [finding(suite="support")], clock)
     assert decisions[0].reason.value == "changed"  # the silence ended: it pages
     assert len(store.notifications()) == before + 1
 
@@ -197,7 +197,7 @@ def test_silence_in_force_stops_the_next_page(client: Client, config: Config, st
                               "for": "4h", "reason": "provider incident", "actor": "alice"})
     before = len(store.notifications())
     clock.advance(hours=1)
-    decisions = record_check(config, store, [finding(metric="numbered_items")], clock)
+    decisions = record_check(config, store, [finding(suite="support")], clock)
     assert decisions[0].reason.value == "silenced"
     assert len(store.notifications()) == before
     assert "silenced" in c.get("/").text
