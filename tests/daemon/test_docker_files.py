@@ -89,7 +89,7 @@ def test_compose_sets_only_variables_drift_monitor_reads(monkeypatch: pytest.Mon
     # secrets are never written into compose: only passed through from the caller's shell
     assert not (set(fixed) & (read - {ENV_CONFIG, ENV_DATABASE_URL, "DRIFT_MONITOR_LOG_JSON"}))
     assert settings.server.port == 9464 and settings.server.host == "0.0.0.0"
-    assert settings.server.auth_token_env in environment
+    assert settings.server.auth_token_env in passed
     assert any(p.endswith(":9464") for p in app["ports"])
 
 
