@@ -16,7 +16,6 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
     ConfigDict,
     Field,
     ValidationError,
@@ -27,7 +26,16 @@ from pydantic import (
 from drift_monitor.errors import ConfigError
 from drift_monitor.probes import ProbeLibrary, load_library
 from drift_monitor.providers import PROVIDERS
-from drift_monitor.yamlio import Path_, dotted, line_for, load_yaml_with_lines, raise_located
+from drift_monitor.yamlio import (
+    MAX_CONFIG_BYTES,
+    Path_,
+    StrictModel,
+    check_json_value,
+    dotted,
+    line_for,
+    load_yaml_with_lines,
+    raise_located,
+)
 
 DEFAULT_CONFIG = "drift-monitor.yaml"
 ENV_CONFIG = "DRIFT_MONITOR_CONFIG"
@@ -39,6 +47,10 @@ _ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 _EVERY = re.compile(r"^(?:every\s+)?(\d+(?:\.\d+)?)\s*(s|m|h|d)$")
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d)$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MAX_INTERVAL_S = 366 * 86400
+MAX_DURATION_S = 3660 * 86400
+# column widths of the names the database stores (targets.name, probe_versions.suite, ...)
+MAX_NAME = 200
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -47,7 +59,10 @@ def parse_duration(text: str) -> float:
     m = _DURATION.match(text.strip())
     if not m:
         raise ValueError(f"'{text}' is not a duration like 30s, 5m, 4h or 1d")
-    return float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
+    seconds = float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
+    if seconds > MAX_DURATION_S:  # timedelta and datetime arithmetic overflow further out
+        raise ValueError(f"'{text}' is longer than the longest duration, 3660d")
+    return seconds
 
 
 @dataclass(frozen=True)
@@ -85,6 +100,8 @@ def parse_schedule(text: str) -> Schedule:
         seconds = float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
         if seconds < 1:
             raise ValueError("a schedule interval must be at least 1s")
+        if seconds > MAX_INTERVAL_S:
+            raise ValueError(f"'{text}' is longer than the longest interval, 366d")
         return Schedule(text=text, interval_seconds=seconds, cron=None)
     fields = text.split()
     if len(fields) != 5:
@@ -93,22 +110,41 @@ def parse_schedule(text: str) -> Schedule:
     from apscheduler.triggers.cron import CronTrigger
 
     try:
-        CronTrigger.from_crontab(text, timezone="UTC")
+        trigger = CronTrigger.from_crontab(text, timezone="UTC")
     except ValueError as exc:
         raise ValueError(f"'{text}' is not a valid cron expression: {exc}") from None
+    from datetime import UTC, datetime
+
+    if trigger.get_next_fire_time(None, datetime.now(UTC)) is None:
+        raise ValueError(f"'{text}' never fires (no date matches it, e.g. 30 February)")
     return Schedule(text=text, interval_seconds=None, cron=text)
 
 
-class Limits(BaseModel):
+def check_http_url(url: str) -> None:
+    """ValueError for a URL that cannot be parsed or names a scheme other than http(s) (the
+    message never repeats the URL: it may hold a key). A URL without a scheme is left to the
+    provider's own checks, which say what it expects."""
+    import httpx
+
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, ValueError, TypeError):
+        raise ValueError("is not a valid URL") from None
+    if parsed.scheme and parsed.scheme not in ("http", "https"):
+        raise ValueError("is not an http(s) URL: use http:// or https://")
+
+
+class Limits(StrictModel):
     model_config = _STRICT
     concurrency: int = Field(default=8, ge=1, le=512)
-    requests_per_minute: float | None = Field(default=None, gt=0)
+    # at least one call every 100 minutes: slower limits leave a round unfinished for days
+    requests_per_minute: float | None = Field(default=None, ge=0.01, le=1_000_000)
     daily_budget_usd: float | None = Field(default=None, gt=0)
-    timeout_s: float = Field(default=60.0, gt=0)
+    timeout_s: float = Field(default=60.0, gt=0, le=3600)
     max_attempts: int = Field(default=4, ge=1, le=20)
 
 
-class Price(BaseModel):
+class Price(StrictModel):
     model_config = _STRICT
     input_per_mtok: float = Field(ge=0)
     output_per_mtok: float = Field(ge=0)
@@ -120,11 +156,11 @@ _PROVIDER_KEYS: dict[str, tuple[str, ...]] = {
     "project": ("vertex",), "location": ("vertex",)}
 
 
-class TargetConfig(BaseModel):
+class TargetConfig(StrictModel):
     model_config = _STRICT
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    name: str = Field(min_length=1, max_length=MAX_NAME, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     provider: str
-    model: str = Field(min_length=1)
+    model: str = Field(min_length=1, max_length=MAX_NAME)
     base_url: str | None = None
     api_key_env: str | None = Field(default=None, pattern=_ENV_NAME)
     suites: list[str] = Field(min_length=1)
@@ -156,6 +192,19 @@ class TargetConfig(BaseModel):
         parse_schedule(v)
         return v
 
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, v: str | None) -> str | None:
+        if v is not None:
+            check_http_url(v)
+        return v
+
+    @field_validator("params")
+    @classmethod
+    def _json_params(cls, v: dict[str, Any]) -> dict[str, Any]:
+        check_json_value(v, "params")
+        return v
+
     @model_validator(mode="after")
     def _keys_of_its_kind(self) -> TargetConfig:
         for key, kinds in _PROVIDER_KEYS.items():
@@ -176,12 +225,12 @@ class TargetConfig(BaseModel):
         return parse_schedule(self.schedule)
 
 
-class BaselineConfig(BaseModel):
+class BaselineConfig(StrictModel):
     model_config = _STRICT
     min_runs: int = Field(default=3, ge=1, le=100)
 
 
-class DetectionConfig(BaseModel):
+class DetectionConfig(StrictModel):
     model_config = _STRICT
     window_runs: int = Field(default=1, ge=1, le=100)
     confirm: bool = True
@@ -194,7 +243,7 @@ class DetectionConfig(BaseModel):
     false_pages_per_year: float = Field(default=1.0, gt=0, le=10_000)
 
 
-class SlackConfig(BaseModel):
+class SlackConfig(StrictModel):
     model_config = _STRICT
     webhook_url_env: str | None = Field(default=None, pattern=_ENV_NAME)
     bot_token_env: str | None = Field(default=None, pattern=_ENV_NAME)
@@ -202,6 +251,13 @@ class SlackConfig(BaseModel):
     api_base_url: str | None = None
     # the Slack app's signing secret: alerts get "Silence 4h" / "Acknowledge" buttons
     signing_secret_env: str | None = Field(default=None, pattern=_ENV_NAME)
+
+    @field_validator("api_base_url")
+    @classmethod
+    def _http_url(cls, v: str | None) -> str | None:
+        if v is not None:
+            check_http_url(v)
+        return v
 
     @model_validator(mode="after")
     def _one_way(self) -> SlackConfig:
@@ -212,7 +268,7 @@ class SlackConfig(BaseModel):
         return self
 
 
-class WebhookConfig(BaseModel):
+class WebhookConfig(StrictModel):
     """A generic JSON webhook, signed the Standard Webhooks way with a secret from the env."""
 
     model_config = _STRICT
@@ -221,13 +277,20 @@ class WebhookConfig(BaseModel):
     timeout_s: float = Field(default=10.0, gt=0, le=120)
 
 
-class PagerDutyConfig(BaseModel):
+class PagerDutyConfig(StrictModel):
     """PagerDuty Events API v2; ``api_base_url`` overrides https://events.pagerduty.com."""
 
     model_config = _STRICT
     routing_key_env: str = Field(pattern=_ENV_NAME)
     api_base_url: str | None = None
     timeout_s: float = Field(default=10.0, gt=0, le=120)
+
+    @field_validator("api_base_url")
+    @classmethod
+    def _http_url(cls, v: str | None) -> str | None:
+        if v is not None:
+            check_http_url(v)
+        return v
 
 
 def _email_address(v: str) -> str:
@@ -239,7 +302,7 @@ def _email_address(v: str) -> str:
 EmailAddress = Annotated[str, AfterValidator(_email_address)]
 
 
-class EmailConfig(BaseModel):
+class EmailConfig(StrictModel):
     """SMTP with STARTTLS (``smtplib``); the login, when any, comes from the environment."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -268,7 +331,7 @@ Dimension = Literal["formatting", "tone", "answers", "metadata", "operational"]
 DIMENSIONS: tuple[str, ...] = get_args(Dimension)
 
 
-class RouteConfig(BaseModel):
+class RouteConfig(StrictModel):
     """One entry of ``notify.routes``: the conditions an incident must meet, and its channel.
     A condition left out matches everything; the first route that matches wins."""
 
@@ -283,7 +346,7 @@ class RouteConfig(BaseModel):
         return [self.targets] if isinstance(self.targets, str) else self.targets
 
 
-class NotifyConfig(BaseModel):
+class NotifyConfig(StrictModel):
     model_config = _STRICT
     slack: SlackConfig | None = None
     webhook: WebhookConfig | None = None
@@ -302,7 +365,7 @@ class NotifyConfig(BaseModel):
         return v
 
 
-class DigestConfig(BaseModel):
+class DigestConfig(StrictModel):
     model_config = _STRICT
     schedule: str = "0 9 * * mon"
     timezone: str = "UTC"
@@ -326,7 +389,7 @@ class DigestConfig(BaseModel):
         return v
 
 
-class ServerConfig(BaseModel):
+class ServerConfig(StrictModel):
     model_config = _STRICT
     host: str = "127.0.0.1"
     port: int = Field(default=9464, ge=0, le=65535)
@@ -336,7 +399,7 @@ class ServerConfig(BaseModel):
     auth_token_env: str | None = Field(default=None, pattern=_ENV_NAME)
 
 
-class RetentionConfig(BaseModel):
+class RetentionConfig(StrictModel):
     """How long stored data is kept (``db prune``, and the daemon hourly). None keeps it for
     ever. A baseline's runs and their responses are never pruned."""
 
@@ -360,7 +423,7 @@ class RetentionConfig(BaseModel):
         return self
 
 
-class Settings(BaseModel):
+class Settings(StrictModel):
     model_config = _STRICT
     database: str = "sqlite:///drift-monitor.db"
     targets: list[TargetConfig] = Field(min_length=1)
@@ -477,7 +540,8 @@ def resolve_config_path(path: str | os.PathLike[str] | None) -> Path:
 def _resolve_database_url(url: str, base_dir: Path) -> str:
     """Relative SQLite paths are relative to the config file, not the working directory."""
     prefix = "sqlite:///"
-    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != prefix + ":memory:":
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != prefix + ":memory:" \
+            and not url.startswith(prefix + "file:"):  # an SQLite URI (?mode=ro&uri=true)
         rest = url[len(prefix):]
         return prefix + str((base_dir / rest).resolve())
     return url
@@ -507,7 +571,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     if not p.exists():
         raise ConfigError("config file not found (run 'drift-monitor init' to create one, or "
                           f"pass --config / set {ENV_CONFIG})", file=file)
-    data, lines = load_yaml_with_lines(p, ConfigError)
+    data, lines = load_yaml_with_lines(p, ConfigError, max_bytes=MAX_CONFIG_BYTES)
     if data is None:
         raise ConfigError("the config file is empty", file=file)
     if not isinstance(data, dict):

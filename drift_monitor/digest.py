@@ -77,6 +77,8 @@ def _target_digest(config: Config, store: Store, target: TargetConfig, start: da
     out.update({
         "runs_done": sum(r["status"] in ("complete", "partial") for r in scheduled),
         "runs_failed": sum(r["status"] == "failed" for r in scheduled),
+        # cut short by a process that died (or still running): neither done nor missed
+        "runs_abandoned": sum(r["status"] in ("abandoned", "running") for r in scheduled),
         "runs_missed": max(0, slots - len(scheduled)),
         "confirmation_runs": len(runs) - len(scheduled),
         "responses": len(stats), "ok_responses": len(ok),
@@ -231,7 +233,8 @@ def target_lines(t: dict[str, Any]) -> list[str]:
     findings = ", ".join(f"{n} {s}" for s, n in sorted(t["findings"].items())) or "none"
     opened = [i for i in t["incidents"]]
     return [
-        f"runs: {t['runs_done']} done, {t['runs_missed']} missed, {t['runs_failed']} failed",
+        f"runs: {t['runs_done']} done, {t['runs_missed']} missed, {t['runs_failed']} failed"
+        + (f", {t['runs_abandoned']} abandoned" if t.get("runs_abandoned") else ""),
         f"responses: {t['responses']} ({fmt_pct(t['error_rate'])} errors)",
         f"latency: p50 {fmt_ms(t['latency_p50_ms'])}, p95 {fmt_ms(t['latency_p95_ms'])}",
         f"tokens: {t['input_tokens']:,} in, {t['output_tokens']:,} out; cost {cost}",

@@ -13,15 +13,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from drift_monitor.errors import ProbeError
-from drift_monitor.yamlio import load_yaml_with_lines, raise_located
+from drift_monitor.yamlio import StrictModel, check_json_value, load_yaml_with_lines, raise_located
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 
 
-class ChoiceExpect(BaseModel):
+class ChoiceExpect(StrictModel):
     """The answer is the first group of ``pattern`` (e.g. ``\\[(Yes|No)\\]``)."""
 
     model_config = _STRICT
@@ -29,7 +29,7 @@ class ChoiceExpect(BaseModel):
     reference: str | None = None
 
 
-class RegexExpect(BaseModel):
+class RegexExpect(StrictModel):
     """The answer is the first group of ``pattern`` (or the whole match without groups)."""
 
     model_config = _STRICT
@@ -37,7 +37,7 @@ class RegexExpect(BaseModel):
     reference: str | None = None
 
 
-class JsonFieldExpect(BaseModel):
+class JsonFieldExpect(StrictModel):
     """The answer is the value at a dotted ``path`` ("a.b.0") of the JSON in the response."""
 
     model_config = _STRICT
@@ -45,7 +45,7 @@ class JsonFieldExpect(BaseModel):
     reference: Any = None
 
 
-class NumberExpect(BaseModel):
+class NumberExpect(StrictModel):
     """The answer is the last number in the response; correct within ``tolerance``."""
 
     model_config = _STRICT
@@ -53,14 +53,14 @@ class NumberExpect(BaseModel):
     tolerance: float = 0.0
 
 
-class TextExpect(BaseModel):
+class TextExpect(StrictModel):
     """The answer is the whole response, normalised (case, whitespace, punctuation)."""
 
     model_config = _STRICT
     reference: str
 
 
-class Expect(BaseModel):
+class Expect(StrictModel):
     """What a probe's response is checked against. Every key is optional.
 
     ``format``/``json_schema``/the instruction keys are checked by the formatting features;
@@ -92,16 +92,21 @@ class Expect(BaseModel):
                  if getattr(self, k) is not None]
         if len(kinds) > 1:
             raise ValueError(f"at most one answer kind is allowed, got {', '.join(kinds)}")
-        import re
+        from drift_monitor.patterns import compile_pattern
 
         for k in ("choice", "regex"):
             spec = getattr(self, k)
             if spec is not None:
                 try:
-                    re.compile(spec.pattern)
-                except re.error as exc:
-                    raise ValueError(f"{k}.pattern is not a valid regular expression: {exc}") \
-                        from exc
+                    compile_pattern(spec.pattern)
+                except ValueError as exc:
+                    raise ValueError(f"{k}.pattern is not a valid regular expression: "
+                                     f"{str(exc).rpartition(': ')[2]}") from None
+        # stored as JSON with the probe version: no YAML dates, binary, NaN or infinities
+        for key in ("json_schema", "json_field", "number"):
+            if getattr(self, key) is not None:
+                check_json_value(getattr(self, key).model_dump() if key != "json_schema"
+                                 else self.json_schema, key)
         if self.json_schema is not None:
             from jsonschema import Draft202012Validator
             from jsonschema.exceptions import SchemaError
@@ -114,15 +119,15 @@ class Expect(BaseModel):
         return self
 
 
-class Message(BaseModel):
+class Message(StrictModel):
     model_config = _STRICT
     role: Literal["system", "user", "assistant"]
     content: str = Field(min_length=1)
 
 
-class ProbeSpec(BaseModel):
+class ProbeSpec(StrictModel):
     model_config = _STRICT
-    id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
+    id: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
     system: str | None = None
     prompt: str | None = None
     messages: list[Message] | None = None
@@ -140,14 +145,14 @@ class ProbeSpec(BaseModel):
         return self
 
 
-class SuiteDefaults(BaseModel):
+class SuiteDefaults(StrictModel):
     model_config = _STRICT
     samples: int | None = Field(default=None, ge=1, le=1000)
 
 
-class SuiteSpec(BaseModel):
+class SuiteSpec(StrictModel):
     model_config = _STRICT
-    suite: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    suite: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     description: str | None = None
     defaults: SuiteDefaults = SuiteDefaults()
     probes: list[ProbeSpec] = Field(min_length=1)
@@ -282,3 +287,41 @@ def load_library(directory: Path) -> ProbeLibrary:
             ids[p.id] = str(path)
         suites[suite.name] = suite
     return ProbeLibrary(directory=directory, suites=suites)
+
+
+def _schema_patterns(schema: Any, path: str) -> list[tuple[str, str]]:
+    """(key path, pattern) of every ``pattern`` in a JSON Schema."""
+    out: list[tuple[str, str]] = []
+    if isinstance(schema, dict):
+        for k, v in schema.items():
+            if k == "pattern" and isinstance(v, str):
+                out.append((f"{path}.pattern", v))
+            else:
+                out.extend(_schema_patterns(v, f"{path}.{k}"))
+    elif isinstance(schema, list):
+        for i, v in enumerate(schema):
+            out.extend(_schema_patterns(v, f"{path}.{i}"))
+    return out
+
+
+def pattern_warnings(library: ProbeLibrary) -> list[str]:
+    """One line per user regex with a nested quantifier (``(a+)+``), naming file and key.
+
+    Matching is time-bounded anyway (``drift_monitor.patterns``); the warning says why such
+    a probe's answers may come out as not found."""
+    from drift_monitor.patterns import nested_quantifier
+
+    out = []
+    for suite in library.suites.values():
+        for p in suite.probes:
+            expect = p.expect or {}
+            found = [(f"expect.{k}.pattern", expect[k]["pattern"]) for k in ("choice", "regex")
+                     if isinstance(expect.get(k), dict)]
+            found += _schema_patterns(expect.get("json_schema"), "expect.json_schema")
+            for key, pattern in found:
+                if nested_quantifier(pattern):
+                    out.append(f"{p.file}: probe '{p.id}', key '{key}': pattern {pattern!r} "
+                               "repeats a group that contains a repeat (nested quantifiers "
+                               "can backtrack exponentially; matching stops after "
+                               "1 s and counts as no match)")
+    return out

@@ -12,27 +12,35 @@ stopped are stored as ``budget`` failures with zero attempts.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import threading
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
 from drift_monitor.config import Config, TargetConfig
-from drift_monitor.errors import ErrorKind, ProviderCallError
+from drift_monitor.errors import ErrorKind, ProviderCallError, StorageError
 from drift_monitor.probes import Probe
 from drift_monitor.providers import provider_class
 from drift_monitor.providers.base import CallResult, ProbeRequest, Provider
 from drift_monitor.providers.limits import DailyBudget, RateLimiter
 from drift_monitor.providers.retry import RetryPolicy, call_with_retries
-from drift_monitor.storage.queries import RunSummary, Store
+from drift_monitor.storage.bounds import bound_response_row
+from drift_monitor.storage.engine import db_error_reason
+from drift_monitor.storage.queries import RUN_HEARTBEAT_S, RunSummary, Store
 
 log = logging.getLogger(__name__)
 
 DEFAULT_SAMPLES = 3
+# how long a round keeps retrying a write the database refuses (an outage, a locked file)
+STORAGE_RETRY_S = 60.0
+T = TypeVar("T")
 ERROR_DETAIL_CHARS = 1000
 # Auth, quota and not-found errors say the same thing for every call of a round: after this many
 # identical ones (and no success) the rest of the round is not sent (stored as not sent).
@@ -79,10 +87,20 @@ def cost_usd(target: TargetConfig, result: CallResult) -> float | None:
 
 
 class ResponseWriter:
-    """Drains a queue of response rows into the database from a worker thread."""
+    """Drains a queue of response rows into the database from a worker thread.
 
-    def __init__(self, store: Store) -> None:
+    Rows are bounded (``storage.bounds``) before their features are measured, so features and
+    stored text agree. A write the database refuses for a connection reason (an outage, a
+    locked SQLite file) is retried with backoff for up to ``retry_for_s`` seconds; then the
+    writer stops with a StorageError, which ends the round.
+    """
+
+    def __init__(self, store: Store, *, retry_for_s: float | None = None) -> None:
         self.store = store
+        self.retry_for_s = STORAGE_RETRY_S if retry_for_s is None else retry_for_s
+        self.unstored = 0
+        # set when the round is cancelled: stop waiting out a database outage
+        self.aborted = threading.Event()
         self.queue: asyncio.Queue[tuple[dict[str, Any], dict[str, Any] | None] | None] = \
             asyncio.Queue()
         self.task = asyncio.create_task(self._loop())
@@ -92,10 +110,11 @@ class ResponseWriter:
         features in one transaction (features are measured when a response is stored)."""
         from drift_monitor.features import persist
 
-        rows = [row for row, _ in items]
-        feats = [persist.compute(row["text"], expect) if row.get("ok") else None
-                 for row, expect in items]
-        self.store.insert_responses(rows, feats, persist.current_version())
+        rows = [bound_response_row(row) for row, _ in items]
+        feats = [_features(row, expect) for row, (_, expect) in zip(rows, items, strict=True)]
+        version = persist.current_version()
+        with_storage_retries(lambda: self.store.insert_responses(rows, feats, version),
+                             self.retry_for_s, what="storing responses", abort=self.aborted)
 
     async def _loop(self) -> None:
         while True:
@@ -104,18 +123,88 @@ class ResponseWriter:
                 batch.append(self.queue.get_nowait())
             items = [r for r in batch if r is not None]
             if items:
-                await asyncio.to_thread(self._write, items)
+                try:
+                    await asyncio.to_thread(self._write, items)
+                except BaseException:
+                    self.unstored += len(items) + self._drain()
+                    raise
             if len(items) != len(batch):
                 return
 
+    def _drain(self) -> int:
+        n = 0
+        while not self.queue.empty():
+            if self.queue.get_nowait() is not None:
+                n += 1
+        return n
+
     async def put(self, row: dict[str, Any], expect: dict[str, Any] | None = None) -> None:
         if self.task.done():
+            self.unstored += 1
             self.task.result()  # surfaces the storage error
         await self.queue.put((row, expect))
 
+    def abort(self) -> None:
+        """Give up on writes still waiting for the database (the round was cancelled)."""
+        self.aborted.set()
+
     async def close(self) -> None:
-        await self.queue.put(None)
-        await self.task
+        if not self.task.done():
+            await self.queue.put(None)
+        try:
+            await self.task
+        except StorageError:
+            if not self.aborted.is_set():
+                raise
+
+
+def _features(row: dict[str, Any], expect: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The features of a stored answer; None (logged, recomputable later) if measuring fails:
+    a feature bug must not cost the answer."""
+    if not row.get("ok"):
+        return None
+    from drift_monitor.features import persist
+
+    try:
+        return persist.compute(row["text"], expect)
+    except Exception as exc:
+        log.error("features of one answer could not be measured (%s: %s); the answer is stored "
+                  "without them", type(exc).__name__, str(exc)[:200])
+        return None
+
+
+def with_storage_retries(fn: Callable[[], T], retry_for_s: float, *, what: str,
+                         abort: threading.Event | None = None) -> T:
+    """``fn()``, retried with backoff (0.25 s doubling to 8 s) while the database refuses it
+    for a connection reason, for up to ``retry_for_s`` seconds. Raises StorageError (one line,
+    no password) when it still fails, or as soon as ``abort`` is set."""
+    from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+
+    deadline = time.monotonic() + retry_for_s
+    delay = 0.25
+    warned = False
+    while True:
+        try:
+            return fn()
+        except SQLAlchemyError as exc:
+            reason = db_error_reason(exc)
+            transient = isinstance(exc, OperationalError) or (
+                isinstance(exc, DBAPIError) and exc.connection_invalidated)
+            if not transient:  # a dropped table, a broken schema: retrying cannot help
+                raise StorageError(f"the database failed while {what}: {reason}") from None
+            if time.monotonic() + delay > deadline:
+                raise StorageError(f"the database failed while {what}: {reason}") from None
+            if not warned:
+                log.warning("the database failed while %s (%s); retrying for up to %.0f s",
+                            what, reason, retry_for_s)
+                warned = True
+            if abort is not None:
+                if abort.wait(delay):
+                    raise StorageError(f"stopped while the database failed ({what}): "
+                                       f"{reason}") from None
+            else:
+                time.sleep(delay)
+            delay = min(8.0, delay * 2)
 
 
 # Every row carries every column: one executemany needs the same keys in each row, and a batch
@@ -272,6 +361,20 @@ def stops_round(error: ProviderCallError) -> bool:
             or (error.kind is ErrorKind.BAD_REQUEST and error.status == 404))
 
 
+async def _heartbeat(store: Store, run_id: int) -> None:
+    """Renew the run's sign of life until cancelled, so the stale-run sweep of another
+    process never abandons a round that is alive (a failed renewal is tried again)."""
+    while True:
+        await asyncio.sleep(RUN_HEARTBEAT_S)
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(store.touch_run, run_id)
+
+
+def _unfinished(tasks: list[asyncio.Task[None]]) -> int:
+    """Calls of a round that never finished (cancelled when the round stopped)."""
+    return sum(1 for t in tasks if t.cancelled())
+
+
 async def _budget(store: Store, target: TargetConfig, target_id: int) -> DailyBudget | None:
     limit = target.limits.daily_budget_usd
     if limit is None:
@@ -347,19 +450,34 @@ async def probe_round(config: Config, target: TargetConfig, store: Store, probes
 
         ticker = asyncio.create_task(tick()) if progress is not None and jobs else None
         tasks = [asyncio.create_task(one(j)) for j in jobs]
+        beat = asyncio.create_task(_heartbeat(store, run_id))
         try:
-            await asyncio.gather(*tasks)
-        except BaseException:
-            # a storage failure (or a cancel) ends the round: stop the other calls before the
-            # provider's connections close under them
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            raise
-        finally:
-            if ticker is not None:
-                ticker.cancel()
-            await writer.close()
+            try:
+                await asyncio.gather(*tasks)
+            except BaseException:
+                # a storage failure (or a cancel) ends the round: stop the other calls before
+                # the provider's connections close under them
+                for t in tasks:
+                    t.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                writer.abort()
+                raise
+            finally:
+                beat.cancel()
+                if ticker is not None:
+                    ticker.cancel()
+                await writer.close()
+        except StorageError as exc:
+            # what was committed stays; the run is finished (partial or failed) with a note
+            # when the database answers again, else the stale-run sweep abandons it later
+            note = (f"storage failed mid-round: {exc}; {writer.unstored + _unfinished(tasks)} "
+                    "calls not stored")
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(with_storage_retries,
+                                        lambda: store.finish_run(run_id, note=note), 5.0,
+                                        what="finishing the run")
+            log.error("run %d: %s", run_id, note)
+            raise StorageError(f"target {target.name}, run {run_id}: {exc}") from None
         summary = await asyncio.to_thread(store.finish_run, run_id, note=limits.note())
         log.log(logging.WARNING if summary.status == "failed" else logging.INFO,
                 "run finished", extra={"run": run_id, "target": target.name,

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import types
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Union, get_args, get_origin
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError, ValidationInfo, field_validator
 
 from drift_monitor.errors import _LocatedError
 
@@ -14,6 +15,13 @@ Path_ = tuple[str | int, ...]
 
 # libyaml's parser is ~20x faster on large probe suites; the pure-Python one is the fallback
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+# Input bounds (the README's reliability section lists them): a file's size, the number of
+# values it expands to with its aliases resolved, and how deeply it nests.
+MAX_FILE_BYTES = 8 * 1024 * 1024
+MAX_CONFIG_BYTES = 1024 * 1024
+MAX_NODES = 200_000
+MAX_DEPTH = 100
 
 
 def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int], err: type[_LocatedError],
@@ -35,15 +43,61 @@ def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int], err: type[_Loca
             _walk(item, (*path, i), lines, err, file)
 
 
-def load_yaml_with_lines(path: Path, err: type[_LocatedError]) -> tuple[Any, dict[Path_, int]]:
+def _check_expansion(root: yaml.Node, err: type[_LocatedError], file: str) -> None:
+    """Refuse a document whose aliases would expand past MAX_NODES nodes (a "billion laughs"
+    bomb: nine levels of nine aliases make 387 million), that refers to itself, or that nests
+    deeper than MAX_DEPTH. Counted on the composed graph, where an alias is one shared node,
+    so the count itself costs time proportional to the file, not to the expansion."""
+    sizes: dict[int, int] = {}
+    visiting: set[int] = set()
+
+    def size(node: yaml.Node, depth: int) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if depth > MAX_DEPTH:
+            raise err(f"the YAML is nested too deeply (over {MAX_DEPTH} levels)", file=file,
+                      line=node.start_mark.line + 1)
+        if key in visiting:
+            raise err("an alias refers to the node that contains it (a recursive document)",
+                      file=file, line=node.start_mark.line + 1)
+        visiting.add(key)
+        total = 1
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                total += size(k, depth + 1) + size(v, depth + 1)
+                if total > MAX_NODES:
+                    break
+        elif isinstance(node, yaml.SequenceNode):
+            for v in node.value:
+                total += size(v, depth + 1)
+                if total > MAX_NODES:
+                    break
+        visiting.discard(key)
+        if total > MAX_NODES:
+            raise err(f"the YAML expands to more than {MAX_NODES:,} values (aliases that "
+                      "repeat aliases: refused)", file=file, line=node.start_mark.line + 1)
+        sizes[key] = total
+        return total
+
+    size(root, 0)
+
+
+def load_yaml_with_lines(path: Path, err: type[_LocatedError], *,
+                         max_bytes: int = MAX_FILE_BYTES) -> tuple[Any, dict[Path_, int]]:
     """Parse a YAML file; return the data and a map from key path to 1-based line number.
 
-    Raises ``err`` (naming the file and line) for an unreadable file, malformed YAML or a
-    duplicate key.
+    Raises ``err`` (naming the file and line) for an unreadable file, malformed YAML, a
+    duplicate key, a file over ``max_bytes``, or aliases that expand past MAX_NODES values.
     """
     file = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as fh:
+            raw = fh.read(max_bytes + 1)
+        if len(raw) > max_bytes:
+            raise err(f"the file is over the {max_bytes // (1024 * 1024)} MB limit for this "
+                      "kind of file", file=file)
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise err("file not found", file=file) from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -51,7 +105,12 @@ def load_yaml_with_lines(path: Path, err: type[_LocatedError]) -> tuple[Any, dic
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
+        if node is not None:
+            _check_expansion(node, err, file)
         data = loader.construct_document(node) if node is not None else None
+    except RecursionError:
+        raise err(f"the YAML is nested too deeply (over {MAX_DEPTH} levels)",
+                  file=file) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -99,3 +158,61 @@ def raise_located(exc: ValidationError, file: str, lines: dict[Path_, int],
     if extra:
         msg += f" (and {extra} more error{'s' if extra > 1 else ''})"
     raise err(msg, file=file, key=dotted(loc) or None, line=line_for(loc, lines))
+
+
+def _accepts_bool(annotation: Any) -> bool:
+    if annotation is bool or annotation is Any:
+        return True
+    if annotation is type(None):
+        return False
+    origin = get_origin(annotation)
+    if origin is Union or origin is types.UnionType:
+        return any(_accepts_bool(a) for a in get_args(annotation))
+    # Literal, containers, models: pydantic's own checks decide
+    return not (annotation is int or annotation is float)
+
+
+class StrictModel(BaseModel):
+    """Base of the config and probe models: YAML's ``true`` is not the number 1.
+
+    pydantic's lax mode turns a boolean into 1 or 1.0 (``samples: true`` ran one sample);
+    here a boolean given to a numeric key is an error naming the key.
+    """
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_numbers(cls, v: Any, info: ValidationInfo) -> Any:
+        if isinstance(v, bool) and info.field_name is not None:
+            field = cls.model_fields.get(info.field_name)
+            if field is not None and not _accepts_bool(field.annotation):
+                raise ValueError(f"expected a number, got {str(v).lower()}")
+        return v
+
+
+def check_json_value(value: Any, where: str) -> None:
+    """ValueError unless ``value`` is plain JSON (params are sent as a JSON body, expectations
+    stored as JSON): a YAML date (``stop: 2024-01-01``), a timestamp or ``!!binary`` would fail
+    every call, or the insert, instead."""
+    if value is None or isinstance(value, str | bool | int):
+        return
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError(f"{where} is {value}, which JSON cannot carry")
+        return
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise ValueError(f"{where} has a key {k!r} that is not a string (quote it)")
+            check_json_value(v, f"{where}.{k}")
+        return
+    if isinstance(value, list):
+        for i, v in enumerate(value):
+            check_json_value(v, f"{where}.{i}")
+        return
+    import datetime as dt
+
+    if isinstance(value, dt.date | dt.datetime):
+        raise ValueError(f"{where} is a YAML date ({value}); quote it to send it as text")
+    if isinstance(value, bytes):
+        raise ValueError(f"{where} is binary data (!!binary), which JSON cannot carry")
+    raise ValueError(f"{where} is a {type(value).__name__}, which JSON cannot carry")

@@ -85,3 +85,14 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     for var in ("DRIFT_MONITOR_CONFIG", "DRIFT_MONITOR_DATABASE_URL"):
         monkeypatch.delenv(var, raising=False)
     return monkeypatch
+
+
+@pytest.fixture
+def hostile_env(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """The API key of tests.fakes.project's targets in the environment; logs captured."""
+    import logging
+
+    from tests.fakes.project import API_KEY, KEY_ENV
+
+    monkeypatch.setenv(KEY_ENV, API_KEY)
+    caplog.set_level(logging.INFO)

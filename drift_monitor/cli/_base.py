@@ -29,6 +29,15 @@ def handles_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except DriftMonitorError as exc:
             _fail(str(exc))
+        except Exception as exc:
+            from sqlalchemy.exc import SQLAlchemyError
+
+            if not isinstance(exc, SQLAlchemyError):
+                raise
+            # a database fault mid-command (dropped, read-only, locked, gone): one line
+            from drift_monitor.storage.engine import db_error_reason
+
+            _fail(f"database error: {_redact(db_error_reason(exc))}")
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
@@ -45,7 +54,30 @@ class State:
     def config(self) -> Config:
         if self._config is None:
             self._config = load_config(self.config_path)
+            _install_redaction(self._config)
         return self._config
+
+
+_redaction: Any = None
+
+
+def _install_redaction(config: Config) -> None:
+    """Every log line of the CLI goes through the daemon's secret filter, so ``-vv`` never
+    shows an API key (say, one embedded in a ``base_url``) or a webhook URL."""
+    global _redaction
+    from drift_monitor.daemon.logs import RedactSecrets, secret_values
+
+    filt = RedactSecrets(secret_values(config))
+    root = logging.getLogger()
+    for h in root.handlers:
+        if _redaction is not None:
+            h.removeFilter(_redaction)
+        h.addFilter(filt)
+    _redaction = filt
+
+
+def _redact(text: str) -> str:
+    return _redaction._clean(text) if _redaction is not None and _redaction.secrets else text
 
 
 pass_state = click.make_pass_decorator(State)

@@ -109,9 +109,10 @@ def _failed_line(n: dict[str, Any]) -> str:
 def notify(ctx: click.Context, as_json: bool) -> None:
     """Deliver pending notifications now (alerts, resolutions, digests).
 
-    Exit 0 when none is left pending, 1 when some are (they are retried with backoff).
-    Notifications that failed permanently are listed with their id and not retried: fix the
-    cause, then 'notify retry ID' (or '--all-failed'), or 'notify drop ID'.
+    Exit 0 when everything it tried was delivered, 1 when some are left pending (they are
+    retried with backoff) or failed permanently now. Notifications that failed permanently are
+    listed with their id and not retried: fix the cause, then 'notify retry ID' (or
+    '--all-failed'), or 'notify drop ID'.
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -124,6 +125,8 @@ def notify(ctx: click.Context, as_json: bool) -> None:
     config = state.config
     store = open_store(config)
     report = deliver(config, store)
+    # a permanent failure in this run is not a delivery (issue 13): exit 1
+    failed_now = any(a.outcome == "failed" for a in report.attempts)
     counts = store.notification_counts()
     shown = {a.id for a in report.attempts}
     # earlier permanent failures stay visible until retried or dropped
@@ -133,7 +136,7 @@ def notify(ctx: click.Context, as_json: bool) -> None:
                                "delivered": report.delivered, "pending": report.pending,
                                "counts": counts,
                                "failed": [_failed_json(n) for n in failed]}, indent=2))
-        sys.exit(1 if report.pending else 0)
+        sys.exit(1 if report.pending or failed_now else 0)
     for a in report.attempts:
         click.echo(f"#{a.id} {a.describe()}")
     click.echo(f"{report.delivered} delivered now; {report.pending} pending; "
@@ -143,7 +146,7 @@ def notify(ctx: click.Context, as_json: bool) -> None:
     if counts.get("failed", 0):
         click.echo("  after fixing the cause: 'drift-monitor notify retry ID' (or "
                    "--all-failed); to give up on one: 'drift-monitor notify drop ID'")
-    sys.exit(1 if report.pending else 0)
+    sys.exit(1 if report.pending or failed_now else 0)
 
 
 @notify.command("retry")

@@ -48,9 +48,11 @@ def probe(state: State, targets: tuple[str, ...], samples: int | None, as_json: 
 
     Shows progress on stderr (a bar on a terminal, a line every 10 s otherwise). Ctrl-C stops
     the round and finishes its run with what arrived. Exit 0 when every round completed
-    (possibly partially), 1 when every call of a round failed, 130 when interrupted.
+    (possibly partially), 1 when every call of a round failed, 2 on bad input or when the
+    database failed mid-round (what was stored is kept), 130 when interrupted.
     """
     from drift_monitor.cli._progress import RoundProgress
+    from drift_monitor.errors import StorageError
     from drift_monitor.estimate import estimate
     from drift_monitor.runner import probe_round
     from drift_monitor.storage.engine import ensure_schema, make_engine
@@ -68,6 +70,7 @@ def probe(state: State, targets: tuple[str, ...], samples: int | None, as_json: 
         ensure_schema(engine)
         store = Store(engine)
         any_failed = False
+        storage_failed = False
         for target in chosen:
             probes = library.select(target.suites)
             click.echo(f"probe {target.name}: {estimate(target, probes, samples).describe()}",
@@ -81,6 +84,12 @@ def probe(state: State, targets: tuple[str, ...], samples: int | None, as_json: 
                 click.echo(f"interrupted: run {run_id} of {target.name} finished with the "
                            "responses received so far", err=True)
                 sys.exit(130)
+            except StorageError as exc:
+                # one line; the next targets are still tried (the database may be back)
+                click.echo(f"error: {exc}", err=True)
+                storage_failed = True
+                rounds.append({"target": target.name, "error": str(exc)})
+                continue
             error = _top_error(store, target.name) if summary.failed else None
             rounds.append({"target": target.name, "run": summary.id, "status": summary.status,
                            "expected": summary.expected, "ok": summary.ok,
@@ -100,7 +109,7 @@ def probe(state: State, targets: tuple[str, ...], samples: int | None, as_json: 
         import json
 
         click.echo(json.dumps({"rounds": rounds}, indent=2))
-    sys.exit(1 if any_failed else 0)
+    sys.exit(2 if storage_failed else 1 if any_failed else 0)
 
 
 # --- features -------------------------------------------------------------------------------

@@ -116,6 +116,10 @@ def validate(state: State, as_json: bool) -> None:
                    "rounds come on top)")
     click.echo(f"notify: {len(router.routes)} routes, default {', '.join(router.default)}, "
                f"digest to {', '.join(router.digest)}")
+    from drift_monitor.probes import pattern_warnings
+
+    for warning in pattern_warnings(library):
+        click.echo(f"warning: {warning}", err=True)
     click.echo("valid")
 
 

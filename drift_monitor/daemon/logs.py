@@ -83,6 +83,26 @@ class RedactSecrets(logging.Filter):
         return True
 
 
+_SECRET_PARAM = ("key", "token", "secret", "sig", "password", "auth")
+
+
+def url_secrets(url: str | None) -> list[str]:
+    """What in a URL looks like a credential: its password and the values of query parameters
+    named like one (``?key=...``, ``&api_token=...``), however the config filled them in."""
+    if not url:
+        return []
+    from urllib.parse import parse_qsl, urlsplit
+
+    try:
+        parts = urlsplit(url)
+        found = [parts.password] if parts.password else []
+        found += [v for k, v in parse_qsl(parts.query)
+                  if any(w in k.lower() for w in _SECRET_PARAM)]
+    except ValueError:
+        return []
+    return [v for v in found if v]
+
+
 # APScheduler's own warnings, as events with fields: (its message template, our event, the
 # names of its arguments)
 _APSCHEDULER = {
@@ -131,6 +151,7 @@ def secret_values(config: Config) -> list[str]:
     if notify.email is not None:
         names += [notify.email.username_env, notify.email.password_env]
     values = [os.environ.get(n, "") for n in names if n]
+    values += [v for t in config.settings.targets for v in url_secrets(t.base_url)]
     from sqlalchemy.engine import make_url
 
     try:

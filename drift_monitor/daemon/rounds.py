@@ -197,7 +197,10 @@ class TargetJobs:
             self.store.finish_slot(self.name, slot, status="failed", now=utcnow(),
                                    run_id=run_id, note=f"{type(exc).__name__}: {exc}"[:500])
             self.metrics.rounds.labels(self.name, "error").inc()
-            log.exception("round failed", extra={**fields, "run": run_id})
+            if isinstance(exc, DriftMonitorError):  # a storage outage, a config problem: a line
+                log.error("round failed", extra={**fields, "run": run_id, "error": str(exc)})
+            else:
+                log.exception("round failed", extra={**fields, "run": run_id})
             return False
         seconds = time.monotonic() - t0
         self.store.finish_slot(self.name, slot, status="done", now=utcnow(), run_id=summary.id)

@@ -271,7 +271,8 @@ class Daemon:
             return
         run_id = self.store.running_run(claim["target"], slot=claim["scheduled_for"])
         if run_id is not None:
-            self.store.finish_run(run_id, note=note)
+            # abandoned, not partial: a round cut short by a dead daemon never joins a baseline
+            self.store.abandon_run(run_id, note)
         log.warning("abandoned round finished", extra={
             "target": claim["target"], "slot": claim["scheduled_for"].isoformat(),
             "run": run_id, "daemon": claim["daemon_id"]})

@@ -33,9 +33,9 @@ import json
 import math
 import re
 import unicodedata
-from functools import lru_cache
 from typing import Any
 
+from drift_monitor import patterns
 from drift_monitor.features._document import Document, parse_json
 from drift_monitor.features._spec import FeatureSpec, Kind, Value
 
@@ -100,25 +100,16 @@ def category_value(s: str) -> str:
     return f"{s[:100]}\u2026#{digest}"
 
 
-@lru_cache(maxsize=512)
-def _compile(pattern: str) -> re.Pattern[str]:
-    try:
-        return re.compile(pattern)
-    except re.error as exc:
-        raise ValueError(f"invalid answer pattern {pattern!r}: {exc}") from exc
-
-
 def last_match(pattern: str, text: str) -> str | None:
-    """The first participating group (or the whole match) of the last match, or None."""
-    m = None
-    for m in _compile(pattern).finditer(text):  # noqa: B007 - only the last one is wanted
-        pass
+    """The first participating group (or the whole match) of the last match, or None (also
+    when matching the user's pattern ran past its time bound, see ``drift_monitor.patterns``)."""
+    m = patterns.last_match(pattern, text)
     if m is None:
         return None
     for g in m.groups():
         if g is not None:
-            return g
-    return m.group(0)
+            return str(g)
+    return str(m.group(0))
 
 
 def last_number(text: str) -> float | int | None:

@@ -17,8 +17,11 @@ import unicodedata
 from functools import lru_cache
 from typing import Any
 
+from jsonschema import validators
+from jsonschema.exceptions import ValidationError
 from jsonschema.validators import validator_for
 
+from drift_monitor import patterns
 from drift_monitor.features._document import Document
 from drift_monitor.features._spec import FeatureSpec, Kind, Value, clean_expect
 
@@ -71,14 +74,62 @@ def _validator(schema_json: str) -> Any:
     # A probe's schema is the same on every response: compile it once.
     schema = json.loads(schema_json)
     cls = validator_for(schema)
-    return cls(schema)
+    # the schema's "pattern" is a user regex run on model output: time-bounded like the others
+    bounded = validators.extend(cls, {"pattern": _bounded_pattern,
+                                      "patternProperties": _bounded_pattern_properties,
+                                      "additionalProperties": _bounded_additional_properties})
+    return bounded(schema)
+
+
+def _bounded_pattern_properties(validator: Any, pattern_properties: dict[str, Any],
+                                instance: Any, schema: Any) -> Any:
+    # jsonschema's own, with the key match time-bounded (a timed-out match fails the value)
+    if not validator.is_type(instance, "object"):
+        return
+    for pattern, subschema in pattern_properties.items():
+        for k, v in instance.items():
+            found = patterns.search(pattern, k)
+            if found is None:
+                yield ValidationError(f"matching property {k[:80]!r} against {pattern!r} "
+                                      "timed out")
+            elif found:
+                yield from validator.descend(v, subschema, path=k, schema_path=pattern)
+
+
+def _bounded_additional_properties(validator: Any, additional: Any, instance: Any,
+                                   schema: Any) -> Any:
+    # jsonschema's own, with patternProperties matched time-bounded (a timeout: not matched)
+    if not validator.is_type(instance, "object"):
+        return
+    properties = schema.get("properties", {})
+    regexes = list(schema.get("patternProperties", {}))
+    extras = {k for k in instance if k not in properties
+              and not any(patterns.search(r, k) for r in regexes)}
+    if validator.is_type(additional, "object"):
+        for extra in extras:
+            yield from validator.descend(instance[extra], additional, path=extra)
+    elif not additional and extras:
+        names = ", ".join(repr(e) for e in sorted(extras, key=str))
+        yield ValidationError(f"Additional properties are not allowed ({names} unexpected)")
+
+
+def _bounded_pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Any:
+    if not validator.is_type(instance, "string"):
+        return
+    found = patterns.search(pattern, instance)
+    if not found:
+        yield ValidationError(f"{instance[:80]!r} does not match {pattern!r}"
+                              + (" (matching timed out)" if found is None else ""))
 
 
 def schema_valid(value: Any, schema: dict[str, Any]) -> bool:
     """True if ``value`` conforms to ``schema`` (its ``$schema`` dialect, else 2020-12).
 
     Raises jsonschema's SchemaError only for a schema Expect would have rejected."""
-    return bool(_validator(json.dumps(schema, sort_keys=True)).is_valid(value))
+    try:
+        return bool(_validator(json.dumps(schema, sort_keys=True)).is_valid(value))
+    except RecursionError:  # a recursive schema ($ref: "#") over an answer nested very deep
+        return False
 
 
 def _strip_end(s: str) -> str:

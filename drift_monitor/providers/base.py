@@ -203,7 +203,7 @@ def json_head(raw: bytes | bytearray) -> dict[str, Any]:
         return {}
     try:
         data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
         return {}
     if isinstance(data, list) and data and isinstance(data[0], dict):
         data = data[0]  # some Google front ends wrap the error in a list

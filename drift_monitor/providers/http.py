@@ -210,6 +210,9 @@ class HttpProvider(Provider):
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise self.error(ErrorKind.MALFORMED, f"body is not JSON: {self.body_excerpt(raw)!r}",
                              status=resp.status_code, request_id=rid) from None
+        except RecursionError:  # [[[[... 100,000 deep: refused, not a traceback
+            raise self.error(ErrorKind.MALFORMED, "body is JSON nested too deeply to read",
+                             status=resp.status_code, request_id=rid) from None
         if not isinstance(data, dict):
             raise self.error(ErrorKind.MALFORMED,
                              f"body is not a JSON object: {self.body_excerpt(raw)!r}",

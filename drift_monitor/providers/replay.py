@@ -28,6 +28,10 @@ BUILTIN_PREFIX = "builtin:"
 BUILTIN = {"llmdrift-gpt35": Path(__file__).resolve().parent.parent / "data" / "llmdrift_gpt35"}
 
 Key = tuple[str, str]
+# bounds on what a recording may make the process read (README: reliability)
+MAX_RECORDING_BYTES = 256 * 1024 * 1024
+MAX_LINE_CHARS = 8 * 1024 * 1024
+MAX_DELAY_S = 600.0  # a simulated slow provider, not a hung round
 
 
 def _key(system: str | None, prompt: str) -> Key:
@@ -45,10 +49,21 @@ def recording_files(spec: str, base_dir: Path) -> list[Path]:
     if not path.is_absolute():
         path = base_dir / path
     if path.is_dir():
-        return sorted(path.glob("*.jsonl"))
-    if not path.exists():
+        files = sorted(path.glob("*.jsonl"))
+    elif not path.exists():
         raise ConfigError(f"recording {path} does not exist", key="params.recording")
-    return [path]
+    else:
+        files = [path]
+    for f in files:
+        # /dev/zero, a FIFO or a 40 GB log would be read without end
+        if not f.is_file():
+            raise ConfigError(f"recording {f} is not a regular file", key="params.recording")
+        size = f.stat().st_size
+        if size > MAX_RECORDING_BYTES:
+            raise ConfigError(f"recording {f} is {size:,} bytes, over the "
+                              f"{MAX_RECORDING_BYTES // (1024 * 1024)} MB limit (split it into "
+                              "several files in one directory)", key="params.recording")
+    return files
 
 
 @functools.lru_cache(maxsize=32)
@@ -57,14 +72,21 @@ def load_recording(files: tuple[Path, ...],
     """Index records by (system, prompt). Raises ConfigError naming file and line if broken."""
     index: dict[Key, list[dict[str, Any]]] = {}
     for path in files:
-        with path.open(encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, 1):
+        with path.open(encoding="utf-8", errors="replace") as fh:
+            read = 0
+            for lineno, line in enumerate(iter(lambda: fh.readline(MAX_LINE_CHARS + 1), ""), 1):
+                read += len(line)
+                if len(line) > MAX_LINE_CHARS or read > MAX_RECORDING_BYTES:
+                    raise ConfigError(f"line is over the {MAX_LINE_CHARS // (1024 * 1024)} MB "
+                                      "limit for one record (or the file grew past its limit)",
+                                      file=str(path), line=lineno)
                 if not line.strip():
                     continue
                 try:
                     rec = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise ConfigError(f"line is not JSON: {exc.msg}", file=str(path),
+                except (json.JSONDecodeError, RecursionError) as exc:
+                    msg = getattr(exc, "msg", "nested too deeply")
+                    raise ConfigError(f"line is not JSON: {msg}", file=str(path),
                                       line=lineno) from None
                 if not isinstance(rec, dict) or not isinstance(rec.get("prompt"), str) \
                         or not isinstance(rec.get("response"), str):
@@ -95,7 +117,12 @@ class ReplayProvider(Provider):
         if not self.index:
             raise ConfigError(f"recording '{spec}' has no records for snapshot {snapshot!r}",
                               key="params.snapshot")
-        self.delay_s = float(params.get("delay_s", 0) or 0)
+        delay = params.get("delay_s", 0) or 0
+        if isinstance(delay, bool) or not isinstance(delay, int | float) \
+                or not 0 <= delay <= MAX_DELAY_S:
+            raise ConfigError(f"target '{self.target.name}': params.delay_s must be a number "
+                              f"of seconds from 0 to {MAX_DELAY_S:g}", key="params.delay_s")
+        self.delay_s = float(delay)
 
     async def send(self, request: ProbeRequest) -> CallResult:
         system = next((m["content"] for m in request.messages if m["role"] == "system"), None)

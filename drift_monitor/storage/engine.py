@@ -87,6 +87,14 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return engine
 
 
+def db_error_reason(exc: BaseException) -> str:
+    """The first line of a database error: the driver's message without the SQL statement,
+    its parameters (which may hold an answer's text) or a password."""
+    orig = getattr(exc, "orig", None) or exc
+    line = (str(orig).strip().splitlines() or [""])[0][:300]
+    return f"{type(orig).__name__}: {line}"
+
+
 def check_connection(engine: Engine) -> None:
     """Raise StorageError naming the URL (without password) if the database is unreachable."""
     url = engine.url.render_as_string(hide_password=False)
@@ -124,13 +132,33 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
+def _known_revision(engine: Engine, revision: str) -> bool:
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
+    script = ScriptDirectory.from_config(_alembic_config(engine))
+    try:
+        return script.get_revision(revision) is not None
+    except CommandError:
+        return False
+
+
+def _newer_revision_message(current: str) -> str:
+    return (f"the database is at schema revision {current}, which this version of "
+            "drift-monitor does not know (is a newer version writing to it?); nothing was "
+            "changed")
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Apply migrations up to ``revision``. Raises StorageError if unreachable."""
     from alembic import command
 
     check_connection(engine)
     cfg = _alembic_config(engine)
-    before = current_revision(engine)
+    current = current_revision(engine)
+    if current is not None and not _known_revision(engine, current):
+        raise StorageError(_newer_revision_message(current))
+    before = current
     # Alembic narrates every step at INFO ("Context impl", "Will assume transactional DDL",
     # one line per revision): one line of our own says what happened
     alembic_log = logging.getLogger("alembic")
@@ -147,7 +175,19 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
 
 def ensure_schema(engine: Engine) -> None:
-    """Migrate an empty database; refuse one whose schema is behind or unknown."""
+    """Migrate an empty database; refuse one whose schema is behind or unknown. Then finish
+    as ``abandoned`` the runs a dead process left ``running`` (the stale-run sweep: every
+    command that writes comes through here)."""
+    _ensure_schema(engine)
+    from drift_monitor.storage.queries import Store
+
+    swept = Store(engine).sweep_stale_runs()
+    if swept:
+        log.warning("runs %s were left running by a process that died; finished as abandoned",
+                    ", ".join(map(str, swept)))
+
+
+def _ensure_schema(engine: Engine) -> None:
     check_connection(engine)
     current = current_revision(engine)
     head = head_revision(engine)
@@ -160,17 +200,7 @@ def ensure_schema(engine: Engine) -> None:
                                "drift-monitor schema version; refusing to touch it")
         upgrade(engine)
         return
-    from alembic.script import ScriptDirectory
-
-    script = ScriptDirectory.from_config(_alembic_config(engine))
-    from alembic.util import CommandError
-
-    try:
-        known = script.get_revision(current) is not None
-    except CommandError:
-        known = False
-    if not known:
-        raise StorageError(f"the database is at schema revision {current}, which this version "
-                           "of drift-monitor does not know (is a newer version writing to it?)")
+    if not _known_revision(engine, current):
+        raise StorageError(_newer_revision_message(current))
     raise StorageError(f"the database schema is at revision {current}, older than {head}: run "
                        "'drift-monitor db upgrade'")

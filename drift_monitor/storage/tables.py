@@ -83,7 +83,8 @@ class Run(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     target_id: Mapped[int] = mapped_column(ForeignKey("targets.id"))
-    status: Mapped[str] = mapped_column(String(20))  # running | complete | partial | failed
+    # running | complete | partial | failed | abandoned (its process died mid-round)
+    status: Mapped[str] = mapped_column(String(20))
     trigger: Mapped[str] = mapped_column(String(20), default="manual")
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
@@ -92,6 +93,10 @@ class Run(Base):
     ok_count: Mapped[int] = mapped_column(Integer, default=0)
     failed_count: Mapped[int] = mapped_column(Integer, default=0)
     note: Mapped[str | None] = mapped_column(Text, default=None)
+    # "host:pid" of the process running the round and its last sign of life (renewed while
+    # the round runs): the stale-run sweep finishes a run whose owner died as ``abandoned``
+    owner: Mapped[str | None] = mapped_column(String(200), default=None)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(default=None)
 
     target: Mapped[Target] = relationship()
 

@@ -12,7 +12,7 @@
 Self-contained: plain SQLAlchemy types only.
 
 Revision ID: 0010
-Revises: 0011
+Revises: 0007
 Create Date: 2026-12-01 22:20:00
 """
 
@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0011"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

@@ -115,9 +115,11 @@ def test_permanent_failures_stay_visible_in_later_notify_runs(
     assert cli(project, "check")[0] == 1
     monkeypatch.setenv("E2E_SLACK_WEBHOOK", slack.webhook_url + "-revoked")
     code, out = cli(project, "notify")
-    assert code == 0 and "failed permanently: alert (first_notification)" in out
+    # a permanent failure is not a delivery: exit 1 (issue 13, finding 9)
+    assert code == 1 and "failed permanently: alert (first_notification)" in out
     assert "no_service" in out
     code, out = cli(project, "notify")
+    assert code == 0  # nothing new failed; the old failure stays listed
     assert "1 failed permanently in total" in out
     assert "via slack: slack: permanent failure (HTTP 404)" in out
     assert slack.messages == []

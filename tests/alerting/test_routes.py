@@ -272,7 +272,7 @@ def test_the_recorded_silent_update_pages_formatting_and_posts_answers_via_the_c
     code, out = cli("check")
     assert code == 1, out
     code, out = cli("notify")
-    assert code == 0, out
+    assert code == 1, out  # a permanent failure is not a delivery (issue 13, finding 9)
     assert "delivered: alert (first_notification) for gpt35 via slack" in out
     assert ("failed permanently: alert (first_notification) for gpt35 via pagerduty: "
             "pagerduty: permanent failure (HTTP 400)") in out

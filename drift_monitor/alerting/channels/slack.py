@@ -184,6 +184,11 @@ class SlackChannel(Channel):
             raise
         except SlackRequestError as exc:  # e.g. a webhook URL that is not http(s)
             raise ChannelError(self.name, self._redact(str(exc)), permanent=True) from None
+        except ValueError:
+            # urllib's "unknown url type: '<the URL>'" quotes the secret: never pass it on.
+            # A malformed URL will not mend itself, so this is permanent.
+            raise ChannelError(self.name, "the webhook URL (or api_base_url) is malformed: "
+                               "not an http(s) URL", permanent=True) from None
         except (URLError, OSError, http.client.HTTPException) as exc:
             # refused, reset, timed out, or the server closed the connection mid-answer
             reason = getattr(exc, "reason", exc)
