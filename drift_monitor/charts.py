@@ -57,8 +57,10 @@ def _nice(v: float) -> float:
     return float(int(v) + 1)
 
 
-def svg(chart: Chart, *, width: int = 300, height: int = 120) -> str:
-    """The chart as an inline SVG element: axes, the effect line, red dots where it paged."""
+def svg(chart: Chart, *, width: int = 300, height: int = 120,
+        ticks: list[tuple[float, str]] | None = None) -> str:
+    """The chart as an inline SVG element: axes, the effect line, red dots where it paged.
+    ``ticks`` (x in [0, 1], label) draw a date axis instead of the "start"/"now" labels."""
     left, right, top, bottom = 34, 8, 18, 18
     w, h = width - left - right, height - top - bottom
 
@@ -75,8 +77,17 @@ def svg(chart: Chart, *, width: int = 300, height: int = 120) -> str:
              f'<text x="{left - 4}" y="{top + 4}" class="tick" text-anchor="end">'
              f'{chart.y_max:g}</text>',
              f'<text x="{left - 4}" y="{top + h + 4}" class="tick" text-anchor="end">0</text>',
-             f'<text x="{left}" y="{height - 4}" class="tick">start</text>',
-             f'<text x="{left + w}" y="{height - 4}" class="tick" text-anchor="end">now</text>']
+             ]
+    if ticks is None:
+        parts += [f'<text x="{left}" y="{height - 4}" class="tick">start</text>',
+                  f'<text x="{left + w}" y="{height - 4}" class="tick" text-anchor="end">now'
+                  '</text>']
+    for x, label in ticks or []:
+        anchor = "start" if x <= 0.05 else "end" if x >= 0.95 else "middle"
+        parts += [f'<line x1="{left + x * w:.1f}" y1="{top + h}" x2="{left + x * w:.1f}" '
+                  f'y2="{top + h + 3}" class="axis"/>',
+                  f'<text x="{left + x * w:.1f}" y="{height - 4}" class="tick" '
+                  f'text-anchor="{anchor}">{escape(label)}</text>']
     if not chart.points:
         parts.append(f'<text x="{left + w / 2}" y="{top + h / 2}" class="empty" '
                      'text-anchor="middle">no checks</text>')

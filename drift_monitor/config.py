@@ -249,6 +249,8 @@ class SlackConfig(StrictModel):
     bot_token_env: str | None = Field(default=None, pattern=_ENV_NAME)
     channel: str | None = None
     api_base_url: str | None = None
+    # the Slack app's signing secret: alerts get "Silence 4h" / "Acknowledge" buttons
+    signing_secret_env: str | None = Field(default=None, pattern=_ENV_NAME)
 
     @field_validator("api_base_url")
     @classmethod
@@ -391,6 +393,10 @@ class ServerConfig(StrictModel):
     model_config = _STRICT
     host: str = "127.0.0.1"
     port: int = Field(default=9464, ge=0, le=65535)
+    # alerts and digests link to console pages under this URL (web/links.py)
+    public_url: str | None = Field(default=None, pattern=r"^https?://[^\s|<>]+$")
+    # the console's token; required when host is not a loopback address (web/auth.py)
+    auth_token_env: str | None = Field(default=None, pattern=_ENV_NAME)
 
 
 class RetentionConfig(StrictModel):

@@ -96,18 +96,7 @@ def _target_digest(config: Config, store: Store, target: TargetConfig, start: da
     out["findings"] = dict(Counter(f["severity"] for f in findings))
     out["confirmed_findings"] = sum(bool(f["confirmed"]) for f in findings
                                     if f["severity"] != "info")
-    out["stability"], out["series"] = {}, {}
-    for dim in DIMENSIONS:
-        drifted = [any(f["dimension"] == dim and f["confirmed"] and f["severity"] != "info"
-                       for f in c["findings"]) for c in checks]
-        out["stability"][dim] = (round(100 * (1 - sum(drifted) / len(checks)))
-                                 if checks else None)
-        out["series"][dim] = [
-            [c["created_at"].isoformat(timespec="seconds"),
-             round(max([abs(f["effect"] or 0) for f in c["findings"]
-                        if f["dimension"] == dim and f["severity"] != "info"] or [0.0]), 4),
-             flag]
-            for c, flag in zip(checks, drifted, strict=True)]
+    out["stability"], out["series"] = effect_series(checks)
     incidents = store.incidents(target_id=tid, since=start) if tid is not None else []
     out["incidents"] = [
         {"id": i["id"], "dimension": i["dimension"], "status": i["status"],
@@ -118,22 +107,89 @@ def _target_digest(config: Config, store: Store, target: TargetConfig, start: da
     return out
 
 
+def effect_series(checks: list[dict[str, Any]],
+                  ) -> tuple[dict[str, int | None], dict[str, list[list[Any]]]]:
+    """Per dimension, the stability score and the drift-effect series ``[time, effect,
+    drifted]`` of these checks (each with its findings), as defined in the module docstring.
+    The console's target page draws the same series."""
+    series: dict[str, list[list[Any]]] = {dim: [] for dim in DIMENSIONS}
+    drifted_checks = dict.fromkeys(DIMENSIONS, 0)
+    for c in checks:  # one pass: a year of hourly checks is 8,760 of them
+        effect = dict.fromkeys(DIMENSIONS, 0.0)
+        drifted = dict.fromkeys(DIMENSIONS, False)
+        for f in c["findings"]:
+            dim = f["dimension"]
+            if f["severity"] == "info" or dim not in effect:
+                continue
+            effect[dim] = max(effect[dim], abs(f["effect"] or 0))
+            drifted[dim] = drifted[dim] or bool(f["confirmed"])
+        at = c["created_at"].isoformat(timespec="seconds")
+        for dim in DIMENSIONS:
+            series[dim].append([at, round(effect[dim], 4), drifted[dim]])
+            drifted_checks[dim] += drifted[dim]
+    stability: dict[str, int | None] = {
+        dim: round(100 * (1 - drifted_checks[dim] / len(checks))) if checks else None
+        for dim in DIMENSIONS}
+    return stability, series
+
+
 def build_digest(config: Config, store: Store, *, days: int = 7,
                  now: Clock = utc_now) -> dict[str, Any]:
     """The digest of the ``days`` before now, as the outbox payload of kind ``digest``."""
     end = now()
     start = end - timedelta(days=days)
-    return {"kind": "digest", "reason": "digest", "days": days,
-            "start": start.isoformat(timespec="seconds"),
-            "end": end.isoformat(timespec="seconds"),
-            "targets": [_target_digest(config, store, t, start, end)
-                        for t in config.targets()],
-            # a permanently failed alert is news a digest must carry: it was never seen
-            "failed_notifications": [
-                {"id": n["id"], "kind": n["kind"], "reason": n["reason"],
-                 "target": n["target"], "channel": n["channel"], "error": n["last_error"],
-                 "at": n["last_attempt_at"].isoformat(timespec="seconds")}
-                for n in store.failed_notifications_between(start, end)]}
+    payload = {"kind": "digest", "reason": "digest", "days": days,
+               "start": start.isoformat(timespec="seconds"),
+               "end": end.isoformat(timespec="seconds"),
+               "targets": [_target_digest(config, store, t, start, end)
+                           for t in config.targets()],
+               "silences": silence_summary(store, start, end),
+               # a permanently failed alert is news a digest must carry: it was never seen
+               "failed_notifications": [
+                   {"id": n["id"], "kind": n["kind"], "reason": n["reason"],
+                    "target": n["target"], "channel": n["channel"], "error": n["last_error"],
+                    "at": n["last_attempt_at"].isoformat(timespec="seconds")}
+                   for n in store.failed_notifications_between(start, end)]}
+    if config.settings.server.public_url:
+        from drift_monitor.alerting.links import add_digest_links
+
+        add_digest_links(payload, config.settings.server.public_url)
+    return payload
+
+
+def silence_summary(store: Store, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """The silences in force during [start, end) and what each held back: how many decisions
+    that would have notified were recorded instead, and for which incidents."""
+    held: dict[int, list[dict[str, Any]]] = {}
+    for e in store.held_back(start, end):
+        held.setdefault(e["silence_id"], []).append(e)
+    out = []
+    for s in store.silences_between(start, end):
+        events = held.get(s["id"], [])
+        ended = s["expired_at"] or s["ends_at"]
+        out.append({"id": s["id"], "target": s["target"], "dimension": s["dimension"],
+                    "starts_at": s["starts_at"].isoformat(timespec="seconds"),
+                    "ends_at": ended.isoformat(timespec="seconds"),
+                    "active": ended > end and s["starts_at"] <= end,
+                    "expired_early": s["expired_at"] is not None,
+                    "reason": s["reason"], "created_by": s["created_by"],
+                    "held_back": len(events),
+                    "incidents": sorted({e["incident_id"] for e in events})})
+    return out
+
+
+def silence_lines(p: dict[str, Any]) -> list[str]:
+    """One line per silence of the digest's period (text, Slack and HTML share them)."""
+    lines = []
+    for s in p.get("silences", []):
+        state = "active until" if s["active"] else (
+            "expired early at" if s["expired_early"] else "ended")
+        incidents = ", ".join(f"#{i}" for i in s["incidents"]) or "none"
+        lines.append(f"silence {s['id']} on {s['target']}/{s['dimension'] or 'all dimensions'} "
+                     f"by {s['created_by']} ({s['reason']}), {state} "
+                     f"{s['ends_at'][:16].replace('T', ' ')} UTC: held back {s['held_back']} "
+                     f"notification(s), incidents {incidents}")
+    return lines
 
 
 def digest_key(payload: dict[str, Any], channel: str) -> str:
@@ -203,4 +259,11 @@ def render_digest_text(p: dict[str, Any]) -> str:
         lines += [f"  #{n['id']} {n['kind']} ({n['reason']}) for {n['target'] or 'all targets'}"
                   f" via {n['channel']} at {n['at'][:16].replace('T', ' ')} UTC: {n['error']}"
                   for n in failed[:20]]
+    silenced = silence_lines(p)
+    if silenced:
+        lines.append("Silences:")
+        lines += [f"  {line}" for line in silenced]
+    links = p.get("links") or {}
+    if links:
+        lines.append(f"Console: {links['digest']}")
     return "\n".join(lines)

@@ -110,5 +110,16 @@ def render_html(payload: dict[str, Any]) -> str:
 (largest effect among its findings at warning or above; 0 = no finding).</p>
 <p class="legend">{legend}</p>
 {''.join(sections)}
+{_silences(payload)}
 </body></html>
 """
+
+
+def _silences(payload: dict[str, Any]) -> str:
+    from drift_monitor.digest import silence_lines
+
+    lines = silence_lines(payload)
+    if not lines:
+        return ""
+    items = "".join(f"<li>{escape(line)}</li>" for line in lines)
+    return f'<section class="card" id="silences"><h2>Silences</h2><ul>{items}</ul></section>'

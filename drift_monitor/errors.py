@@ -6,6 +6,8 @@
      ├── ConfigError                  drift-monitor.yaml is wrong (names file, key, line)
      ├── ProbeError                   a probe suite file is wrong (names file, key, line)
      ├── StorageError                 database unreachable or not migrated (URL, no password)
+     ├── OperationError               an incident operation was refused (unknown incident or
+     │                                silence, a silence already over, a bad duration)
      ├── CompareError                 ``compare`` was asked something it cannot answer (the same
      │                                target twice, no probe version both targets run)
      ├── ProviderCallError            one provider call failed; carries the error kind and whether
@@ -53,6 +55,10 @@ class ConfigError(_LocatedError):
 
 class ProbeError(_LocatedError):
     """A probe suite file is malformed, empty, has a duplicate id, or a suite is unknown."""
+
+
+class OperationError(DriftMonitorError):
+    """An incident operation (ack, silence add/expire) was refused; the message says why."""
 
 
 class CompareError(DriftMonitorError):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drift_monitor.alerting.links import slack_buttons, slack_links
 from drift_monitor.alerting.render import REASON_WORDS, _value, confidence, model_string_line
 
 MAX_BLOCKS = 50
@@ -119,6 +120,12 @@ def alert_blocks(p: dict[str, Any]) -> list[Block]:
                 f"\n{esc(model_string_line(p))}"
                 + "".join(f"\n{esc(line)}" for line in p.get("control_lines", []))),
     ]
+    console = slack_links(p)
+    if console:
+        blocks.append(section(f":mag: {console}"))
+    actions = slack_buttons(p)
+    if actions:
+        blocks.append(actions)
     for inc in p["incidents"]:
         blocks.append(section(f"*{esc(inc['dimension'])}* · {inc['severity']} · "
                               f"{REASON_WORDS.get(inc['reason'], inc['reason'])} · since "
@@ -157,6 +164,9 @@ def closed_blocks(p: dict[str, Any]) -> list[Block]:
         how = (f"The new behaviour was accepted: baseline {p.get('baseline_id')} now pins runs "
                f"{p.get('baseline_runs')}.")
     blocks = [header(title), section(how)]
+    console = slack_links(p)
+    if console:
+        blocks.append(section(f":mag: {console}"))
     blocks += [section(f"*{esc(i['dimension'])}* (incident #{i['incident_id']}), open from "
                        f"{_when(i.get('opened_at'))} to {_when(p.get('closed_at'))}. "
                        f"Was: {esc(i['summary'])}") for i in p["incidents"]]
@@ -174,7 +184,7 @@ def fallback_text(p: dict[str, Any]) -> str:
 
 def digest_blocks(p: dict[str, Any]) -> list[Block]:
     """The weekly digest: one header, then per target its numbers as fields."""
-    from drift_monitor.digest import target_lines
+    from drift_monitor.digest import silence_lines, target_lines
 
     blocks = [header(f":bar_chart: Drift digest: {p['start'][:10]} to {p['end'][:10]}")]
     for t in p["targets"]:
@@ -186,6 +196,14 @@ def digest_blocks(p: dict[str, Any]) -> list[Block]:
             name, _, rest = line.partition(": ")
             items.append(f"*{esc(name.capitalize())}*\n{esc(rest)}")
         blocks.append(fields(items))
+    silenced = silence_lines(p)
+    if silenced:
+        blocks.append(divider())
+        blocks.append(section("*Silences*\n" + "\n".join(esc(line) for line in silenced)))
+    links = p.get("links") or {}
+    if links:
+        blocks.append(section(" · ".join([f"<{links['digest']}|Digest with charts>"] + [
+            f"<{url}|{esc(name)}>" for name, url in links.get("targets", {}).items()])))
     blocks.append(context(["drift-monitor digest · `drift-monitor digest --html report.html` "
                            "writes the report with charts"]))
     return fit(blocks)

@@ -14,6 +14,9 @@ Rules (reliability contract 5):
   that failed (no baseline, no window) never touches incidents.
 - ``baseline accept`` closes the target's open incidents as accepted.
 - Resolved and accepted incidents notify only if their opening was announced.
+- Operations (alerting/operations.py): an acknowledged incident does not repeat
+  (``acknowledged``) until it changes; an alert covered by a silence is recorded but not queued
+  (``silenced``, with the silence's id). See :meth:`IncidentBook.hold_back`.
 
 Decisions are stored as incident events and logged; those that notify queue one outbox row per
 channel the routes pick (alerting/routes.py), in the check's own transaction. ``now`` is
@@ -62,6 +65,8 @@ class Reason(StrEnum):
     HELD = "held_by_unconfirmed_finding"
     NOTIFY_DISABLED = "notify_disabled"  # check --no-notify
     NEVER_ANNOUNCED = "never_announced"  # closing an incident nobody was told about
+    ACKNOWLEDGED = "acknowledged"  # acked and unchanged: no repeat (alerting/operations.py)
+    SILENCED = "silenced"  # would notify, but a silence holds it back
 
 
 NOTIFYING = {Reason.FIRST_NOTIFICATION, Reason.CHANGED, Reason.REPEAT_INTERVAL_ELAPSED,
@@ -118,6 +123,8 @@ def decide_open(incident: dict[str, Any], paging: list[Finding], now: datetime,
           or severity_rank(severity) > severity_rank(incident["notified_severity"] or "info")):
         reason = Reason.CHANGED
     elif now - incident["last_notified_at"] >= policy.repeat_interval:
+        if incident.get("acked_at") is not None:
+            return Reason.ACKNOWLEDGED
         reason = Reason.REPEAT_INTERVAL_ELAPSED
     else:
         return Reason.ALREADY_NOTIFIED
@@ -143,9 +150,12 @@ class IncidentBook:
     """
 
     def __init__(self, store: Store, conn: Connection, *, channels: Sequence[str] | Router,
-                 now: datetime) -> None:
+                 now: datetime, public_url: str | None = None,
+                 interactive: bool = False) -> None:
         self.store, self.conn, self.now = store, conn, now
         self.router = channels if isinstance(channels, Router) else Router.fixed(channels)
+        self.public_url, self.interactive = public_url, interactive
+        self.held: dict[int, int] = {}  # incident id -> the silence that held its alert back
 
     def _channels(self, kind: str, target: str, incident: dict[str, Any]) -> list[str]:
         if kind == "alert":
@@ -171,6 +181,10 @@ class IncidentBook:
                     by_channel.setdefault(channel, []).append(it)
             for channel, group in by_channel.items():
                 body = payload(group)
+                if self.public_url:
+                    from drift_monitor.alerting.links import add_links
+
+                    add_links(body, self.public_url, interactive=self.interactive)
                 added = self.store.enqueue(self.conn, {
                     "dedup_key": f"{key}/{channel}", "channel": channel, "kind": kind,
                     "reason": body["reason"], "target_id": target_id,
@@ -199,7 +213,7 @@ class IncidentBook:
         self.store.add_incident_event(self.conn, {
             "incident_id": incident["id"], "check_id": check_id, "at": self.now,
             "action": action, "reason": reason.value, "notified": queued > 0,
-            "dedup_key": dedup_key})
+            "dedup_key": dedup_key, "silence_id": self.held.get(incident["id"])})
         log.info("incident decision", extra={
             "incident": incident["id"], "target": target, "dimension": incident["dimension"],
             "action": action, "reason": reason.value, "queued": dedup_key if queued else None})
@@ -247,10 +261,30 @@ class IncidentBook:
                                                               items], self.now,
                                   check_id=check_id)
 
+        alerts = self.hold_back(result.target, alerts)
         decisions += self._announce("alert", result.target, target_id, alerts, check_id, alert)
         decisions += self._announce("resolved", result.target, target_id, closes, check_id,
                                     resolved)
         return decisions
+
+    # --- operations: silences and acknowledgements (alerting/operations.py) ---------------
+
+    def hold_back(self, target: str, alerts: list[Announcement]) -> list[Announcement]:
+        """Alerts with a notifying reason that a silence in force covers become ``silenced``
+        (recorded with the silence's id, nothing queued)."""
+        from drift_monitor.alerting.operations import covering_silence
+
+        if not any(reason in NOTIFYING for _, reason, _, _ in alerts):
+            return alerts
+        silences = self.store.active_silences(self.conn, target, self.now)
+        out = []
+        for incident, reason, action, found in alerts:
+            silence = covering_silence(silences, incident["dimension"])
+            if reason in NOTIFYING and silence is not None:
+                self.held[incident["id"]] = silence["id"]
+                reason = Reason.SILENCED
+            out.append((incident, reason, action, found))
+        return out
 
     def _drifting(self, target_id: int, check_id: int, incident: dict[str, Any] | None,
                   dim: str, found: list[Finding], policy: Policy,
@@ -271,6 +305,11 @@ class IncidentBook:
             self.store.update_incident(self.conn, incident["id"], state)
             action = "update"
         reason = decide_open(incident, found, self.now, policy, notify)
+        if reason is Reason.CHANGED and incident.get("acked_at") is not None:
+            # the acknowledgement was for what it was; a change is news again
+            cleared = {"acked_at": None, "acked_by": None, "ack_note": None}
+            self.store.update_incident(self.conn, incident["id"], cleared)
+            state = {**state, **cleared}
         return {**incident, **state}, reason, action, found
 
     def _close(self, incident: dict[str, Any], action: str, announced: Reason, notify: bool,
@@ -295,6 +334,13 @@ class IncidentBook:
         return self._announce("accepted", target, target_id, items, None, accepted)
 
 
+def _interactive(config: Config) -> bool:
+    """Alerts carry Slack buttons when Slack can reach the console and sign its requests."""
+    slack = config.settings.notify.slack
+    return bool(config.settings.server.public_url and slack is not None
+                and slack.signing_secret_env)
+
+
 def check_saver(config: Config, store: Store, *, notify: bool = True, now: Clock = utc_now,
                 decisions: list[Decision] | None = None,
                 ) -> Callable[[dict[str, Any], list[dict[str, Any]], CheckResult], int]:
@@ -316,7 +362,9 @@ def check_saver(config: Config, store: Store, *, notify: bool = True, now: Clock
 
         def in_transaction(conn: Connection, check_id: int) -> None:
             result.check_id = check_id
-            book = IncidentBook(store, conn, channels=channels, now=at)
+            book = IncidentBook(store, conn, channels=channels, now=at,
+                                public_url=config.settings.server.public_url,
+                                interactive=_interactive(config))
             made = book.apply_check(result, check_row["target_id"], check_id,
                                     policy=policy, notify=notify, control=control,
                                     model=target.model if target is not None else None)
@@ -336,7 +384,8 @@ def accept_hook(config: Config, store: Store, target: str, target_id: int, *,
     channels = make_router(config)
 
     def hook(conn: Connection, baseline_id: int, run_ids: list[int]) -> None:
-        book = IncidentBook(store, conn, channels=channels, now=now())
+        book = IncidentBook(store, conn, channels=channels, now=now(),
+                            public_url=config.settings.server.public_url)
         made = book.accept(target, target_id, baseline_id, run_ids)
         if decisions is not None:
             decisions.extend(made)

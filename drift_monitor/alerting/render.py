@@ -104,6 +104,8 @@ REASON_WORDS = {"first_notification": "new", "changed": "changed",
 
 def render_payload(p: dict[str, Any]) -> str:
     """An outbox payload (alert, resolved, accepted or digest) as plain text."""
+    from drift_monitor.alerting.links import text_links
+
     kind = p.get("kind")
     if kind == "digest":
         from drift_monitor.digest import render_digest_text
@@ -117,7 +119,7 @@ def render_payload(p: dict[str, Any]) -> str:
         lines = [f"{kind.upper()} on {p['target']}: {dims}", f"{how}."]
         lines += [f"  {i['dimension']} (incident {i['incident_id']}, open since "
                   f"{_when(i.get('opened_at'))}): was {i['summary']}" for i in p["incidents"]]
-        return "\n".join(lines)
+        return "\n".join(lines + text_links(p))
     lines = [f"DRIFT on {p['target']}: {dims} changed ({p['severity']}), since "
              f"{_when(p.get('opened_at'))} [{REASON_WORDS.get(p['reason'], p['reason'])}]",
              model_string_line(p),
@@ -141,4 +143,4 @@ def render_payload(p: dict[str, Any]) -> str:
     if not (p.get("outage") and p.get("dimensions") == ["operational"]):
         # an outage alone is fixed at the provider, not accepted as a baseline
         lines.append(f"If the new behaviour is fine: {p['accept_command']}")
-    return "\n".join(lines)
+    return "\n".join(lines + text_links(p))

@@ -10,8 +10,10 @@ from drift_monitor.cli import (  # noqa: F401  (registers the commands)
     baselines,
     checks,
     compare,
+    console,
     daemon,
     demo,
+    operations,
     rounds,
     setup,
 )

@@ -24,28 +24,42 @@ def baseline() -> None:
 
 
 def _pin(state: State, target: str, runs: int, *, reason: str, note: str | None = None,
-         hook: Callable[[Any, int], Any] | None = None) -> Any:
+         hook: Callable[[Any, int], Any] | None = None, actor: str | None = None) -> Any:
     """Pin the target's last ``runs`` finished runs; ``hook(store, target_id)`` gives what
-    runs in the same transaction."""
+    runs in the same transaction, where who pinned it (``--as`` or $USER) is recorded too."""
+    from drift_monitor.alerting.operations import default_actor
     from drift_monitor.detection.baselines import pin_latest
+    from drift_monitor.storage.tables import utcnow
 
     t = state.config.target(target)
+    who = default_actor(actor)
     store = open_store(state.config)
     tid = store.upsert_target(t.name, t.provider, t.model)
+    inner = hook(store, tid) if hook else None
+
+    def same_transaction(conn: Any, baseline_id: int, run_ids: list[int]) -> None:
+        store.record_action(conn, {"at": utcnow(), "actor": who, "action": f"baseline_{reason}",
+                                   "target": t.name, "baseline_id": baseline_id,
+                                   "note": f"runs {run_ids}"})
+        if inner is not None:
+            inner(conn, baseline_id, run_ids)
+
     return pin_latest(store, tid, t.name, runs, reason=reason, note=note,
-                      same_transaction=hook(store, tid) if hook else None)
+                      same_transaction=same_transaction)
 
 
 @baseline.command("set")
 @click.option("--target", "-t", required=True, help="Target name.")
 @click.option("--runs", type=click.IntRange(1, 100), default=None,
               help="How many of the latest finished runs to pin (default baseline.min_runs).")
+@click.option("--as", "actor", default=None, help="Who pins it (stored; default $USER).")
 @pass_state
 @handles_errors
-def baseline_set(state: State, target: str, runs: int | None) -> None:
+def baseline_set(state: State, target: str, runs: int | None, actor: str | None) -> None:
     """Pin the last N finished runs as the target's baseline."""
     config = state.config
-    pinned = _pin(state, target, runs or config.settings.baseline.min_runs, reason="set")
+    pinned = _pin(state, target, runs or config.settings.baseline.min_runs, reason="set",
+                  actor=actor)
     click.echo(f"{target}: baseline {pinned.id} pinned on runs {pinned.run_ids}")
 
 
@@ -53,9 +67,10 @@ def baseline_set(state: State, target: str, runs: int | None) -> None:
 @click.option("--target", "-t", required=True, help="Target name.")
 @click.option("--runs", type=click.IntRange(1, 100), default=None,
               help="How many recent finished runs to pin (default detection.window_runs).")
+@click.option("--as", "actor", default=None, help="Who accepts it (stored; default $USER).")
 @pass_state
 @handles_errors
-def baseline_accept(state: State, target: str, runs: int | None) -> None:
+def baseline_accept(state: State, target: str, runs: int | None, actor: str | None) -> None:
     """Accept the new behaviour: pin the recent runs after a reviewed change.
 
     The target's open incidents close as accepted in the same transaction.
@@ -67,7 +82,7 @@ def baseline_accept(state: State, target: str, runs: int | None) -> None:
     pinned = _pin(state, target, runs or config.settings.detection.window_runs, reason="accept",
                   note="accepted after review",
                   hook=lambda store, tid: accept_hook(config, store, target, tid,
-                                                      decisions=decisions))
+                                                      decisions=decisions), actor=actor)
     click.echo(f"{target}: accepted; baseline {pinned.id} now pins runs {pinned.run_ids}")
     for d in decisions:
         click.echo(f"  incident {d.incident_id} ({d.dimension}) closed as accepted"

@@ -141,7 +141,8 @@ def secret_values(config: Config) -> list[str]:
         names += ["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"]  # the AWS chain's, from env
     slack = config.settings.notify.slack
     if slack is not None:
-        names += [slack.webhook_url_env, slack.bot_token_env]
+        names += [slack.webhook_url_env, slack.bot_token_env, slack.signing_secret_env]
+    names.append(config.settings.server.auth_token_env)  # the console's token
     notify = config.settings.notify
     if notify.webhook is not None:
         names += [notify.webhook.url_env, notify.webhook.secret_env]

@@ -1,5 +1,5 @@
 """The always-on daemon: APScheduler jobs for every target's slots, the outbox and the digest;
-a heartbeat; ``/healthz`` and ``/metrics``; a clean stop on SIGTERM/SIGINT.
+a heartbeat; the web console with ``/healthz`` and ``/metrics``; a clean stop on SIGTERM/SIGINT.
 
 Several daemons may share one PostgreSQL database: every slot (target, scheduled time) is
 claimed by exactly one of them through the unique key of ``slot_claims``, and each renews a
@@ -36,6 +36,7 @@ from drift_monitor.daemon.slots import SlotClock
 from drift_monitor.errors import DriftMonitorError
 from drift_monitor.probes import ProbeLibrary
 from drift_monitor.storage.queries import Store
+from drift_monitor.web.server import ConsoleServer
 
 log = logging.getLogger("drift_monitor.daemon")
 
@@ -83,7 +84,7 @@ class Daemon:
         self.check_slots = threading.BoundedSemaphore(MAX_CONCURRENT_CHECKS)
         self.last_beat: float | None = None
         self.last_beat_ok: datetime | None = None
-        self.server: StatusServer | None = None
+        self.server: ConsoleServer | StatusServer | None = None
         self._registered = False
         self._beat_failing = False
         self._reload = threading.Event()
@@ -172,10 +173,20 @@ class Daemon:
                                              "other_daemons": len(live)})
 
     def _start_server(self) -> None:
+        """The console (web/) with /healthz and /metrics on server.host:server.port."""
+        from drift_monitor.storage.engine import make_engine
+        from drift_monitor.web.app import create_app
+        from drift_monitor.web.auth import console_token
+
         server = self.config.settings.server
+        token = console_token(self.config, server.host)  # no token beyond loopback: refuse
+        # the console's own engine: a slow page must not hold /healthz's or the rounds'
+        self.console_store = Store(make_engine(self.config.database_url))
+        app = create_app(self.config, self.console_store, actions=True, token=token,
+                         health=HealthCache(self.snapshot), render_metrics=self.metrics.render,
+                         host=server.host)
         try:
-            self.server = StatusServer(server.host, server.port, HealthCache(self.snapshot),
-                                       self.metrics.render)
+            self.server = ConsoleServer(server.host, server.port, app)
         except OSError as exc:
             raise DaemonError(f"cannot listen on {server.host}:{server.port} (server.host/"
                               f"server.port): {exc.strerror or exc}") from None
@@ -490,6 +501,7 @@ class Daemon:
             except Exception as exc:  # the lease expires by itself
                 log.warning("could not release the lease", extra={"error": str(exc)[:300]})
             self._registered = False
-        for store in (getattr(self, "store", None), getattr(self, "health_store", None)):
+        for store in (getattr(self, "store", None), getattr(self, "health_store", None),
+                      getattr(self, "console_store", None)):
             if store is not None:
                 store.engine.dispose()

@@ -17,8 +17,10 @@ from sqlalchemy.orm import Session
 from drift_monitor.probes import Probe
 from drift_monitor.storage.alert_queries import AlertQueries
 from drift_monitor.storage.bounds import bound_response_row, clean_json, cut
+from drift_monitor.storage.console_queries import ConsoleQueries
 from drift_monitor.storage.daemon_queries import DaemonQueries
 from drift_monitor.storage.digest_queries import DigestQueries
+from drift_monitor.storage.operator_queries import OperatorQueries
 from drift_monitor.storage.ops_queries import OpsQueries
 from drift_monitor.storage.tables import (
     Baseline,
@@ -111,7 +113,8 @@ def _insert(engine: Engine, table: Any) -> Any:
     return dialect.insert(table)
 
 
-class Store(AlertQueries, DigestQueries, DaemonQueries, OpsQueries):
+class Store(AlertQueries, DigestQueries, DaemonQueries, OpsQueries, OperatorQueries,
+            ConsoleQueries):
     """Typed access to the tables. Methods open their own short transactions (incident and
     outbox queries live in alert_queries.py, the digest's in digest_queries.py, the daemon's in
     daemon_queries.py)."""

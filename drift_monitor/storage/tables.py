@@ -265,6 +265,10 @@ class Incident(Base):
                                                            default=None)
     accepted_baseline_id: Mapped[int | None] = mapped_column(ForeignKey("baselines.id"),
                                                              default=None)
+    # an acknowledged incident stops repeating until it changes (alerting/operations.py)
+    acked_at: Mapped[datetime | None] = mapped_column(default=None)
+    acked_by: Mapped[str | None] = mapped_column(String(100), default=None)
+    ack_note: Mapped[str | None] = mapped_column(Text, default=None)
 
 
 class IncidentEvent(Base):
@@ -281,6 +285,8 @@ class IncidentEvent(Base):
     reason: Mapped[str] = mapped_column(String(40))
     notified: Mapped[bool] = mapped_column(Boolean, default=False)
     dedup_key: Mapped[str | None] = mapped_column(String(200), default=None)
+    # the silence that held this decision's notification back (reason ``silenced``)
+    silence_id: Mapped[int | None] = mapped_column(Integer, default=None, index=True)
 
 
 class Notification(Base):
@@ -355,3 +361,47 @@ class DaemonLease(Base):
     pid: Mapped[int] = mapped_column(Integer)
     started_at: Mapped[datetime] = mapped_column()
     heartbeat_at: Mapped[datetime] = mapped_column()
+
+
+class Silence(Base):
+    """Alertmanager-style: notifications of ``target`` (one ``dimension``, or all when None)
+    are held back from ``starts_at`` to ``ends_at``, or until ``expired_at`` when ended early.
+    Incidents are still opened, recorded and shown. ``target`` is a name, like slot claims: a
+    silence may be set before the target's first round."""
+
+    __tablename__ = "silences"
+    __table_args__ = (Index("ix_silences_target_ends", "target", "ends_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    target: Mapped[str] = mapped_column(String(200))
+    dimension: Mapped[str | None] = mapped_column(String(20), default=None)
+    starts_at: Mapped[datetime] = mapped_column()
+    ends_at: Mapped[datetime] = mapped_column()
+    reason: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column()
+    expired_at: Mapped[datetime | None] = mapped_column(default=None)
+    expired_by: Mapped[str | None] = mapped_column(String(100), default=None)
+
+
+class OperatorAction(Base):
+    """Who did what, when and why: ``ack``, ``silence_add``, ``silence_expire``,
+    ``baseline_set``, ``baseline_accept``."""
+
+    __tablename__ = "operator_actions"
+    __table_args__ = (Index("ix_operator_actions_incident", "incident_id"),
+                      Index("ix_operator_actions_silence", "silence_id"),
+                      Index("ix_operator_actions_target", "target", "id"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column()
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(20))
+    target: Mapped[str | None] = mapped_column(String(200), default=None)
+    incident_id: Mapped[int | None] = mapped_column(
+        ForeignKey("incidents.id", ondelete="CASCADE"), default=None)
+    silence_id: Mapped[int | None] = mapped_column(
+        ForeignKey("silences.id", ondelete="CASCADE"), default=None)
+    baseline_id: Mapped[int | None] = mapped_column(
+        ForeignKey("baselines.id", ondelete="CASCADE"), default=None)
+    note: Mapped[str | None] = mapped_column(Text, default=None)

@@ -82,12 +82,14 @@ def test_compose_sets_only_variables_drift_monitor_reads(monkeypatch: pytest.Mon
     read |= {t.api_key_env for t in settings.targets if t.api_key_env}
     if settings.notify.slack is not None:
         read |= {settings.notify.slack.webhook_url_env, settings.notify.slack.bot_token_env}
+    read.add(settings.server.auth_token_env)  # the console's token: required off loopback
     raw = (config_dir / "drift-monitor.yaml").read_text()
     read |= set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)", raw))
     assert set(fixed) | set(passed) <= read, (set(fixed) | set(passed)) - read
     # secrets are never written into compose: only passed through from the caller's shell
     assert not (set(fixed) & (read - {ENV_CONFIG, ENV_DATABASE_URL, "DRIFT_MONITOR_LOG_JSON"}))
     assert settings.server.port == 9464 and settings.server.host == "0.0.0.0"
+    assert settings.server.auth_token_env in passed
     assert any(p.endswith(":9464") for p in app["ports"])
 
 
