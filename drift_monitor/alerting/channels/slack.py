@@ -40,6 +40,7 @@ from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
 from slack_sdk.webhook import WebhookClient
 
 from drift_monitor.alerting import blocks as bk
+from drift_monitor.alerting.channels._http import Redactor
 from drift_monitor.alerting.channels.base import Channel, ChannelError
 from drift_monitor.config import Config
 
@@ -54,27 +55,8 @@ RETRYABLE_API_ERRORS = {"ratelimited", "internal_error", "fatal_error", "service
                         "request_timeout"}
 
 
-class _Redactor(logging.Filter):
-    """Replaces known secrets in log records of slack-sdk's logger (it logs URLs and bodies)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.secrets: set[str] = set()
-
-    def redact(self, text: str) -> str:
-        for s in sorted(self.secrets, key=len, reverse=True):
-            text = text.replace(s, "***")
-        return text
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        redacted = self.redact(message)
-        if redacted != message:
-            record.msg, record.args = redacted, None
-        return True
-
-
-_redactor = _Redactor()
+# slack-sdk logs URLs and bodies: its logger gets a redactor of its own
+_redactor = Redactor()
 _sdk_log = logging.getLogger(SDK_LOGGER)
 _sdk_log.addFilter(_redactor)
 
