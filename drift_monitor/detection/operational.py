@@ -9,6 +9,7 @@ from drift_monitor.detection.compare import Comparison
 from drift_monitor.detection.findings import MIN_EFFECT
 from drift_monitor.detection.samples import Side
 
+MIN_LATENCY_MS = 50.0
 TRUNCATED = {"length", "max_tokens", "MAX_TOKENS", "model_context_window_exceeded",
              "max_output_tokens"}
 FILTERED = "content_filter"  # ErrorKind.CONTENT_FILTER
@@ -48,7 +49,9 @@ def operational_tests(base: Side, cur: Side) -> list[Comparison]:
     lc = [s.latency_ms for s in cur.ok if s.latency_ms is not None]
     if len(lb) >= 5 and len(lc) >= 5:
         mb, mc = float(np.median(lb)), float(np.median(lc))
-        if mb > 0:
+        # a median that moved by less than MIN_LATENCY_MS is jitter, whatever its ratio
+        # (a loopback server's 0.3 ms -> 1 ms is +200% and means nothing)
+        if mb > 0 and abs(mc - mb) >= MIN_LATENCY_MS:
             tests.append(Comparison(
                 dimension="operational", metric="latency_p50", feature="latency_ms",
                 kind="continuous", probe=None, baseline=mb, current=mc, effect=mc / mb - 1,

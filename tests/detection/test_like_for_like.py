@@ -135,3 +135,18 @@ def test_errors_falling_is_not_a_finding_and_rising_is() -> None:
     more = analyse(Side(good), Side([Sample(**{**s.__dict__, "run_id": 9}) for s in flaky]),
                    NULL_SPECS, classifier=False)
     assert [f for f in more.findings if f.metric == "error_rate"]
+
+
+def _timed(run_id: int, latency_ms: float, n: int = 30) -> list[Sample]:
+    return [Sample(probe=f"s/p{i}@v1", run_id=run_id, ok=True, text="x", features={},
+                   latency_ms=latency_ms * (1 + 0.01 * (i % 3))) for i in range(n)]
+
+
+def test_latency_jitter_of_a_few_milliseconds_is_not_tested_but_a_real_slowdown_is() -> None:
+    from drift_monitor.detection.operational import operational_tests
+
+    jitter = operational_tests(Side(_timed(1, 0.4)), Side(_timed(9, 1.2)))
+    assert not [t for t in jitter if t.metric == "latency_p50"]  # +200%, but under a ms
+    slower = operational_tests(Side(_timed(1, 400)), Side(_timed(9, 900)))
+    (t,) = [t for t in slower if t.metric == "latency_p50"]
+    assert t.effect > 1.0 and t.p_value is not None and t.p_value < 1e-6

@@ -174,7 +174,7 @@ def test_an_expired_key_pages_within_three_rounds_and_resolves_when_fixed(
     # the recovered round is checked for drift as usual, not taken for an old window
     assert not any("already checked" in n for n in c["notes"]), c
     assert c["window"]["runs"] == [store.runs("bot", limit=1)[0].id]
-    assert store.incidents(status="open") == []
+    assert store.incidents(status="open") == [], c["findings"]
     (closed,) = store.incidents()
     assert closed["status"] == "resolved"
     code, out = cli(config, "notify")
