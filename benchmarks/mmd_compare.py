@@ -106,8 +106,8 @@ def tokens(text: str) -> np.ndarray:
     return row
 
 
-def package_statistic(base: list[Sample], cur: list[Sample]) -> float:
-    """The package's own ``mmd_hamming`` on the full matrices (small inputs only)."""
+def completion_samples(base: list[Sample], cur: list[Sample]) -> tuple[Any, Any]:
+    """Both sides as the package's ``CompletionSample``s, prompts = the probes they share."""
     m = met()
     prompts = sorted({s.probe for s in base} & {s.probe for s in cur})
     ix = {p: i for i, p in enumerate(prompts)}
@@ -119,9 +119,17 @@ def package_statistic(base: list[Sample], cur: list[Sample]) -> float:
             completions=np.stack([tokens(s.text or "") for s in rows]).astype(np.int64),
             m=len(prompts))
 
+    return sample(base), sample(cur)
+
+
+def package_statistic(base: list[Sample], cur: list[Sample]) -> float:
+    """The package's own ``mmd_hamming`` on the full matrices (small inputs only)."""
+    m = met()
+    sample_base, sample_cur = completion_samples(base, cur)
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        _, stat = m.algorithm.run_two_sample_test(sample(base), sample(cur),
+        _, stat = m.algorithm.run_two_sample_test(sample_base, sample_cur,
                                                   pvalue_type="dummy", stat_type="mmd_hamming")
     return float(stat)
 
@@ -129,22 +137,14 @@ def package_statistic(base: list[Sample], cur: list[Sample]) -> float:
 def package_pvalue(base: list[Sample], cur: list[Sample], b: int) -> float:
     """The package's own permutation p-value (rows permuted across prompts, Monte Carlo)."""
     m = met()
-    prompts = sorted({s.probe for s in base} & {s.probe for s in cur})
-    ix = {p: i for i, p in enumerate(prompts)}
-
-    def sample(side: list[Sample]) -> Any:
-        rows = [s for s in side if s.ok and s.probe in ix]
-        return m.distribution.CompletionSample(
-            prompts=np.array([ix[s.probe] for s in rows]),
-            completions=np.stack([tokens(s.text or "") for s in rows]).astype(np.int64),
-            m=len(prompts))
+    sample_base, sample_cur = completion_samples(base, cur)
 
     import torch
 
     torch.manual_seed(0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        p, _ = m.algorithm.run_two_sample_test(sample(base), sample(cur), b=b,
+        p, _ = m.algorithm.run_two_sample_test(sample_base, sample_cur, b=b,
                                                pvalue_type="permutation_pvalue",
                                                stat_type="mmd_hamming")
     return float(p)

@@ -29,6 +29,7 @@ from typing import Any
 from aiohttp import web
 
 from tests.fakes import cloud
+from tests.fakes.aio import ThreadedAioServer
 from tests.fakes.dialects import ANSWERS, Answer
 
 DIALECTS = ("openai", "anthropic", "gemini", "azure_openai", "bedrock", "vertex",
@@ -61,14 +62,18 @@ class Canned:
     headers: tuple[tuple[str, str], ...] = ()
 
 
-class FakeLLMServer:
+class FakeLLMServer(ThreadedAioServer):
     """A fake provider API. Start with :meth:`start` (or ``with``), read ``base_url``."""
+
+    runner_options = {"handler_cancellation": True}
 
     def __init__(self, dialect: str, *, latency_s: float = 0.0,
                  api_key: str | None = None) -> None:
         if dialect not in DIALECTS:
             raise ValueError(f"unknown dialect {dialect!r}")
+        super().__init__()
         self.dialect = dialect
+        self.thread_name = f"fake-{dialect}"
         self.latency_s = latency_s
         self.default = "ok"
         self.model = MODELS[dialect]
@@ -91,10 +96,6 @@ class FakeLLMServer:
         self.max_in_flight = 0
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
-        self._thread: threading.Thread | None = None
-        self.port = 0
 
     # --- control ---------------------------------------------------------------------------
 
@@ -114,45 +115,10 @@ class FakeLLMServer:
     def count(self, prompt: str | None = None) -> int:
         return sum(1 for s in self.seen if prompt is None or s.prompt == prompt)
 
-    def start(self) -> FakeLLMServer:
-        self._loop = asyncio.new_event_loop()
-        ready = threading.Event()
-        self._thread = threading.Thread(target=self._serve, args=(ready,), daemon=True,
-                                        name=f"fake-{self.dialect}")
-        self._thread.start()
-        if not ready.wait(10):
-            raise RuntimeError("fake server did not start")
-        return self
-
-    def stop(self) -> None:
-        if self._loop is None or self._runner is None:
-            return
-        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        assert self._thread is not None
-        self._thread.join(10)
-        self._loop.close()
-        self._loop = None
-
-    def __enter__(self) -> FakeLLMServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def _serve(self, ready: threading.Event) -> None:
-        assert self._loop is not None
-        asyncio.set_event_loop(self._loop)
+    def app(self) -> web.Application:
         app = web.Application(client_max_size=16 * 1024 * 1024)
         app.router.add_post("/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5,
-                                     handler_cancellation=True)
-        self._loop.run_until_complete(self._runner.setup())
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        self._loop.run_until_complete(site.start())
-        self.port = self._runner.addresses[0][1]
-        ready.set()
-        self._loop.run_forever()
+        return app
 
     # --- serving ---------------------------------------------------------------------------
 

@@ -14,7 +14,6 @@ event loop in a background thread), each speaking its real protocol, with script
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
@@ -26,6 +25,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+
+from tests.fakes.aio import ThreadedAioServer
 
 PD_ROUTING_KEY = "R0UT1NGKEYs3cr3t0123456789abcdef"  # 32 characters, like PagerDuty's
 WEBHOOK_SECRET_RAW = b"drift-webhook-test-key-\x00\x01\x02secret"
@@ -50,17 +51,14 @@ class Request:
         return json.loads(self.body)
 
 
-class _Server:
+class _Server(ThreadedAioServer):
     """aiohttp.web on 127.0.0.1, an ephemeral port, its own loop and thread."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.lock = threading.Lock()
         self.received: list[Request] = []
         self.script: deque[Fault] = deque()
-        self.port = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
-        self._thread: threading.Thread | None = None
 
     @property
     def base(self) -> str:
@@ -70,36 +68,10 @@ class _Server:
         with self.lock:
             self.script.extend(faults)
 
-    def start(self) -> _Server:
-        self._loop = asyncio.new_event_loop()
-        ready = threading.Event()
-        self._thread = threading.Thread(target=self._serve, args=(ready,), daemon=True)
-        self._thread.start()
-        ready.wait(10)
-        return self
-
-    def stop(self) -> None:
-        if self._loop is None or self._runner is None:
-            return
-        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        assert self._thread is not None
-        self._thread.join(10)
-        self._loop.close()
-        self._loop = None
-
-    def _serve(self, ready: threading.Event) -> None:
-        assert self._loop is not None
-        asyncio.set_event_loop(self._loop)
+    def app(self) -> web.Application:
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        self._loop.run_until_complete(self._runner.setup())
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        self._loop.run_until_complete(site.start())
-        self.port = self._runner.addresses[0][1]
-        ready.set()
-        self._loop.run_forever()
+        return app
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         req = Request(request.path_qs, dict(request.headers.items()), await request.read())
