@@ -24,7 +24,7 @@ from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 
-from drift_monitor.alerting.incidents import Clock, utc_now
+from drift_monitor.clock import Clock, utc_now
 from drift_monitor.config import Config, TargetConfig
 from drift_monitor.detection.findings import DIMENSIONS
 from drift_monitor.storage.queries import Store

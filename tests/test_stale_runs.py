@@ -14,9 +14,10 @@ from pathlib import Path
 
 from sqlalchemy import update
 
+from drift_monitor.clock import utc_now
 from drift_monitor.storage.engine import ensure_schema, make_engine
 from drift_monitor.storage.queries import Store
-from drift_monitor.storage.tables import Run, utcnow
+from drift_monitor.storage.tables import Run
 from tests.fakes.llm_servers import FakeLLMServer
 from tests.fakes.project import API_KEY, KEY_ENV, run_cli, write_project
 
@@ -80,7 +81,7 @@ def test_a_kill_9_probe_leaves_a_run_the_next_command_finishes_as_abandoned(
     from drift_monitor.digest import _target_digest
 
     config = load_config(project / "drift-monitor.yaml")
-    now = utcnow()
+    now = utc_now()
     digest = _target_digest(config, store, config.target("t"), now - timedelta(days=1),
                             now + timedelta(minutes=1))
     assert digest["runs_done"] == 3 and digest["runs_abandoned"] == 1
@@ -92,7 +93,7 @@ def test_the_sweep_abandons_runs_whose_heartbeat_stopped_and_keeps_live_ones(
     store = _store(db_url)
     tid = store.upsert_target("t", "openai", "m")
     stale, live, legacy, legacy_new = (store.create_run(tid, 3) for _ in range(4))
-    now = utcnow()
+    now = utc_now()
     with store.engine.begin() as conn:
         conn.execute(update(Run).where(Run.id.in_([stale, live])).values(owner="elsewhere:1"))
         conn.execute(update(Run).where(Run.id == stale)

@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +36,7 @@ from sqlalchemy import Connection
 
 from drift_monitor.alerting.message import alert_payload, closed_payload
 from drift_monitor.alerting.routes import Router, make_router
+from drift_monitor.clock import Clock, utc_now
 from drift_monitor.config import Config, parse_duration
 from drift_monitor.detection.findings import Finding, severity_rank
 from drift_monitor.storage.queries import Store
@@ -45,12 +46,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
 RESOLVE_AFTER_CLEAN_CHECKS = 1  # documented rule; see the module docstring
 
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class Reason(StrEnum):

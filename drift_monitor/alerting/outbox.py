@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from drift_monitor.alerting.channels import Channel, make_channel
-from drift_monitor.alerting.incidents import Clock, utc_now
+from drift_monitor.clock import Clock, utc_now
 from drift_monitor.config import Config
 from drift_monitor.errors import ChannelError, DriftMonitorError
 from drift_monitor.storage.queries import Store

@@ -28,8 +28,8 @@ def _pin(state: State, target: str, runs: int, *, reason: str, note: str | None 
     """Pin the target's last ``runs`` finished runs; ``hook(store, target_id)`` gives what
     runs in the same transaction, where who pinned it (``--as`` or $USER) is recorded too."""
     from drift_monitor.alerting.operations import default_actor
+    from drift_monitor.clock import utc_now
     from drift_monitor.detection.baselines import pin_latest
-    from drift_monitor.storage.tables import utcnow
 
     t = state.config.target(target)
     who = default_actor(actor)
@@ -38,7 +38,7 @@ def _pin(state: State, target: str, runs: int, *, reason: str, note: str | None 
     inner = hook(store, tid) if hook else None
 
     def same_transaction(conn: Any, baseline_id: int, run_ids: list[int]) -> None:
-        store.record_action(conn, {"at": utcnow(), "actor": who, "action": f"baseline_{reason}",
+        store.record_action(conn, {"at": utc_now(), "actor": who, "action": f"baseline_{reason}",
                                    "target": t.name, "baseline_id": baseline_id,
                                    "note": f"runs {run_ids}"})
         if inner is not None:

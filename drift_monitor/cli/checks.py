@@ -160,8 +160,8 @@ def notify_retry(state: State, notification_id: int | None, all_failed: bool) ->
     Exit 0 when it was delivered, 1 when it is still pending or failed again, 2 when there is
     no such failed notification.
     """
-    from drift_monitor.alerting.incidents import utc_now
     from drift_monitor.alerting.outbox import deliver
+    from drift_monitor.clock import utc_now
 
     if (notification_id is None) == (not all_failed):
         raise click.UsageError("give a notification ID or --all-failed (not both)")
@@ -192,7 +192,7 @@ def notify_retry(state: State, notification_id: int | None, all_failed: bool) ->
 def notify_drop(state: State, notification_id: int) -> None:
     """Give up on a failed (or pending) notification: it is never sent and no longer listed,
     but kept, marked ``dropped``. Exit 2 when there is no such notification to drop."""
-    from drift_monitor.alerting.incidents import utc_now
+    from drift_monitor.clock import utc_now
 
     store = open_store(state.config)
     row = store.notification(notification_id)

@@ -12,11 +12,12 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Coroutine
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy.exc import DBAPIError
 
+from drift_monitor.clock import utc_now
 from drift_monitor.config import Config, TargetConfig
 from drift_monitor.daemon.metrics import Metrics
 from drift_monitor.daemon.slots import MAX_SLOTS, SlotClock
@@ -75,9 +76,6 @@ class RoundRunner:
         return len(live)
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
 
 class TargetJobs:
     """The scheduled work of one target. Methods run in scheduler worker threads."""
@@ -105,7 +103,7 @@ class TargetJobs:
 
     def scheduled(self) -> None:
         """The schedule fired: the slot is the latest one at or before now."""
-        self.slot(self.clock.current(utcnow()), "schedule")
+        self.slot(self.clock.current(utc_now()), "schedule")
 
     def catch_up_slot(self, now: datetime) -> datetime | None:
         """The slot to catch up on at start: the latest one, when it has no row although an
@@ -127,7 +125,7 @@ class TargetJobs:
             log.warning("slot skipped: the previous round is still running", extra=fields)
             return
         try:
-            now = utcnow()
+            now = utc_now()
             if not self.store.claim_slot(self.name, slot, daemon_id=self.daemon_id, now=now,
                                          lease_until=now + timedelta(seconds=self.lease_s),
                                          trigger=trigger):
@@ -187,14 +185,14 @@ class TargetJobs:
         except RoundCancelled:
             run_id = self._finish_orphan(slot, "interrupted: the daemon stopped mid-round; the "
                                                "responses received before are stored")
-            self.store.finish_slot(self.name, slot, status="interrupted", now=utcnow(),
+            self.store.finish_slot(self.name, slot, status="interrupted", now=utc_now(),
                                    run_id=run_id, note="the daemon stopped mid-round")
             self.metrics.rounds.labels(self.name, "interrupted").inc()
             log.warning("round interrupted by shutdown", extra={**fields, "run": run_id})
             return False
         except Exception as exc:
             run_id = self._finish_orphan(slot, f"round failed: {type(exc).__name__}")
-            self.store.finish_slot(self.name, slot, status="failed", now=utcnow(),
+            self.store.finish_slot(self.name, slot, status="failed", now=utc_now(),
                                    run_id=run_id, note=f"{type(exc).__name__}: {exc}"[:500])
             self.metrics.rounds.labels(self.name, "error").inc()
             if isinstance(exc, DriftMonitorError):  # a storage outage, a config problem: a line
@@ -203,7 +201,7 @@ class TargetJobs:
                 log.exception("round failed", extra={**fields, "run": run_id})
             return False
         seconds = time.monotonic() - t0
-        self.store.finish_slot(self.name, slot, status="done", now=utcnow(), run_id=summary.id)
+        self.store.finish_slot(self.name, slot, status="done", now=utc_now(), run_id=summary.id)
         self.metrics.rounds.labels(self.name, summary.status).inc()
         self.metrics.round_duration.labels(self.name).observe(seconds)
         # a round whose every call failed is an outage in the making, not routine

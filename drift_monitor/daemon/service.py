@@ -28,9 +28,10 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import text
 
+from drift_monitor.clock import utc_now
 from drift_monitor.config import Config, parse_schedule
 from drift_monitor.daemon.metrics import Metrics
-from drift_monitor.daemon.rounds import RoundRunner, TargetJobs, utcnow
+from drift_monitor.daemon.rounds import RoundRunner, TargetJobs
 from drift_monitor.daemon.server import HealthCache, StatusServer
 from drift_monitor.daemon.slots import SlotClock
 from drift_monitor.errors import DriftMonitorError
@@ -155,7 +156,7 @@ class Daemon:
         return jobs
 
     def _take_lease(self) -> None:
-        now = utcnow()
+        now = utc_now()
         host = socket.gethostname()
         live = [d for d in self.store.live_daemons(now - timedelta(seconds=self.lease_s))
                 if not (d["host"] == host and not _pid_alive(d["pid"]))]
@@ -202,7 +203,7 @@ class Daemon:
             # plus checks running beside rounds, the outbox, the digest and the heartbeat
             executors={"default": ThreadPoolExecutor(2 * n + 3)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None})
-        now = utcnow()
+        now = utc_now()
         catch_up = []
         for name, jobs in self.jobs.items():
             self.scheduler.add_job(jobs.scheduled, jobs.clock.trigger(), id=f"round:{name}",
@@ -236,7 +237,7 @@ class Daemon:
     def _submit_check(self, jobs: TargetJobs) -> None:
         # one job id per target: APScheduler's max_instances=1 then never runs two checks of a
         # target at once (and TargetJobs.check_lock guards the same inside the job)
-        self.scheduler.add_job(jobs.check, "date", run_date=utcnow(), id=f"check:{jobs.name}",
+        self.scheduler.add_job(jobs.check, "date", run_date=utc_now(), id=f"check:{jobs.name}",
                                name=f"check {jobs.name}", replace_existing=True)
 
     # --- periodic jobs --------------------------------------------------------------------
@@ -249,7 +250,7 @@ class Daemon:
             self._heartbeat()
 
     def _heartbeat(self) -> None:
-        now = utcnow()
+        now = utc_now()
         try:
             self.store.heartbeat(self.daemon_id, now, now + timedelta(seconds=self.lease_s))
             if self._beat_failing:
@@ -307,7 +308,7 @@ class Daemon:
     def _digest(self) -> None:
         from drift_monitor.digest import build_digest, queue_digest
 
-        now = utcnow()
+        now = utc_now()
         slot = self.digest_clock.current(now)
         if not self.store.claim_slot(DIGEST_SLOT, slot, daemon_id=self.daemon_id, now=now,
                                      lease_until=now + timedelta(seconds=self.lease_s),
@@ -316,11 +317,11 @@ class Daemon:
         try:
             keys = queue_digest(self.config, self.store, build_digest(self.config, self.store))
         except Exception as exc:
-            self.store.finish_slot(DIGEST_SLOT, slot, status="failed", now=utcnow(),
+            self.store.finish_slot(DIGEST_SLOT, slot, status="failed", now=utc_now(),
                                    note=str(exc)[:500])
             log.exception("digest failed")
             return
-        self.store.finish_slot(DIGEST_SLOT, slot, status="done", now=utcnow())
+        self.store.finish_slot(DIGEST_SLOT, slot, status="done", now=utc_now())
         log.info("digest queued", extra={"keys": ",".join(keys)})
         self._deliver()
 

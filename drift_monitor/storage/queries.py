@@ -14,6 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 from sqlalchemy.orm import Session
 
+from drift_monitor.clock import utc_now
 from drift_monitor.probes import Probe
 from drift_monitor.storage.alert_queries import AlertQueries
 from drift_monitor.storage.bounds import bound_response_row, clean_json, cut
@@ -33,7 +34,6 @@ from drift_monitor.storage.tables import (
     ResponseFeatures,
     Run,
     Target,
-    utcnow,
 )
 
 RUN_STATUSES = ("running", "complete", "partial", "failed", "abandoned")
@@ -128,7 +128,7 @@ class Store(AlertQueries, DigestQueries, DaemonQueries, OpsQueries, OperatorQuer
         """The id of target ``name``; created on first use, provider/model kept current."""
         with self.engine.begin() as conn:
             stmt = _insert(self.engine, Target).values(
-                name=name, provider=provider, model=model, created_at=utcnow())
+                name=name, provider=provider, model=model, created_at=utc_now())
             conn.execute(stmt.on_conflict_do_nothing(index_elements=["name"]))
             conn.execute(update(Target).where(Target.name == name)
                          .values(provider=provider, model=model))
@@ -150,7 +150,7 @@ class Store(AlertQueries, DigestQueries, DaemonQueries, OpsQueries, OperatorQuer
             missing = [p for p in probes if (p.suite, p.id, p.version) not in known]
             if not missing:
                 return known
-            now = utcnow()
+            now = utc_now()
             conn.execute(_insert(self.engine, ProbeVersion).on_conflict_do_nothing(
                 index_elements=["suite", "probe_id", "version"]),
                 [{"suite": p.suite, "probe_id": p.id, "version": p.version,
@@ -162,7 +162,7 @@ class Store(AlertQueries, DigestQueries, DaemonQueries, OpsQueries, OperatorQuer
     def create_run(self, target_id: int, expected: int, *, trigger: str = "manual",
                    scheduled_for: datetime | None = None) -> int:
         """A new ``running`` run owned by this process (see :meth:`sweep_stale_runs`)."""
-        now = utcnow()
+        now = utc_now()
         with self.engine.begin() as conn:
             run_id = conn.execute(
                 _insert(self.engine, Run).values(
@@ -176,7 +176,7 @@ class Store(AlertQueries, DigestQueries, DaemonQueries, OpsQueries, OperatorQuer
         """Renew a running run's sign of life (the round does it every few seconds)."""
         with self.engine.begin() as conn:
             conn.execute(update(Run).where(Run.id == run_id, Run.status == "running")
-                         .values(heartbeat_at=utcnow()))
+                         .values(heartbeat_at=utc_now()))
 
     def abandon_run(self, run_id: int, note: str) -> bool:
         """Finish a ``running`` run as ``abandoned`` with its stored counts (a conditional
@@ -189,7 +189,7 @@ class Store(AlertQueries, DigestQueries, DaemonQueries, OpsQueries, OperatorQuer
                 .where(Response.run_id == run_id)).one()
             return conn.execute(update(Run).where(Run.id == run_id, Run.status == "running")
                                 .values(status="abandoned", ok_count=ok, failed_count=failed,
-                                        finished_at=utcnow(), note=note)).rowcount == 1
+                                        finished_at=utc_now(), note=note)).rowcount == 1
 
     def sweep_stale_runs(self, *, now: datetime | None = None,
                          stale_after: timedelta = STALE_RUN_AFTER) -> list[int]:
@@ -200,7 +200,7 @@ class Store(AlertQueries, DigestQueries, DaemonQueries, OpsQueries, OperatorQuer
         renewing it), or when it has no heartbeat at all (a run from before revision 0007)
         and started over a day ago. Returns the ids abandoned.
         """
-        now = now or utcnow()
+        now = now or utc_now()
         q = select(Run.id, Run.owner, Run.heartbeat_at, Run.started_at).where(
             Run.status == "running")
         with self.engine.connect() as conn:
@@ -262,7 +262,7 @@ class Store(AlertQueries, DigestQueries, DaemonQueries, OpsQueries, OperatorQuer
         stmt = _insert(self.engine, Response).on_conflict_do_nothing(
             index_elements=["run_id", "probe_version_id", "sample_index"]).returning(
             Response.id, Response.run_id, Response.probe_version_id, Response.sample_index)
-        now = utcnow()
+        now = utc_now()
         # every row gets every column: executemany needs one shape for successes and failures
         values = [{**_RESPONSE_DEFAULTS, "created_at": now, **r} for r in rows]
         with self.engine.begin() as conn:
@@ -297,7 +297,7 @@ class Store(AlertQueries, DigestQueries, DaemonQueries, OpsQueries, OperatorQuer
             else:
                 status = "partial"
             conn.execute(update(Run).where(Run.id == run_id).values(
-                status=status, ok_count=ok, failed_count=failed, finished_at=utcnow(),
+                status=status, ok_count=ok, failed_count=failed, finished_at=utc_now(),
                 note=note))
         return self.run_summary(run_id)
 
@@ -354,7 +354,7 @@ class Store(AlertQueries, DigestQueries, DaemonQueries, OpsQueries, OperatorQuer
             conn.execute(delete(ResponseFeatures).where(ResponseFeatures.response_id.in_(ids)))
             conn.execute(_insert(self.engine, ResponseFeatures), [
                 {"response_id": i, "feature_set_version": version, "values": v,
-                 "computed_at": utcnow()} for i, v in items])
+                 "computed_at": utc_now()} for i, v in items])
 
     def stale_feature_rows(self, version: str, *, target: str | None = None,
                            after_id: int = 0, limit: int = 500) -> list[tuple[int, str, Any]]:
@@ -456,7 +456,7 @@ class Store(AlertQueries, DigestQueries, DaemonQueries, OpsQueries, OperatorQuer
                      note: str | None = None,
                      same_transaction: Callable[[Connection, int], None] | None = None) -> int:
         """Make ``run_ids`` the target's baseline; the previous one is kept as history."""
-        now = utcnow()
+        now = utc_now()
         with self.engine.begin() as conn:
             conn.execute(update(Baseline).where(Baseline.target_id == target_id,
                                                 Baseline.active.is_(True))
@@ -498,7 +498,7 @@ class Store(AlertQueries, DigestQueries, DaemonQueries, OpsQueries, OperatorQuer
         ``evidence``, the target's sequential evidence is replaced in the same transaction,
         so a crash never keeps evidence of a check that was not stored (or the reverse)."""
         with self.engine.begin() as conn:
-            cid = conn.execute(_insert(self.engine, Check).values(created_at=utcnow(), **check)
+            cid = conn.execute(_insert(self.engine, Check).values(created_at=utc_now(), **check)
                                .returning(Check.id)).scalar_one()
             if findings:
                 conn.execute(_insert(self.engine, FindingRow),
@@ -510,7 +510,7 @@ class Store(AlertQueries, DigestQueries, DaemonQueries, OpsQueries, OperatorQuer
                              .where(DetectionEvidence.target_id == tid))
                 conn.execute(_insert(self.engine, DetectionEvidence).values(
                     target_id=tid, baseline_id=evidence.get("baseline_id"), check_id=cid,
-                    state=evidence, updated_at=utcnow()))
+                    state=evidence, updated_at=utc_now()))
             if same_transaction is not None:
                 same_transaction(conn, int(cid))
             return int(cid)

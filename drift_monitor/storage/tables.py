@@ -25,6 +25,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from drift_monitor.clock import utc_now
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC datetimes on both SQLite (which drops tzinfo) and PostgreSQL."""
@@ -45,9 +47,6 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
 
 class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), list[int]: JSON(),
@@ -61,7 +60,7 @@ class Target(Base):
     name: Mapped[str] = mapped_column(String(200), unique=True)
     provider: Mapped[str] = mapped_column(String(50))
     model: Mapped[str] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
 
 
 class ProbeVersion(Base):
@@ -74,7 +73,7 @@ class ProbeVersion(Base):
     probe_id: Mapped[str] = mapped_column(String(200))
     version: Mapped[str] = mapped_column(String(64))
     content: Mapped[dict[str, Any]] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
 
 
 class Run(Base):
@@ -86,7 +85,7 @@ class Run(Base):
     # running | complete | partial | failed | abandoned (its process died mid-round)
     status: Mapped[str] = mapped_column(String(20))
     trigger: Mapped[str] = mapped_column(String(20), default="manual")
-    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime] = mapped_column(default=utc_now)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
     scheduled_for: Mapped[datetime | None] = mapped_column(default=None)
     expected_count: Mapped[int] = mapped_column(Integer, default=0)
@@ -129,7 +128,7 @@ class Response(Base):
     http_status: Mapped[int | None] = mapped_column(Integer, default=None)
     attempts: Mapped[int] = mapped_column(Integer, default=1)
     cost_usd: Mapped[float | None] = mapped_column(Float, default=None)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
 
 
 class Baseline(Base):
@@ -137,7 +136,7 @@ class Baseline(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     target_id: Mapped[int] = mapped_column(ForeignKey("targets.id"))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
     reason: Mapped[str] = mapped_column(String(30))  # automatic | set | accept
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     superseded_at: Mapped[datetime | None] = mapped_column(default=None)
@@ -161,7 +160,7 @@ class ResponseFeatures(Base):
                                              primary_key=True)
     feature_set_version: Mapped[str] = mapped_column(String(20), index=True)
     values: Mapped[dict[str, Any]] = mapped_column(JSON)
-    computed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    computed_at: Mapped[datetime] = mapped_column(default=utc_now)
 
 
 class Check(Base):
@@ -173,7 +172,7 @@ class Check(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     target_id: Mapped[int] = mapped_column(ForeignKey("targets.id"))
     baseline_id: Mapped[int | None] = mapped_column(ForeignKey("baselines.id"), default=None)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
     status: Mapped[str] = mapped_column(String(20))  # ok | drift | unconfirmed | error
     drift: Mapped[bool] = mapped_column(Boolean, default=False)
     window_run_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
@@ -197,7 +196,7 @@ class DetectionEvidence(Base):
     # the check that saved it (no foreign key: pruning old checks must not touch evidence)
     check_id: Mapped[int | None] = mapped_column(Integer, default=None)
     state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utc_now)
 
 
 class FindingRow(Base):

@@ -14,7 +14,7 @@ import json
 import logging
 import secrets
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -28,6 +28,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from drift_monitor import __version__
+from drift_monitor.clock import Clock, utc_now
 from drift_monitor.config import Config
 from drift_monitor.detection.findings import DIMENSIONS
 from drift_monitor.errors import ConfigError, DriftMonitorError, OperationError
@@ -36,12 +37,8 @@ from drift_monitor.web import auth
 
 HERE = Path(__file__).resolve().parent
 log = logging.getLogger("drift_monitor.web")
-Clock = Callable[[], datetime]
 DURATIONS = ("1h", "4h", "12h", "1d", "3d", "7d")
 
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def templates() -> Environment:
@@ -65,7 +62,7 @@ def templates() -> Environment:
 
 def create_app(config: Config, store: Store, *, actions: bool, token: str | None,
                health: Any = None, render_metrics: Callable[[], bytes] | None = None,
-               now: Clock = _utcnow, host: str = "127.0.0.1",
+               now: Clock = utc_now, host: str = "127.0.0.1",
                slack_clock: Any = None) -> Starlette:
     """The console. ``health`` (a daemon.server.HealthCache) and ``render_metrics`` add
     ``/healthz`` and ``/metrics``; ``token`` comes from auth.console_token."""
