@@ -11,7 +11,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import ConfigDict, Field, model_validator
 
@@ -158,6 +158,41 @@ class SuiteSpec(StrictModel):
     probes: list[ProbeSpec] = Field(min_length=1)
 
 
+class ProbeKey(NamedTuple):
+    """One probe version's identity. ``str(key)`` is the stored form ``suite/id@version``
+    (responses of different versions never mix); as a tuple it equals ``(suite, id, version)``.
+    Suite names and probe ids never contain ``/`` or ``@`` (their patterns forbid it), so the
+    form parses back unambiguously."""
+
+    suite: str
+    id: str
+    version: str
+
+    def __str__(self) -> str:
+        return f"{self.suite}/{self.id}@{self.version}"
+
+    @classmethod
+    def parse(cls, text: str) -> ProbeKey:
+        """``"suite/id@version"`` -> ProbeKey. Raises ValueError naming the text otherwise."""
+        suite, slash, rest = text.partition("/")
+        probe_id, at, version = rest.partition("@")
+        if not (slash and at and suite and probe_id and version) or "/" in rest \
+                or "@" in version:
+            raise ValueError(f"not a probe key of the form 'suite/id@version': {text!r}")
+        return cls(suite, probe_id, version)
+
+
+def probe_name(text: str) -> str:
+    """The probe id in a stored key (``suite/probe-id@version`` -> ``probe-id``), for messages.
+
+    A text that is not a key (an example or a per-probe finding already names the bare id) is
+    returned unchanged."""
+    try:
+        return ProbeKey.parse(text).id
+    except ValueError:
+        return text
+
+
 @dataclass(frozen=True)
 class Probe:
     """One loaded probe, ready to send."""
@@ -169,6 +204,10 @@ class Probe:
     samples: int | None
     version: str
     file: str
+
+    @property
+    def key(self) -> ProbeKey:
+        return ProbeKey(self.suite, self.id, self.version)
 
     @property
     def content(self) -> dict[str, Any]:

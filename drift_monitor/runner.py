@@ -413,7 +413,7 @@ async def probe_round(config: Config, target: TargetConfig, store: Store, probes
         target_id = await asyncio.to_thread(store.upsert_target, target.name, target.provider,
                                             target.model)
         pv_ids = await asyncio.to_thread(store.ensure_probe_versions, probes)
-        jobs = [Job(p, pv_ids[(p.suite, p.id, p.version)], i)
+        jobs = [Job(p, pv_ids[p.key], i)
                 for p in probes for i in range(samples_for(p, target, samples))]
         limits = _Limits(target, provider, await _budget(store, target, target_id), secrets)
         run_id = await asyncio.to_thread(store.create_run, target_id, len(jobs), trigger=trigger,

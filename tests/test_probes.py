@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from drift_monitor.errors import ProbeError
-from drift_monitor.probes import load_library, load_suite_file
+from drift_monitor.probes import ProbeKey, load_library, load_suite_file, probe_name
 
 SUITE = """\
 suite: basics
@@ -126,3 +126,19 @@ def test_bundled_starter_suites_are_valid() -> None:
     assert set(lib.suites) == {"gpt35-coding", "gpt35-primes", "gpt35-sensitive",
                                "gpt35-opinions"}
     assert len(lib.suites["gpt35-primes"].probes) == 200
+
+
+def test_probe_key_round_trips_through_its_stored_form() -> None:
+    key = ProbeKey("suite", "probe-1.a:b", "0123456789abcdef")
+    assert str(key) == "suite/probe-1.a:b@0123456789abcdef"
+    assert ProbeKey.parse(str(key)) == key
+    assert key == ("suite", "probe-1.a:b", "0123456789abcdef")  # the storage tuple
+    assert probe_name(str(key)) == "probe-1.a:b"
+    assert probe_name("probe-1") == "probe-1"  # a bare id is already a name
+
+
+@pytest.mark.parametrize("text", ["", "suite", "suite/id", "suite@v", "/id@v", "s/@v", "s/id@",
+                                  "s/a/b@v", "s/id@v@w"])
+def test_probe_key_parse_rejects_malformed_text(text: str) -> None:
+    with pytest.raises(ValueError, match="suite/id@version"):
+        ProbeKey.parse(text)

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from drift_monitor.detection.findings import Finding, severity_rank
+from drift_monitor.probes import probe_name
 
 if TYPE_CHECKING:
     from drift_monitor.detection.check import CheckResult
@@ -24,11 +25,6 @@ STORED_EXAMPLE_CHARS = 4000  # bounds the outbox row; channels truncate further 
 
 def accept_command(target: str) -> str:
     return f"drift-monitor baseline accept --target {target}"
-
-
-def probe_name(key: str) -> str:
-    """``suite/probe-id@version`` -> ``probe-id``."""
-    return key.split("/", 1)[-1].split("@", 1)[0]
 
 
 def _num(v: Any) -> Any:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from drift_monitor.probes import probe_name
+
 if TYPE_CHECKING:
     from drift_monitor.detection.findings import Finding
 
@@ -56,7 +58,7 @@ def finding_lines(f: Finding, *, examples: int = 1) -> list[str]:
              f"      {_value(f.baseline, f.metric)} -> {_value(f.current, f.metric)}, "
              + confidence(f.q_value, f.confirmed_by, f.details.get("observations"))]
     if f.drifted_probes:
-        names = sorted({p.split('/', 1)[-1].split('@', 1)[0] for p in f.drifted_probes})
+        names = sorted({probe_name(p) for p in f.drifted_probes})
         more = f" and {len(names) - 5} more" if len(names) > 5 else ""
         lines.append(f"      probes: {', '.join(names[:5])}{more}")
     for ex in f.examples[:examples]:

@@ -20,7 +20,7 @@ from drift_monitor.compare.report import (
 )
 from drift_monitor.compare.runs import REUSE_HOURS, common_probes, probe_key, runs_for
 from drift_monitor.config import Config
-from drift_monitor.probes import ProbeLibrary
+from drift_monitor.probes import ProbeKey, ProbeLibrary
 from drift_monitor.storage.queries import Store
 
 __all__ = ["CompareReport", "compare_targets"]
@@ -55,9 +55,9 @@ def compare_targets(config: Config, store: Store, library: ProbeLibrary, pinned:
     analysis = analyse(base, cur, SPECS, classifier=False)
     rates = (pass_rates(base), pass_rates(cur))
     use = (usage([r for r in store.response_usage(side_runs[0].run_ids)
-                  if f"{r['suite']}/{r['probe_id']}@{r['version']}" in keys], pt),
+                  if str(ProbeKey(r['suite'], r['probe_id'], r['version'])) in keys], pt),
            usage([r for r in store.response_usage(side_runs[1].run_ids)
-                  if f"{r['suite']}/{r['probe_id']}@{r['version']}" in keys], ct))
+                  if str(ProbeKey(r['suite'], r['probe_id'], r['version'])) in keys], ct))
     fixes, breaks, changes, costs = verdicts(analysis.findings, rates, use)
     refusals = (refusal_rates(base), refusal_rates(cur))
     for suite in sorted(set(refusals[0]) & set(refusals[1])):

@@ -8,7 +8,7 @@ from html import escape
 from drift_monitor.compare.report import CompareReport, Usage
 from drift_monitor.compare.text import MAX_PROBE_DIFFS, refusal_rows
 from drift_monitor.detection.findings import DIMENSIONS, Finding
-from drift_monitor.detection.samples import probe_name
+from drift_monitor.probes import probe_name
 
 EXAMPLE_CHARS = 1200
 CSS = """

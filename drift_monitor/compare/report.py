@@ -21,6 +21,7 @@ import numpy as np
 from drift_monitor.config import TargetConfig
 from drift_monitor.detection.findings import Finding
 from drift_monitor.detection.samples import Side
+from drift_monitor.probes import ProbeKey
 
 # +1: a higher value is better; -1: a lower value is better. Absent: no direction by itself.
 BETTER_WHEN = {
@@ -110,7 +111,7 @@ def pass_rates(side: Side) -> PassRates:
     for s in side.ok:
         verdict = sample_passes(s.features)
         if verdict is not None:
-            per.setdefault(s.probe.split("/", 1)[0], []).append(verdict)
+            per.setdefault(ProbeKey.parse(s.probe).suite, []).append(verdict)
     every = [v for vs in per.values() for v in vs]
     return PassRates(overall=float(np.mean(every)) if every else None, answers=len(every),
                      per_suite={k: (float(np.mean(v)), len(v)) for k, v in sorted(per.items())},
@@ -122,7 +123,7 @@ def refusal_rates(side: Side) -> dict[str, tuple[float, int]]:
     per: dict[str, list[bool]] = {}
     for s in side.ok:
         if s.features.get("refusal") is not None:
-            per.setdefault(s.probe.split("/", 1)[0], []).append(bool(s.features["refusal"]))
+            per.setdefault(ProbeKey.parse(s.probe).suite, []).append(bool(s.features["refusal"]))
     return {k: (float(np.mean(v)), len(v)) for k, v in sorted(per.items())}
 
 

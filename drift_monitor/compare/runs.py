@@ -14,14 +14,14 @@ from typing import Any
 
 from drift_monitor.config import Config, TargetConfig
 from drift_monitor.errors import CompareError
-from drift_monitor.probes import Probe, ProbeLibrary
+from drift_monitor.probes import Probe, ProbeKey, ProbeLibrary
 from drift_monitor.storage.queries import Store
 
 REUSE_HOURS = 24.0
 
 
 def probe_key(p: Probe) -> str:
-    return f"{p.suite}/{p.id}@{p.version}"
+    return str(p.key)
 
 
 def common_probes(library: ProbeLibrary, pinned: TargetConfig,
@@ -59,7 +59,7 @@ def covering_run(store: Store, target_id: int, keys: set[str], since: datetime, 
         answered: dict[str, int] = {}
         for r in store.response_usage([run_id]):
             if r["ok"]:
-                key = f"{r['suite']}/{r['probe_id']}@{r['version']}"
+                key = str(ProbeKey(r['suite'], r['probe_id'], r['version']))
                 answered[key] = answered.get(key, 0) + 1
         if all(answered.get(k, 0) >= min_samples for k in keys):
             return run_id

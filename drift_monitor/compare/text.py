@@ -5,7 +5,7 @@ from __future__ import annotations
 from drift_monitor.alerting.render import finding_lines
 from drift_monitor.compare.report import CompareReport, Usage
 from drift_monitor.detection.findings import DIMENSIONS
-from drift_monitor.detection.samples import probe_name
+from drift_monitor.probes import probe_name
 
 MAX_PROBE_DIFFS = 10
 EXAMPLE_CHARS = 160

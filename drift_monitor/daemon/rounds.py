@@ -270,7 +270,7 @@ class TargetJobs:
         """Like detection.check.make_confirm_round, but cancellable when the daemon stops."""
         from drift_monitor.runner import probe_round
 
-        by_key = {f"{p.suite}/{p.id}@{p.version}": p for p in self.probes}
+        by_key = {str(p.key): p for p in self.probes}
         probes = [by_key[k] for k in probe_keys if k in by_key]
         if not probes or self.stopping.is_set():
             return None

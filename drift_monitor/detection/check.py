@@ -20,7 +20,7 @@ from drift_monitor.detection.samples import Sample, Side, edited_probes
 from drift_monitor.detection.sequential import Evidence
 from drift_monitor.errors import DriftMonitorError
 from drift_monitor.features import persist
-from drift_monitor.probes import ProbeLibrary
+from drift_monitor.probes import ProbeKey, ProbeLibrary
 from drift_monitor.storage.queries import Store
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ def load_side(store: Store, run_ids: list[int]) -> Side:
             feats = persist.compute(r["text"], (r["content"] or {}).get("expect"))
             fresh.append((r["id"], feats))
         samples.append(Sample(
-            probe=f"{r['suite']}/{r['probe_id']}@{r['version']}", run_id=r["run_id"],
+            probe=str(ProbeKey(r['suite'], r['probe_id'], r['version'])), run_id=r["run_id"],
             ok=bool(r["ok"]), text=r["text"], features=feats or {},
             error_kind=r["error_kind"], model_returned=r["model_returned"],
             fingerprint=r["fingerprint"], latency_ms=r["latency_ms"],
@@ -235,7 +235,7 @@ def make_confirm_round(config: Config, target: TargetConfig, store: Store,
     """A confirmation round that re-sends exactly the drifted probe versions still defined."""
     from drift_monitor.runner import probe_round
 
-    by_key = {f"{p.suite}/{p.id}@{p.version}": p for s in library.suites.values()
+    by_key = {str(p.key): p for s in library.suites.values()
               for p in s.probes}
 
     def run(probe_keys: list[str]) -> int | None:

@@ -25,7 +25,8 @@ from drift_monitor.detection.findings import (
     clip,
     metric_name,
 )
-from drift_monitor.detection.samples import Sample, Side, probe_name
+from drift_monitor.detection.samples import Sample, Side
+from drift_monitor.probes import ProbeKey, probe_name
 
 ALPHA = 0.05  # false discovery rate per check; confirmation guards the page
 
@@ -137,7 +138,7 @@ def _modes(values: list[Any]) -> set[str]:
 
 
 def suite_of(probe_key: str) -> str:
-    return probe_key.split("/", 1)[0]
+    return ProbeKey.parse(probe_key).suite
 
 
 def feature_tests(base: Side, cur: Side, specs: dict[str, Any], *,

@@ -6,6 +6,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from drift_monitor.probes import probe_name
+
 
 @dataclass(frozen=True)
 class Sample:
@@ -22,11 +24,6 @@ class Sample:
     latency_ms: float | None = None
     finish_reason: str | None = None
     output_tokens: int | None = None
-
-    @property
-    def probe_id(self) -> str:
-        """The probe's id without suite and version, for messages."""
-        return self.probe.split("/", 1)[-1].split("@", 1)[0]
 
 
 @dataclass
@@ -59,11 +56,6 @@ class Side:
 
     def only_run(self, run_id: int) -> Side:
         return Side([s for s in self.samples if s.run_id == run_id])
-
-
-def probe_name(probe_key: str) -> str:
-    """'suite/probe-id@version' -> 'probe-id'."""
-    return probe_key.split("/", 1)[-1].split("@", 1)[0]
 
 
 def edited_probes(base: Side, cur: Side) -> list[str]:
