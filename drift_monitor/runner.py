@@ -31,6 +31,7 @@ from drift_monitor.providers import provider_class
 from drift_monitor.providers.base import CallResult, ProbeRequest, Provider
 from drift_monitor.providers.limits import DailyBudget, RateLimiter
 from drift_monitor.providers.retry import RetryPolicy, call_with_retries
+from drift_monitor.redaction import redact
 from drift_monitor.storage.bounds import bound_response_row
 from drift_monitor.storage.engine import db_error_reason
 from drift_monitor.storage.queries import RUN_HEARTBEAT_S, RunSummary, Store
@@ -66,16 +67,6 @@ def samples_for(probe: Probe, target: TargetConfig, override: int | None) -> int
         if value is not None:
             return value
     return DEFAULT_SAMPLES
-
-
-def redact(text: str | None, secrets: list[str]) -> str | None:
-    """Remove secret values from text that is about to be stored or logged."""
-    if text is None:
-        return None
-    for s in secrets:
-        if s and len(s) >= 4:
-            text = text.replace(s, "***")
-    return text
 
 
 def cost_usd(target: TargetConfig, result: CallResult) -> float | None:

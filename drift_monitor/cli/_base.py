@@ -13,6 +13,7 @@ import click
 from drift_monitor import __version__
 from drift_monitor.config import Config, load_config
 from drift_monitor.errors import DriftMonitorError
+from drift_monitor.redaction import Redactor
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -58,26 +59,21 @@ class State:
         return self._config
 
 
-_redaction: Any = None
+_redaction = Redactor()
 
 
 def _install_redaction(config: Config) -> None:
     """Every log line of the CLI goes through the daemon's secret filter, so ``-vv`` never
     shows an API key (say, one embedded in a ``base_url``) or a webhook URL."""
-    global _redaction
-    from drift_monitor.daemon.logs import RedactSecrets, secret_values
+    from drift_monitor.daemon.logs import secret_values
 
-    filt = RedactSecrets(secret_values(config))
-    root = logging.getLogger()
-    for h in root.handlers:
-        if _redaction is not None:
-            h.removeFilter(_redaction)
-        h.addFilter(filt)
-    _redaction = filt
+    _redaction.secrets = Redactor(secret_values(config)).secrets
+    for h in logging.getLogger().handlers:
+        h.addFilter(_redaction)  # once per handler: addFilter ignores a filter already there
 
 
 def _redact(text: str) -> str:
-    return _redaction._clean(text) if _redaction is not None and _redaction.secrets else text
+    return _redaction.redact(text)
 
 
 pass_state = click.make_pass_decorator(State)

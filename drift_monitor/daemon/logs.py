@@ -16,13 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from drift_monitor.config import Config
-
-_STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message",
-                                                                               "asctime"}
-
-
-def _fields(record: logging.LogRecord) -> dict[str, Any]:
-    return {k: v for k, v in record.__dict__.items() if k not in _STANDARD}
+from drift_monitor.redaction import Redactor, record_fields
 
 
 def _ts(record: logging.LogRecord) -> str:
@@ -35,7 +29,7 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {"ts": _ts(record), "level": record.levelname.lower(),
                                "logger": record.name, "event": record.getMessage()}
-        out.update(_fields(record))
+        out.update(record_fields(record))
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
         return json.dumps(out, default=str)
@@ -46,41 +40,13 @@ class TextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         parts = [_ts(record), record.levelname.lower(), f"{record.name}:", record.getMessage()]
-        for k, v in _fields(record).items():
+        for k, v in record_fields(record).items():
             text = str(v)
             parts.append(f"{k}={json.dumps(text) if ' ' in text or not text else text}")
         line = " ".join(parts)
         if record.exc_info:
             line += " exc=" + json.dumps(self.formatException(record.exc_info))
         return line.replace("\n", "\\n")
-
-
-class RedactSecrets(logging.Filter):
-    """Replaces known secret values in the message, its arguments and extra fields."""
-
-    def __init__(self, secrets: list[str]) -> None:
-        super().__init__()
-        # longest first, so a secret that contains another is replaced whole
-        self.secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
-
-    def _clean(self, text: str) -> str:
-        for s in self.secrets:
-            text = text.replace(s, "***")
-        return text
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not self.secrets:
-            return True
-        record.msg = self._clean(record.getMessage())
-        record.args = None
-        for k, v in _fields(record).items():
-            if isinstance(v, str):
-                setattr(record, k, self._clean(v))
-        if record.exc_info:
-            record.exc_text = self._clean(logging.Formatter().formatException(record.exc_info))
-            record.exc_info = None
-            record.msg = f"{record.msg}\n{record.exc_text}"
-        return True
 
 
 _SECRET_PARAM = ("key", "token", "secret", "sig", "password", "auth")
@@ -172,7 +138,7 @@ def configure(*, json_lines: bool, level: int = logging.INFO,
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if json_lines else TextFormatter())
     handler.addFilter(SchedulerEvents())
-    handler.addFilter(RedactSecrets(secrets or []))
+    handler.addFilter(Redactor(secrets or []))
     root.addHandler(handler)
     root.setLevel(level)
     logging.getLogger("alembic").setLevel(max(level, logging.WARNING))

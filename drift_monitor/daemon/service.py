@@ -36,6 +36,7 @@ from drift_monitor.daemon.server import HealthCache, StatusServer
 from drift_monitor.daemon.slots import SlotClock
 from drift_monitor.errors import DriftMonitorError
 from drift_monitor.probes import ProbeLibrary
+from drift_monitor.redaction import Redactor
 from drift_monitor.storage.queries import Store
 from drift_monitor.web.server import ConsoleServer
 
@@ -428,13 +429,12 @@ class Daemon:
         self.scheduler.add_job(self._digest, CronTrigger.from_crontab(
             digest.schedule, timezone=digest.timezone), id="digest", replace_existing=True)
         self.config, self.jobs = new, jobs
-        from drift_monitor.daemon.logs import RedactSecrets, secret_values
+        from drift_monitor.daemon.logs import secret_values
 
         for handler in logging.getLogger().handlers:  # a new key is redacted from now on
             for f in handler.filters:
-                if isinstance(f, RedactSecrets):
-                    f.secrets = sorted(set(f.secrets) | {s for s in secret_values(new)
-                                                         if len(s) >= 4}, key=len, reverse=True)
+                if isinstance(f, Redactor):
+                    f.add(*secret_values(new))
         log.info("config reloaded", extra={
             "targets": len(jobs), "added": ",".join(sorted(set(jobs) - set(old))),
             "removed": ",".join(sorted(set(old) - set(jobs))),

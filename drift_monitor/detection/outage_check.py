@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from drift_monitor.config import Config, TargetConfig
 from drift_monitor.detection.outage import METRIC, RoundOutcome, outage_finding, recovered
+from drift_monitor.redaction import redact
 from drift_monitor.storage.queries import Store
 
 if TYPE_CHECKING:
@@ -31,8 +32,6 @@ LOOKBACK_EXTRA = 5
 
 def _rounds(config: Config, target: TargetConfig, store: Store,
             tid: int) -> list[RoundOutcome]:
-    from drift_monitor.runner import redact
-
     need = config.settings.detection.outage_rounds
     secrets = [os.environ.get(target.api_key_env, "")] if target.api_key_env else []
     out = []

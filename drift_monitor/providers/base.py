@@ -15,7 +15,6 @@ text. Any other answer without text is ``malformed``.
 from __future__ import annotations
 
 import json
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -173,28 +172,6 @@ def excerpt(data: bytes | bytearray | str, limit: int = EXCERPT_CHARS,
     if len(text) <= limit and not cut:
         return text
     return text[:limit] + f"... [{total} in all]"
-
-
-def parse_retry_after(headers: httpx.Headers) -> float | None:
-    """Seconds to wait from ``retry-after-ms`` or ``retry-after`` (seconds or HTTP date)."""
-    ms = headers.get("retry-after-ms")
-    if ms:
-        try:
-            return max(0.0, float(ms) / 1000)
-        except ValueError:
-            pass
-    ra = headers.get("retry-after")
-    if not ra:
-        return None
-    try:
-        return max(0.0, float(ra))
-    except ValueError:
-        from email.utils import parsedate_to_datetime
-
-        try:
-            return max(0.0, parsedate_to_datetime(ra).timestamp() - time.time())
-        except (TypeError, ValueError):
-            return None
 
 
 def json_head(raw: bytes | bytearray) -> dict[str, Any]:

@@ -23,9 +23,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
 
-from drift_monitor import __version__
 from drift_monitor.errors import ErrorKind, ProviderCallError
-from drift_monitor.providers.base import Provider, excerpt, parse_retry_after
+from drift_monitor.httputil import USER_AGENT
+from drift_monitor.httputil import retry_after as parse_retry_after
+from drift_monitor.providers.base import Provider, excerpt
 
 if TYPE_CHECKING:
     from drift_monitor.config import TargetConfig
@@ -34,7 +35,6 @@ log = logging.getLogger(__name__)
 
 # An LLM answer is kilobytes; anything near this is a broken proxy or a hostile server.
 MAX_BODY_BYTES = 4 * 1024 * 1024
-USER_AGENT = f"drift-monitor/{__version__}"
 
 
 def env_proxy(url: str) -> str | None:

@@ -11,8 +11,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from drift_monitor.config import parse_schedule
-from drift_monitor.daemon.logs import JsonFormatter, RedactSecrets, TextFormatter
+from drift_monitor.daemon.logs import JsonFormatter, TextFormatter
 from drift_monitor.daemon.slots import SlotClock
+from drift_monitor.redaction import Redactor
 from drift_monitor.storage.engine import ensure_schema, make_engine
 from drift_monitor.storage.queries import Store
 
@@ -74,7 +75,7 @@ def _record(msg: str, *args: object, **extra: object) -> logging.LogRecord:
 @pytest.mark.parametrize("formatter", [JsonFormatter(), TextFormatter()])
 def test_log_lines_are_one_line_and_never_hold_a_secret(formatter: logging.Formatter) -> None:
     secret = "sk-test-0123456789abcdef"
-    redact = RedactSecrets([secret, "pw"])  # too short to redact safely: ignored
+    redact = Redactor([secret, "pw"])  # too short to redact safely: ignored
     try:
         raise RuntimeError(f"401 from https://api.example/?key={secret}")
     except RuntimeError:

@@ -10,40 +10,19 @@ is permanent.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
-from email.utils import parsedate_to_datetime
 
 import httpx
 
-from drift_monitor import __version__
 from drift_monitor.errors import ChannelError
+from drift_monitor.httputil import USER_AGENT, retry_after
+from drift_monitor.redaction import Redactor
 
-USER_AGENT = f"drift-monitor/{__version__}"
+__all__ = ["USER_AGENT", "post", "redactor", "remember_secrets", "retry_after"]
 MAX_ERROR_BODY = 200  # characters of a refusal quoted in the error
 
 
-class Redactor(logging.Filter):
-    """Replaces known secret values in records of the HTTP libraries' loggers (httpx logs every
-    request's URL at INFO, and a webhook URL is a secret)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.secrets: set[str] = set()
-
-    def redact(self, text: str) -> str:
-        for s in sorted(self.secrets, key=len, reverse=True):
-            text = text.replace(s, "***")
-        return text
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        redacted = self.redact(message)
-        if redacted != message:
-            record.msg, record.args = redacted, None
-        return True
-
-
+# httpx logs every request's URL at INFO, and a webhook URL is a secret
 redactor = Redactor()
 for _name in ("httpx", "httpcore"):
     logging.getLogger(_name).addFilter(redactor)
@@ -51,21 +30,7 @@ for _name in ("httpx", "httpcore"):
 
 def remember_secrets(*values: str | None) -> None:
     """Values that must never appear in a log line or an error (at least 4 characters)."""
-    redactor.secrets.update(v for v in values if v and len(v) >= 4)
-
-
-def retry_after(headers: httpx.Headers) -> float | None:
-    """Seconds from a Retry-After header (seconds or an HTTP date), None without one."""
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        try:
-            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-        except (TypeError, ValueError):
-            return None
+    redactor.add(*values)
 
 
 def excerpt(response: httpx.Response) -> str:

@@ -40,9 +40,9 @@ from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
 from slack_sdk.webhook import WebhookClient
 
 from drift_monitor.alerting import blocks as bk
-from drift_monitor.alerting.channels._http import Redactor
 from drift_monitor.alerting.channels.base import Channel, ChannelError
 from drift_monitor.config import Config
+from drift_monitor.redaction import Redactor
 
 log = logging.getLogger(__name__)
 SDK_LOGGER = "drift_monitor.alerting.channels.slack.sdk"
