@@ -20,9 +20,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from drift_monitor.config import Config, TargetConfig
+from drift_monitor.detection.findings import PAGE_SEVERITIES
 from drift_monitor.storage.queries import Store
 
-PAGE_SEVERITIES = ("warning", "critical")
 CRON_PERIOD = timedelta(days=2)
 MIN_PERIOD = timedelta(hours=1)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from drift_monitor.detection.findings import Finding, severity_rank
+from drift_monitor.detection.findings import Finding, clip, severity_rank
 from drift_monitor.probes import probe_name
 
 if TYPE_CHECKING:
@@ -31,11 +31,6 @@ def _num(v: Any) -> Any:
     if isinstance(v, float):
         return float(f"{v:.4g}")
     return v
-
-
-def _clip(text: str | None, limit: int = STORED_EXAMPLE_CHARS) -> str:
-    text = text or ""
-    return text if len(text) <= limit else text[:limit] + f" [... {len(text) - limit} more chars]"
 
 
 def finding_entry(f: Finding) -> dict[str, Any]:
@@ -80,8 +75,8 @@ def alert_payload(result: CheckResult, items: list[tuple[dict[str, Any], str, li
                 if len(examples) < MAX_EXAMPLES:
                     examples.append({"metric": f.metric,
                                      "probe": probe_name(ex.get("probe", "")),
-                                     "before": _clip(ex.get("before")),
-                                     "after": _clip(ex.get("after"))})
+                                     "before": clip(ex.get("before"), STORED_EXAMPLE_CHARS),
+                                     "after": clip(ex.get("after"), STORED_EXAMPLE_CHARS)})
         incidents.append({
             "incident_id": incident["id"], "dimension": incident["dimension"],
             "severity": incident["severity"], "reason": reason,

@@ -7,7 +7,7 @@ from html import escape
 
 from drift_monitor.compare.report import CompareReport, Usage
 from drift_monitor.compare.text import MAX_PROBE_DIFFS, refusal_rows
-from drift_monitor.detection.findings import DIMENSIONS, Finding
+from drift_monitor.detection.findings import DIMENSIONS, Finding, clip
 from drift_monitor.probes import probe_name
 
 EXAMPLE_CHARS = 1200
@@ -25,9 +25,9 @@ font-size:12.5px;max-height:16em;overflow:auto}.muted{color:#667}
 """
 
 
-def _clip(text: str) -> str:
-    return text if len(text) <= EXAMPLE_CHARS else text[:EXAMPLE_CHARS] + \
-        f" [... {len(text) - EXAMPLE_CHARS} more chars]"
+def _shown(text: str | None) -> str:
+    """An example answer, clipped visibly and escaped for a <pre>."""
+    return escape(clip(text, EXAMPLE_CHARS))
 
 
 def _bar(label: str, value: float | None, colour: str) -> str:
@@ -63,8 +63,8 @@ def _finding(f: Finding) -> str:
     for ex in f.examples[:2]:
         out.append(f'<tr><td colspan="4"><div class="muted">example: '
                    f'{escape(probe_name(ex.get("probe", "")))}</div><div class="grid">'
-                   f'<div><b>pinned</b><pre>{escape(_clip(ex.get("before", "")))}</pre></div>'
-                   f'<div><b>candidate</b><pre>{escape(_clip(ex.get("after", "")))}</pre></div>'
+                   f'<div><b>pinned</b><pre>{_shown(ex.get("before"))}</pre></div>'
+                   f'<div><b>candidate</b><pre>{_shown(ex.get("after"))}</pre></div>'
                    "</div></td></tr>")
     return "".join(out)
 
@@ -125,8 +125,8 @@ def render_html(r: CompareReport) -> str:
                      "<tr><th>probe</th><th>pinned</th><th>candidate</th></tr>")
         for d in r.probe_diffs[:MAX_PROBE_DIFFS]:
             parts.append(f"<tr><td>{escape(probe_name(d.probe))}</td><td>{d.pinned:.0%}<pre>"
-                         f"{escape(_clip(d.example_pinned))}</pre></td><td>{d.candidate:.0%}"
-                         f"<pre>{escape(_clip(d.example_candidate))}</pre></td></tr>")
+                         f"{_shown(d.example_pinned)}</pre></td><td>{d.candidate:.0%}"
+                         f"<pre>{_shown(d.example_candidate)}</pre></td></tr>")
         parts.append("</table>")
     parts += [f"<p class='muted'>note: {escape(n)}</p>" for n in r.notes]
     parts.append("</body></html>")

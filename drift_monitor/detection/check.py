@@ -14,8 +14,8 @@ from typing import Any
 
 from drift_monitor.config import Config, TargetConfig
 from drift_monitor.detection.baselines import BaselineError, ensure_baseline
-from drift_monitor.detection.decide import PAGE_SEVERITIES, decide
-from drift_monitor.detection.findings import Finding
+from drift_monitor.detection.decide import decide
+from drift_monitor.detection.findings import PAGE_SEVERITIES, Finding
 from drift_monitor.detection.samples import Sample, Side, edited_probes
 from drift_monitor.detection.sequential import Evidence
 from drift_monitor.errors import DriftMonitorError

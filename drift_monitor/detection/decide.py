@@ -25,13 +25,12 @@ from drift_monitor.detection import sequential
 from drift_monitor.detection.analysis import Analysis, analyse
 from drift_monitor.detection.compare import Comparison, suite_of
 from drift_monitor.detection.findings import (
+    PAGE_SEVERITIES,
     Finding,
     describe,
     severity_for,
 )
 from drift_monitor.detection.samples import Side
-
-PAGE_SEVERITIES = ("warning", "critical")
 
 # confirm(probe keys) -> the confirmation round's side (None: it could not run)
 Confirm = Callable[[list[str]], Side | None]

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 SEVERITIES = ("info", "warning", "critical")
+PAGE_SEVERITIES = ("warning", "critical")  # the severities that page (open an incident)
 DIMENSIONS = ("formatting", "tone", "answers", "metadata", "operational")
 EXAMPLE_CHARS = 400
 

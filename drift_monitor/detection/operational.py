@@ -8,10 +8,9 @@ from drift_monitor.detection import stats
 from drift_monitor.detection.compare import Comparison
 from drift_monitor.detection.findings import MIN_EFFECT
 from drift_monitor.detection.samples import Side
+from drift_monitor.finishes import LENGTH_FINISHES
 
 MIN_LATENCY_MS = 50.0
-TRUNCATED = {"length", "max_tokens", "MAX_TOKENS", "model_context_window_exceeded",
-             "max_output_tokens"}
 FILTERED = "content_filter"  # ErrorKind.CONTENT_FILTER
 
 
@@ -60,8 +59,8 @@ def operational_tests(base: Side, cur: Side) -> list[Comparison]:
                 n_cur=len(lc)))
     ok_b, ok_c = base.ok, cur.ok
     if ok_b and ok_c:
-        tb = sum(s.finish_reason in TRUNCATED for s in ok_b)
-        tc = sum(s.finish_reason in TRUNCATED for s in ok_c)
+        tb = sum(s.finish_reason in LENGTH_FINISHES for s in ok_b)
+        tc = sum(s.finish_reason in LENGTH_FINISHES for s in ok_c)
         tests.append(Comparison(
             dimension="operational", metric="truncation_rate", feature="finish_reason",
             kind="binary", probe=None, baseline=tb / len(ok_b), current=tc / len(ok_c),

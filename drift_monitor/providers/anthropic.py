@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 import httpx
 
 from drift_monitor.errors import ErrorKind, ProviderCallError
+from drift_monitor.finishes import is_safety_stop
 from drift_monitor.providers.base import (
     CallResult,
     ProbeRequest,
@@ -28,7 +29,6 @@ from drift_monitor.providers.base import (
     as_int,
     as_str,
     error_json,
-    is_safety_stop,
     json_head,
 )
 from drift_monitor.providers.http import HttpProvider

@@ -23,45 +23,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
 
+from drift_monitor.errors import ConfigError
+from drift_monitor.finishes import finish_category
+
 if TYPE_CHECKING:
     from drift_monitor.config import TargetConfig
 
 EXCERPT_CHARS = 300
-
-# Provider finish reasons grouped by what they mean for the analysis. The raw value is stored;
-# these sets let features compare truncation or refusal rates across providers.
-_SAFETY_FINISHES = frozenset({
-    "content_filter", "refusal",                                   # OpenAI, Anthropic
-    "SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT",     # Gemini
-    "SPII", "IMAGE_SAFETY", "LANGUAGE",
-    "content_filtered", "guardrail_intervened",                    # Bedrock Converse
-})
-_LENGTH_FINISHES = frozenset({"length", "max_tokens", "MAX_TOKENS",
-                              "model_context_window_exceeded", "max_output_tokens"})
-_STOP_FINISHES = frozenset({"stop", "end_turn", "stop_sequence", "STOP", "completed"})
-_TOOL_FINISHES = frozenset({"tool_calls", "function_call", "tool_use", "pause_turn",
-                            "MALFORMED_FUNCTION_CALL"})
-PROMPT_BLOCKED_PREFIX = "prompt_blocked:"
-
-
-def finish_category(finish_reason: str | None) -> str:
-    """``stop``, ``length``, ``safety``, ``tool`` or ``other`` for any provider's finish reason."""
-    if finish_reason is None:
-        return "other"
-    if finish_reason in _SAFETY_FINISHES or finish_reason.startswith(PROMPT_BLOCKED_PREFIX):
-        return "safety"
-    if finish_reason in _LENGTH_FINISHES:
-        return "length"
-    if finish_reason in _STOP_FINISHES:
-        return "stop"
-    if finish_reason in _TOOL_FINISHES:
-        return "tool"
-    return "other"
-
-
-def is_safety_stop(finish_reason: str | None) -> bool:
-    return finish_category(finish_reason) == "safety"
-
 
 @dataclass(frozen=True)
 class ProbeRequest:
@@ -149,8 +117,6 @@ def missing_extra(module: str, extra: str, kind: str) -> str | None:
 def raise_problems(target: TargetConfig, problems: list[str]) -> None:
     """ConfigError naming the target when ``problems`` (from ``config_problems``) is not empty."""
     if problems:
-        from drift_monitor.errors import ConfigError
-
         raise ConfigError("; ".join(problems), key=f"targets[{target.name}]")
 
 

@@ -39,13 +39,13 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from drift_monitor.errors import ErrorKind, ProviderCallError
+from drift_monitor.finishes import is_safety_stop
 from drift_monitor.providers.base import (
     CallResult,
     ProbeRequest,
     as_dict,
     as_int,
     as_str,
-    is_safety_stop,
     json_head,
     missing_extra,
     raise_problems,

@@ -25,8 +25,8 @@ from typing import Any, ClassVar
 import httpx
 
 from drift_monitor.errors import ErrorKind, ProviderCallError
+from drift_monitor.finishes import PROMPT_BLOCKED_PREFIX, is_safety_stop
 from drift_monitor.providers.base import (
-    PROMPT_BLOCKED_PREFIX,
     CallResult,
     ProbeRequest,
     as_dict,
@@ -34,7 +34,6 @@ from drift_monitor.providers.base import (
     as_list,
     as_str,
     error_json,
-    is_safety_stop,
 )
 from drift_monitor.providers.http import HttpProvider
 

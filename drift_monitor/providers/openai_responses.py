@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from drift_monitor.errors import ErrorKind
+from drift_monitor.finishes import is_safety_stop
 from drift_monitor.providers.base import (
     CallResult,
     ProbeRequest,
@@ -29,7 +30,6 @@ from drift_monitor.providers.base import (
     as_int,
     as_list,
     as_str,
-    is_safety_stop,
 )
 from drift_monitor.providers.openai import OpenAIProvider
 
