@@ -25,7 +25,7 @@ from pydantic import (
 
 from drift_monitor.errors import ConfigError
 from drift_monitor.probes import ProbeLibrary, load_library
-from drift_monitor.providers import PROVIDERS
+from drift_monitor.registry import PROVIDERS, UnknownPluginError
 from drift_monitor.yamlio import (
     MAX_CONFIG_BYTES,
     Path_,
@@ -182,8 +182,10 @@ class TargetConfig(StrictModel):
     @field_validator("provider")
     @classmethod
     def _known_provider(cls, v: str) -> str:
-        if v not in PROVIDERS:
-            raise ValueError(f"unknown provider '{v}' (available: {', '.join(sorted(PROVIDERS))})")
+        try:
+            PROVIDERS.location(v)
+        except UnknownPluginError as exc:  # "unknown provider 'x' (available: ...)"
+            raise ValueError(str(exc)) from None
         return v
 
     @field_validator("schedule")

@@ -2,7 +2,7 @@
 
 A family is one module with ``SPECS`` (its :class:`FeatureSpec` list) and
 ``compute(doc, expect) -> dict``; its registry key is its module name. A new family is one new
-module and one line in :data:`FAMILIES`.
+module and one line in :data:`FAMILIES` (drift_monitor/registry.py).
 
 Feature values are ``bool`` (binary), ``int``/``float`` (continuous) or ``str`` (categorical),
 or None for "not applicable to this probe or response" (``json_valid`` when the probe does not
@@ -12,24 +12,16 @@ feature changes meaning, so stored values computed by different code are never c
 
 from __future__ import annotations
 
-from types import ModuleType
 from typing import Any
 
-from drift_monitor.features import answers, formatting, tone
 from drift_monitor.features._document import Document
 from drift_monitor.features._spec import FeatureSpec, Kind, Value
+from drift_monitor.registry import FAMILIES
 
 __all__ = ["FAMILIES", "FEATURE_SET_VERSION", "SPECS", "Document", "FeatureSpec", "Kind",
            "Value", "compute_family", "compute_features"]
 
 FEATURE_SET_VERSION = "1"
-
-FAMILIES: dict[str, ModuleType] = {
-    "formatting": formatting,
-    "tone": tone,
-    "answers": answers,
-}
-
 
 def _collect() -> dict[str, FeatureSpec]:
     specs: dict[str, FeatureSpec] = {}
@@ -64,5 +56,5 @@ def compute_features(text: str, expect: dict[str, Any] | None) -> dict[str, Valu
 
 def compute_family(family: str, text: str | Document,
                    expect: dict[str, Any] | None) -> dict[str, Value]:
-    """One family's features. Raises KeyError for an unknown family name."""
-    return FAMILIES[family].compute(text, expect)
+    """One family's features. Raises UnknownPluginError (a KeyError) for an unknown family."""
+    return FAMILIES.load(family).compute(text, expect)

@@ -2,32 +2,22 @@
 
 A provider turns one probe request into one :class:`~drift_monitor.providers.base.CallResult`,
 or raises :class:`~drift_monitor.errors.ProviderCallError` saying whether a retry can help.
-Adding a provider is one module, one line here and one test file.
+Adding a provider is one module, one line in drift_monitor/registry.py and one test file.
 """
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from drift_monitor.registry import PROVIDERS
 
 if TYPE_CHECKING:
     from drift_monitor.providers.base import Provider
 
-# registry key -> "module:Class"; imported lazily so config validation stays cheap
-PROVIDERS: dict[str, str] = {
-    "anthropic": "drift_monitor.providers.anthropic:AnthropicProvider",
-    "azure_openai": "drift_monitor.providers.azure_openai:AzureOpenAIProvider",
-    "bedrock": "drift_monitor.providers.bedrock:BedrockProvider",
-    "gemini": "drift_monitor.providers.gemini:GeminiProvider",
-    "openai": "drift_monitor.providers.openai:OpenAIProvider",
-    "openai_responses": "drift_monitor.providers.openai_responses:OpenAIResponsesProvider",
-    "replay": "drift_monitor.providers.replay:ReplayProvider",
-    "vertex": "drift_monitor.providers.vertex:VertexProvider",
-}
+__all__ = ["PROVIDERS", "provider_class"]
 
 
 def provider_class(name: str) -> type[Provider]:
-    module_name, _, cls_name = PROVIDERS[name].partition(":")
-    module = importlib.import_module(module_name)
-    cls: type[Provider] = getattr(module, cls_name)
-    return cls
+    """The provider class registered as ``name`` (see drift_monitor.registry), imported now.
+    Raises UnknownPluginError (a KeyError) naming the known providers."""
+    return PROVIDERS.load(name)
