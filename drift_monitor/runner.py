@@ -28,9 +28,9 @@ from drift_monitor.config import Config, TargetConfig
 from drift_monitor.errors import ErrorKind, ProviderCallError, StorageError
 from drift_monitor.probes import Probe
 from drift_monitor.providers import provider_class
+from drift_monitor.providers._limits import DailyBudget, RateLimiter
+from drift_monitor.providers._retry import RetryPolicy, call_with_retries
 from drift_monitor.providers.base import CallResult, ProbeRequest, Provider
-from drift_monitor.providers.limits import DailyBudget, RateLimiter
-from drift_monitor.providers.retry import RetryPolicy, call_with_retries
 from drift_monitor.redaction import redact
 from drift_monitor.storage.bounds import bound_response_row
 from drift_monitor.storage.engine import db_error_reason

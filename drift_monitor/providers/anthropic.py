@@ -22,6 +22,7 @@ import httpx
 
 from drift_monitor.errors import ErrorKind, ProviderCallError
 from drift_monitor.finishes import is_safety_stop
+from drift_monitor.providers._http import HttpProvider
 from drift_monitor.providers.base import (
     CallResult,
     ProbeRequest,
@@ -31,7 +32,6 @@ from drift_monitor.providers.base import (
     error_json,
     json_head,
 )
-from drift_monitor.providers.http import HttpProvider
 
 API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 1024

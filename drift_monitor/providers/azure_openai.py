@@ -36,6 +36,8 @@ from urllib.parse import quote
 import httpx
 
 from drift_monitor.errors import ErrorKind, ProviderCallError
+from drift_monitor.providers._http import Reply
+from drift_monitor.providers._openai_chat import OpenAIChatProvider
 from drift_monitor.providers.base import (
     CallResult,
     ProbeRequest,
@@ -46,8 +48,6 @@ from drift_monitor.providers.base import (
     missing_extra,
     raise_problems,
 )
-from drift_monitor.providers.http import Reply
-from drift_monitor.providers.openai import OpenAIProvider
 
 if TYPE_CHECKING:
     from drift_monitor.config import TargetConfig
@@ -73,7 +73,7 @@ def _default_credential() -> Any:
     return DefaultAzureCredential()
 
 
-class AzureOpenAIProvider(OpenAIProvider):
+class AzureOpenAIProvider(OpenAIChatProvider):
     name = "azure_openai"
     default_base_url: ClassVar[str] = ""
     request_id_header: ClassVar[str] = "apim-request-id"

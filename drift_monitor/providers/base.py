@@ -1,5 +1,5 @@
 """The provider seam: the request and result shapes every provider shares, and the helpers
-providers use to read answers they cannot trust (``providers.http`` has the HTTP plumbing).
+providers use to read answers they cannot trust (``providers._http`` has the HTTP plumbing).
 
 Error contract: ``Provider.send`` returns a :class:`CallResult` on success and raises
 :class:`ProviderCallError` on failure, with ``retryable`` set when another attempt can help

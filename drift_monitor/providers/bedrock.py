@@ -40,6 +40,7 @@ import httpx
 
 from drift_monitor.errors import ErrorKind, ProviderCallError
 from drift_monitor.finishes import is_safety_stop
+from drift_monitor.providers._http import USER_AGENT, HttpProvider
 from drift_monitor.providers.base import (
     CallResult,
     ProbeRequest,
@@ -50,7 +51,6 @@ from drift_monitor.providers.base import (
     missing_extra,
     raise_problems,
 )
-from drift_monitor.providers.http import USER_AGENT, HttpProvider
 
 if TYPE_CHECKING:
     from drift_monitor.config import TargetConfig

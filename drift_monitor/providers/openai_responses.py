@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 
 from drift_monitor.errors import ErrorKind
 from drift_monitor.finishes import is_safety_stop
+from drift_monitor.providers._openai_chat import OpenAIChatProvider
 from drift_monitor.providers.base import (
     CallResult,
     ProbeRequest,
@@ -31,7 +32,6 @@ from drift_monitor.providers.base import (
     as_list,
     as_str,
 )
-from drift_monitor.providers.openai import OpenAIProvider
 
 _RENAMED = {"max_tokens": "max_output_tokens", "max_completion_tokens": "max_output_tokens"}
 _DROPPED = frozenset({"seed", "stop"})
@@ -55,7 +55,7 @@ def build_body(model: str, request: ProbeRequest) -> dict[str, Any]:
     return body
 
 
-class OpenAIResponsesProvider(OpenAIProvider):
+class OpenAIResponsesProvider(OpenAIChatProvider):
     name = "openai_responses"
     default_base_url: ClassVar[str] = "https://api.openai.com/v1"
 

@@ -6,7 +6,7 @@ Wire format: ``POST {base}/projects/{project}/locations/{location}/publishers/go
 ``us-central1``). A ``model`` that starts with
 ``projects/`` is used as the whole resource name (a tuned model's
 ``projects/P/locations/L/endpoints/ID``); one that starts with ``publishers/`` gets the project
-and location in front. Body and answer are the Gemini API's (see ``providers.gemini``):
+and location in front. Body and answer are the Gemini API's (see ``providers._gemini_wire``):
 ``modelVersion`` is recorded as the model string.
 
 Auth: ``Authorization: Bearer`` with an OAuth token from application default credentials
@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import httpx
 
 from drift_monitor.errors import ErrorKind, ProviderCallError
+from drift_monitor.providers._gemini_wire import GeminiWireProvider
 from drift_monitor.providers.base import missing_extra, raise_problems
-from drift_monitor.providers.gemini import GeminiProvider
 
 if TYPE_CHECKING:
     from drift_monitor.config import TargetConfig
@@ -67,7 +67,7 @@ def _refresh(credentials: Any) -> None:
     credentials.refresh(google.auth.transport.requests.Request())
 
 
-class VertexProvider(GeminiProvider):
+class VertexProvider(GeminiWireProvider):
     name = "vertex"
     default_base_url: ClassVar[str] = ""
 

@@ -16,7 +16,7 @@ import pytest
 
 from drift_monitor.config import Config, Settings, TargetConfig
 from drift_monitor.probes import Probe, probe_version
-from drift_monitor.providers.retry import RetryPolicy
+from drift_monitor.providers._retry import RetryPolicy
 from drift_monitor.storage.engine import ensure_schema, make_engine
 from drift_monitor.storage.queries import Store
 from tests.fakes.llm_servers import FakeLLMServer

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from sqlalchemy import MetaData, select
 
-from drift_monitor.providers.retry import RetryPolicy
+from drift_monitor.providers._retry import RetryPolicy
 from drift_monitor.runner import probe_round
 from drift_monitor.storage.queries import Store
 from tests.fakes.llm_servers import FakeLLMServer

@@ -15,8 +15,8 @@ from sqlalchemy import select
 
 from drift_monitor.errors import ErrorKind, ProviderCallError
 from drift_monitor.probes import Probe
-from drift_monitor.providers.limits import DailyBudget, RateLimiter
-from drift_monitor.providers.retry import RetryPolicy
+from drift_monitor.providers._limits import DailyBudget, RateLimiter
+from drift_monitor.providers._retry import RetryPolicy
 from drift_monitor.runner import probe_round, utc_day_start
 from drift_monitor.storage.queries import Store
 from drift_monitor.storage.tables import Run

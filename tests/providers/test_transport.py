@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from drift_monitor.errors import ErrorKind, ProviderCallError
+from drift_monitor.providers._http import MAX_BODY_BYTES
 from drift_monitor.providers.base import CallResult, ProbeRequest
-from drift_monitor.providers.http import MAX_BODY_BYTES
 from drift_monitor.runner import make_provider
 from tests.fakes.llm_servers import HUGE_BYTES, FakeLLMServer
 from tests.providers.conftest import make_config
@@ -115,7 +115,7 @@ def test_a_trickling_server_cannot_hold_a_call_past_its_timeout(
 
 def test_proxy_comes_from_the_environment_and_no_proxy_is_honoured(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    from drift_monitor.providers.http import env_proxy
+    from drift_monitor.providers._http import env_proxy
 
     for var in ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY",
                 "NO_PROXY", "all_proxy", "ALL_PROXY"):
@@ -131,7 +131,7 @@ def test_proxy_comes_from_the_environment_and_no_proxy_is_honoured(
 def test_plain_http_targets_get_a_tls_context_that_trusts_nothing() -> None:
     import ssl
 
-    from drift_monitor.providers.http import ssl_context
+    from drift_monitor.providers._http import ssl_context
 
     https = ssl_context("https://api.openai.com/v1/")
     assert https is ssl_context("https://generativelanguage.googleapis.com/v1beta/")  # cached
