@@ -1,5 +1,6 @@
 """What the HTTP channels (webhook, pagerduty) share: one POST, its failures classified, and the
-secrets kept out of every error and log line.
+secrets kept out of every error and log line. Private plumbing, so no channel plugin imports
+another: email uses the same redaction and the same stable payload id (``message_id``).
 
 Classification (the channel contract in base.py): 2xx delivered; 429, 408 and 5xx, timeouts,
 refused or reset connections are temporary (retried by the outbox, at least Retry-After later);
@@ -9,8 +10,11 @@ is permanent.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 
@@ -18,7 +22,6 @@ from drift_monitor.errors import ChannelError
 from drift_monitor.httputil import USER_AGENT, retry_after
 from drift_monitor.redaction import Redactor
 
-__all__ = ["USER_AGENT", "post", "redactor", "remember_secrets", "retry_after"]
 MAX_ERROR_BODY = 200  # characters of a refusal quoted in the error
 
 
@@ -31,6 +34,13 @@ for _name in ("httpx", "httpcore"):
 def remember_secrets(*values: str | None) -> None:
     """Values that must never appear in a log line or an error (at least 4 characters)."""
     redactor.add(*values)
+
+
+def message_id(payload: dict[str, Any]) -> str:
+    """A stable id for a payload: its retries carry the same id, another message never does
+    (the webhook's ``webhook-id``, the mail's ``Message-ID``)."""
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return "msg_" + hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
 
 def excerpt(response: httpx.Response) -> str:

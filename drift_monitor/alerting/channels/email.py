@@ -29,7 +29,6 @@ from typing import Any
 
 from drift_monitor.alerting.channels import _http
 from drift_monitor.alerting.channels.base import Channel, ChannelError
-from drift_monitor.alerting.channels.webhook import message_id
 from drift_monitor.alerting.render import (
     REASON_WORDS,
     _when,
@@ -130,7 +129,7 @@ def build_message(p: dict[str, Any], sender: str, to: list[str],
     msg["To"] = ", ".join(to)
     msg["Date"] = format_datetime(now or datetime.now(UTC))
     domain = sender.rsplit("@", 1)[-1]
-    msg["Message-ID"] = f"<{message_id(p)}@{domain}>"
+    msg["Message-ID"] = f"<{_http.message_id(p)}@{domain}>"
     if p.get("kind") != "digest":
         msg["References"] = " ".join(f"<incident-{i['incident_id']}.{p['target']}@{domain}>"
                                      for i in p.get("incidents", []))

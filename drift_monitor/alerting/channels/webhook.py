@@ -56,12 +56,6 @@ def sign(key: bytes, msg_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
 
 
-def message_id(payload: dict[str, Any]) -> str:
-    """A stable id for a payload: its retries carry the same id, another message never does."""
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
-    return "msg_" + hashlib.sha256(canonical.encode()).hexdigest()[:32]
-
-
 def webhook_body(payload: dict[str, Any]) -> dict[str, Any]:
     return {"type": f"drift_monitor.{payload.get('kind', 'alert')}",
             "timestamp": payload.get("sent_at") or payload.get("end"),
@@ -100,7 +94,7 @@ class WebhookChannel(Channel):
         """POST one message. Raises ChannelError(permanent=...) when the receiver did not take
         it (see _http.post for which answers are temporary)."""
         body = json.dumps(webhook_body(payload), ensure_ascii=False, default=str).encode()
-        msg_id, ts = message_id(payload), int(self.clock())
+        msg_id, ts = _http.message_id(payload), int(self.clock())
         headers = {"Content-Type": "application/json", "webhook-id": msg_id,
                    "webhook-timestamp": str(ts),
                    "webhook-signature": sign(self._key, msg_id, ts, body)}
