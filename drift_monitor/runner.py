@@ -239,7 +239,7 @@ def utc_day_start(now: datetime | None = None) -> datetime:
     return now.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-class _Limits:
+class _CallGates:
     """A round's per-call gates: the daily budget before a call, the rate limit before every
     attempt. Says once, not per call, when the budget stops the round."""
 
@@ -406,7 +406,7 @@ async def probe_round(config: Config, target: TargetConfig, store: Store, probes
         pv_ids = await asyncio.to_thread(store.ensure_probe_versions, probes)
         jobs = [Job(p, pv_ids[p.key], i)
                 for p in probes for i in range(samples_for(p, target, samples))]
-        limits = _Limits(target, provider, await _budget(store, target, target_id), secrets)
+        limits = _CallGates(target, provider, await _budget(store, target, target_id), secrets)
         run_id = await asyncio.to_thread(store.create_run, target_id, len(jobs), trigger=trigger,
                                          scheduled_for=scheduled_for)
         log.info("run started", extra={"run": run_id, "target": target.name,
