@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -45,9 +45,6 @@ if TYPE_CHECKING:
     from drift_monitor.detection.check import CheckResult
 
 log = logging.getLogger(__name__)
-
-RESOLVE_AFTER_CLEAN_CHECKS = 1  # documented rule; see the module docstring
-
 
 
 class Reason(StrEnum):
@@ -97,10 +94,6 @@ class Decision:
     reason: Reason
     queued: int = 0  # notifications queued (one per channel; 0 when deduplicated or silent)
 
-    @property
-    def notifies(self) -> bool:
-        return self.reason in NOTIFYING
-
 
 def finding_key(f: Finding) -> str:
     # what makes an open incident news: a suite not yet announced. Probe-level detail churns
@@ -134,7 +127,15 @@ def _closing_reason(incident: dict[str, Any], announced: Reason, notify: bool) -
     return announced if notify else Reason.NOTIFY_DISABLED
 
 
-Announcement = tuple[dict[str, Any], Reason, str, list[Finding]]  # incident, reason, action
+@dataclass(frozen=True)
+class Announcement:
+    """One incident a check (or an accept) is about to announce: the decision's reason, what was
+    done to the incident (``open``, ``update``, ``resolve``, ``accept``) and its findings."""
+
+    incident: dict[str, Any]
+    reason: Reason
+    action: str
+    findings: list[Finding] = field(default_factory=list)
 
 
 class IncidentBook:
@@ -165,17 +166,17 @@ class IncidentBook:
                                                           dict[str, Any]]) -> list[Decision]:
         """Queue one message per channel for the notifying items that channel should hear
         about (routes pick it for alerts; closings follow the alerts); record every decision."""
-        notifying = [it for it in items if it[1] in NOTIFYING]
+        notifying = [a for a in items if a.reason in NOTIFYING]
         key: str | None = None
         queued: dict[int, int] = {}
         if notifying:
-            base = "+".join(f"{inc['id']}:{reason.value}:{inc['notifications'] + 1}"
-                            for inc, reason, _, _ in notifying)
+            base = "+".join(f"{a.incident['id']}:{a.reason.value}:"
+                            f"{a.incident['notifications'] + 1}" for a in notifying)
             key = f"{kind}/{base}"
             by_channel: dict[str, list[Announcement]] = {}
-            for it in notifying:
-                for channel in self._channels(kind, target, it[0]):
-                    by_channel.setdefault(channel, []).append(it)
+            for a in notifying:
+                for channel in self._channels(kind, target, a.incident):
+                    by_channel.setdefault(channel, []).append(a)
             for channel, group in by_channel.items():
                 body = payload(group)
                 if self.public_url:
@@ -185,25 +186,25 @@ class IncidentBook:
                 added = self.store.enqueue(self.conn, {
                     "dedup_key": f"{key}/{channel}", "channel": channel, "kind": kind,
                     "reason": body["reason"], "target_id": target_id,
-                    "incident_id": group[0][0]["id"] if len(group) == 1 else None,
+                    "incident_id": group[0].incident["id"] if len(group) == 1 else None,
                     "payload": body, "status": "pending", "attempts": 0,
                     "created_at": self.now, "next_attempt_at": self.now})
-                for inc, _, _, _ in group:
-                    queued[inc["id"]] = queued.get(inc["id"], 0) + int(added)
-            for inc, _, _, _ in notifying:
+                for a in group:
+                    queued[a.incident["id"]] = queued.get(a.incident["id"], 0) + int(added)
+            for inc in [a.incident for a in notifying]:
                 values = {"notifications": inc["notifications"] + 1,
                           "last_notified_at": self.now, "notified_keys": inc["finding_keys"],
                           "notified_severity": inc["severity"]}
                 if kind == "alert":
                     told = [c for c, group in by_channel.items()
-                            if any(g[0]["id"] == inc["id"] for g in group)]
+                            if any(g.incident["id"] == inc["id"] for g in group)]
                     values["notified_channels"] = list(dict.fromkeys(
                         [*(inc.get("notified_channels") or []), *told]))
                 self.store.update_incident(self.conn, inc["id"], values)
-        return [self.record(target, inc, action, reason, check_id,
-                            queued.get(inc["id"], 0) if reason in NOTIFYING else 0,
-                            key if reason in NOTIFYING else None)
-                for inc, reason, action, _ in items]
+        return [self.record(target, a.incident, a.action, a.reason, check_id,
+                            queued.get(a.incident["id"], 0) if a.reason in NOTIFYING else 0,
+                            key if a.reason in NOTIFYING else None)
+                for a in items]
 
     def record(self, target: str, incident: dict[str, Any], action: str, reason: Reason,
                check_id: int | None, queued: int, dedup_key: str | None) -> Decision:
@@ -250,12 +251,13 @@ class IncidentBook:
                                           check_id=check_id))
 
         def alert(items: list[Announcement]) -> dict[str, Any]:
-            return alert_payload(result, [(i, r.value, f) for i, r, _, f in items], self.now,
+            return alert_payload(result, [(a.incident, a.reason.value, a.findings)
+                                          for a in items], self.now,
                                  control=control, model=model)
 
         def resolved(items: list[Announcement]) -> dict[str, Any]:
-            return closed_payload("resolved", result.target, [(i, r.value) for i, r, _, _ in
-                                                              items], self.now,
+            return closed_payload("resolved", result.target,
+                                  [(a.incident, a.reason.value) for a in items], self.now,
                                   check_id=check_id)
 
         alerts = self.hold_back(result.target, alerts)
@@ -271,16 +273,16 @@ class IncidentBook:
         (recorded with the silence's id, nothing queued)."""
         from drift_monitor.alerting.operations import covering_silence
 
-        if not any(reason in NOTIFYING for _, reason, _, _ in alerts):
+        if not any(a.reason in NOTIFYING for a in alerts):
             return alerts
         silences = self.store.active_silences(self.conn, target, self.now)
         out = []
-        for incident, reason, action, found in alerts:
-            silence = covering_silence(silences, incident["dimension"])
-            if reason in NOTIFYING and silence is not None:
-                self.held[incident["id"]] = silence["id"]
-                reason = Reason.SILENCED
-            out.append((incident, reason, action, found))
+        for a in alerts:
+            silence = covering_silence(silences, a.incident["dimension"])
+            if a.reason in NOTIFYING and silence is not None:
+                self.held[a.incident["id"]] = silence["id"]
+                a = replace(a, reason=Reason.SILENCED)
+            out.append(a)
         return out
 
     def _drifting(self, target_id: int, check_id: int, incident: dict[str, Any] | None,
@@ -307,7 +309,7 @@ class IncidentBook:
             cleared = {"acked_at": None, "acked_by": None, "ack_note": None}
             self.store.update_incident(self.conn, incident["id"], cleared)
             state = {**state, **cleared}
-        return {**incident, **state}, reason, action, found
+        return Announcement({**incident, **state}, reason, action, found)
 
     def _close(self, incident: dict[str, Any], action: str, announced: Reason, notify: bool,
                *, check_id: int | None = None,
@@ -316,7 +318,7 @@ class IncidentBook:
         self.store.update_incident(self.conn, incident["id"], {
             "status": status, "closed_at": self.now, "updated_at": self.now,
             "closed_by_check_id": check_id, "accepted_baseline_id": baseline_id})
-        return incident, _closing_reason(incident, announced, notify), action, []
+        return Announcement(incident, _closing_reason(incident, announced, notify), action)
 
     def accept(self, target: str, target_id: int, baseline_id: int,
                run_ids: list[int]) -> list[Decision]:
@@ -325,7 +327,7 @@ class IncidentBook:
                  for incident in self.store.open_incidents(self.conn, target_id)]
 
         def accepted(items: list[Announcement]) -> dict[str, Any]:
-            return closed_payload("accepted", target, [(i, r.value) for i, r, _, _ in items],
+            return closed_payload("accepted", target, [(a.incident, a.reason.value) for a in items],
                                   self.now, baseline_id=baseline_id, baseline_runs=run_ids)
 
         return self._announce("accepted", target, target_id, items, None, accepted)
