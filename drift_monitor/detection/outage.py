@@ -21,7 +21,6 @@ from drift_monitor.detection.findings import Finding
 
 METRIC = "outage"
 CONFIRMED_BY = "consecutive_rounds"
-NOT_SENT_KINDS = frozenset({"budget"})
 MESSAGE_CHARS = 300
 
 

@@ -107,10 +107,6 @@ class LinearTextModel:
         e = math.exp(z)
         return e / (1.0 + e)
 
-    def predict(self, text: str) -> bool:
-        """True when :meth:`probability` reaches the stored threshold."""
-        return self.probability(text) >= self.threshold
-
 
 _loaded: dict[str, LinearTextModel] = {}
 

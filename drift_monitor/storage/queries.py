@@ -36,7 +36,6 @@ from drift_monitor.storage.tables import (
     Target,
 )
 
-RUN_STATUSES = ("running", "complete", "partial", "failed", "abandoned")
 # a running run whose heartbeat is this old belongs to a process that stopped (rounds renew
 # theirs every RUN_HEARTBEAT_S)
 RUN_HEARTBEAT_S = 10.0
