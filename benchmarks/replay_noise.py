@@ -62,7 +62,7 @@ import numpy as np
 
 from drift_monitor.detection.samples import Sample
 from drift_monitor.features import compute_features
-from drift_monitor.probes import Probe, load_suite_file, probe_version
+from drift_monitor.probes import Probe, ProbeKey, load_suite_file, probe_version
 from drift_monitor.providers.replay import BUILTIN, load_recording, recording_files
 
 SUITES = ("gpt35-coding", "gpt35-sensitive", "gpt35-primes", "gpt35-opinions")
@@ -413,7 +413,7 @@ class _Rec:
 
 class Recordings:
     """The four bundled GPT-3.5 suites with their March and June answers, keyed exactly as the
-    replay provider and the runner store them: ``f"{suite}/{probe.id}@{probe.version}"``."""
+    replay provider and the runner store them: ``str(probe.key)`` (``suite/id@version``)."""
 
     def __init__(self) -> None:
         files = tuple(recording_files("builtin:llmdrift-gpt35", BUILTIN["llmdrift-gpt35"]))
@@ -429,7 +429,7 @@ class Recordings:
             loaded = load_suite_file(PROBES_DIR / f"{suite}.yaml")
             keys = []
             for p in loaded.probes:
-                key = f"{p.suite}/{p.id}@{p.version}"
+                key = str(p.key)
                 system = next((m["content"] for m in p.messages if m["role"] == "system"), None)
                 prompt = next(m["content"] for m in reversed(p.messages) if m["role"] == "user")
                 recs: dict[str, _Rec] = {}
@@ -529,7 +529,7 @@ def _open_ended() -> tuple[tuple[str, str, str], ...]:
             assert features(text, None)["emphasis_count"] == 0
             pid = f"open-ended-{len(out):02d}"
             messages = [{"role": "user", "content": p.messages[-1]["content"]}]
-            out.append((f"open-ended/{pid}@{probe_version(messages, None)}",
+            out.append((str(ProbeKey("open-ended", pid, probe_version(messages, None))),
                         p.messages[-1]["content"], text))
     return tuple(out)
 
