@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from drift_monitor.errors import ConfigError
+from drift_monitor.errors import ConfigError, ProbeError
 from drift_monitor.probes import ProbeLibrary, load_library
 from drift_monitor.registry import PROVIDERS, UnknownPluginError
 from drift_monitor.yamlio import (
@@ -502,8 +502,6 @@ class Config:
         for i, t in enumerate(self.settings.targets):
             for j, s in enumerate(t.suites):
                 if s not in library.suites:
-                    from drift_monitor.errors import ProbeError
-
                     known = ", ".join(sorted(library.suites)) or "none"
                     raise ProbeError(
                         f"target '{t.name}' lists unknown suite '{s}' "

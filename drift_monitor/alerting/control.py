@@ -17,11 +17,13 @@ hour), or two days for a cron schedule, so a control checked on its usual rhythm
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from drift_monitor.config import Config, TargetConfig
 from drift_monitor.detection.findings import PAGE_SEVERITIES
-from drift_monitor.storage.queries import Store
+
+if TYPE_CHECKING:
+    from drift_monitor.storage.queries import Store
 
 CRON_PERIOD = timedelta(days=2)
 MIN_PERIOD = timedelta(hours=1)

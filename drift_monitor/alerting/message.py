@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from drift_monitor.alerting.control import control_lines
 from drift_monitor.detection.findings import Finding, clip, severity_rank
 from drift_monitor.probes import probe_name
 
@@ -63,8 +64,6 @@ def alert_payload(result: CheckResult, items: list[tuple[dict[str, Any], str, li
     findings); grouped so one check pages once however many dimensions moved. ``control`` is
     alerting.control.control_status of the target's control arm (None without one) and
     ``model`` the target's configured model, named when the provider changed it."""
-    from drift_monitor.alerting.control import control_lines
-
     incidents = []
     examples: list[dict[str, str]] = []
     for incident, reason, findings in items:
