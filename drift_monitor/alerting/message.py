@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from drift_monitor.alerting.control import control_lines
-from drift_monitor.detection.findings import Finding, clip, severity_rank
+from drift_monitor.detection.findings import Finding, clip, rounded, severity_rank
 from drift_monitor.probes import probe_name
 
 if TYPE_CHECKING:
@@ -28,19 +28,14 @@ def accept_command(target: str) -> str:
     return f"drift-monitor baseline accept --target {target}"
 
 
-def _num(v: Any) -> Any:
-    if isinstance(v, float):
-        return float(f"{v:.4g}")
-    return v
-
-
 def finding_entry(f: Finding) -> dict[str, Any]:
     probes = sorted({probe_name(p) for p in f.drifted_probes})
     if not probes and f.probe:
         probes = [probe_name(f.probe)]
     return {"metric": f.metric, "probe": f.probe, "suite": f.suite,
-            "baseline": _num(f.baseline), "current": _num(f.current), "effect": _num(f.effect),
-            "q_value": _num(f.q_value), "severity": f.severity, "summary": f.summary,
+            "baseline": rounded(f.baseline), "current": rounded(f.current),
+            "effect": rounded(f.effect), "q_value": rounded(f.q_value), "severity": f.severity,
+            "summary": f.summary,
             "confirmed_by": f.confirmed_by, "observations": f.details.get("observations"),
             "probes": probes[:MAX_PROBES], "probe_count": len(probes)}
 

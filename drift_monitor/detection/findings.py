@@ -91,14 +91,16 @@ class Finding:
         """The finding as DESIGN.md's ``check --json`` spells it."""
         return {"dimension": self.dimension, "metric": self.metric, "probe": self.probe,
                 "suite": self.suite,
-                "baseline": _num(self.baseline), "current": _num(self.current),
-                "effect": _num(self.effect), "p_value": _num(self.p_value),
-                "q_value": _num(self.q_value), "severity": self.severity,
+                "baseline": rounded(self.baseline), "current": rounded(self.current),
+                "effect": rounded(self.effect), "p_value": rounded(self.p_value),
+                "q_value": rounded(self.q_value), "severity": self.severity,
                 "summary": self.summary, "examples": self.examples,
                 "confirmed": self.confirmed}
 
 
-def _num(v: Any) -> Any:
+def rounded(v: Any) -> Any:
+    """A float to 4 significant digits (what stored findings and messages show); any other
+    value unchanged."""
     if isinstance(v, float):
         return float(f"{v:.4g}")
     return v
