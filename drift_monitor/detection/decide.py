@@ -23,7 +23,7 @@ import numpy as np
 
 from drift_monitor.detection import sequential
 from drift_monitor.detection.analysis import Analysis, analyse
-from drift_monitor.detection.compare import Comparison, suite_of
+from drift_monitor.detection.feature_tests import Comparison, suite_of
 from drift_monitor.detection.findings import (
     Finding,
     describe,
