@@ -42,7 +42,7 @@ from drift_monitor.detection.findings import Finding, severity_rank
 from drift_monitor.storage.queries import Store
 
 if TYPE_CHECKING:
-    from drift_monitor.detection.check import CheckResult
+    from drift_monitor.detection.result import CheckResult
 
 log = logging.getLogger(__name__)
 

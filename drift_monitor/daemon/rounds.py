@@ -26,7 +26,7 @@ from drift_monitor.probes import ProbeLibrary
 from drift_monitor.storage.queries import Store
 
 if TYPE_CHECKING:
-    from drift_monitor.detection.check import CheckResult
+    from drift_monitor.detection.result import CheckResult
 
 log = logging.getLogger("drift_monitor.daemon")
 T = TypeVar("T")

@@ -19,7 +19,7 @@ from drift_monitor.detection.outage import METRIC, RoundOutcome, outage_finding,
 from drift_monitor.storage.queries import Store
 
 if TYPE_CHECKING:
-    from drift_monitor.detection.check import CheckResult
+    from drift_monitor.detection.result import CheckResult
 
 log = logging.getLogger(__name__)
 
