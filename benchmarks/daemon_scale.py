@@ -133,8 +133,8 @@ def measure_cpu(config_path: Path, url: str, samples: int = 4) -> dict[str, floa
     os.environ["DRIFT_MONITOR_DATABASE_URL"] = url
     os.environ["SCALE_KEY"] = "sk-scale-benchmark-key"
     from drift_monitor.alerting.incidents import check_saver
+    from drift_monitor.app.checks import check_target
     from drift_monitor.config import load_config
-    from drift_monitor.detection.check import check_target
     from drift_monitor.runner import probe_round
     from drift_monitor.storage.engine import make_engine
     from drift_monitor.storage.queries import Store

@@ -103,9 +103,9 @@ def gpt35() -> None:
     import tempfile
     from importlib import resources
 
+    from drift_monitor.app.checks import check_target, make_confirm_round
     from drift_monitor.config import load_config
     from drift_monitor.demo import SUITES, _write  # reuse the demo's config
-    from drift_monitor.detection.check import check_target, make_confirm_round
     from drift_monitor.runner import probe_round
     from drift_monitor.storage.engine import ensure_schema, make_engine
     from drift_monitor.storage.queries import Store

@@ -19,8 +19,8 @@ from drift_monitor.alerting.channels.console import ConsoleChannel
 from drift_monitor.alerting.incidents import check_saver
 from drift_monitor.alerting.outbox import deliver
 from drift_monitor.alerting.render import finding_lines
+from drift_monitor.app.checks import check_target, make_confirm_round
 from drift_monitor.config import load_config
-from drift_monitor.detection.check import check_target, make_confirm_round
 from drift_monitor.runner import probe_round
 from drift_monitor.storage.engine import ensure_schema, make_engine
 from drift_monitor.storage.queries import Store

@@ -28,8 +28,8 @@ def _pin(state: State, target: str, runs: int, *, reason: str, note: str | None 
     """Pin the target's last ``runs`` finished runs; ``hook(store, target_id)`` gives what
     runs in the same transaction, where who pinned it (``--as`` or $USER) is recorded too."""
     from drift_monitor.alerting.operations import default_actor
+    from drift_monitor.app.baselines import pin_latest
     from drift_monitor.clock import utc_now
-    from drift_monitor.detection.baselines import pin_latest
 
     t = state.config.target(target)
     who = default_actor(actor)

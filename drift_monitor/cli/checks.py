@@ -36,7 +36,7 @@ def check(state: State, targets: tuple[str, ...], as_json: bool, no_notify: bool
 
     from drift_monitor.alerting.incidents import check_saver
     from drift_monitor.alerting.render import finding_lines
-    from drift_monitor.detection.check import check_target, make_confirm_round
+    from drift_monitor.app.checks import check_target, make_confirm_round
 
     config = state.config
     library = config.load_probes()

@@ -228,7 +228,7 @@ class TargetJobs:
         in the check's transaction. Skipped when this target's previous check still runs;
         waits while other targets' checks hold the shared check slots."""
         from drift_monitor.alerting.incidents import check_saver
-        from drift_monitor.detection.check import check_target
+        from drift_monitor.app.checks import check_target
 
         if not self.check_lock.acquire(blocking=False):
             log.info("check skipped: the previous check still runs", extra={"target": self.name})

@@ -99,7 +99,7 @@ class Daemon:
         clear message when any of that is impossible (nothing is left running then)."""
         # the detection stack (scipy, scikit-learn) loads now, not inside the first slot
         import drift_monitor.alerting.incidents  # noqa: F401
-        import drift_monitor.detection.check  # noqa: F401
+        import drift_monitor.app.checks  # noqa: F401
         from drift_monitor.storage.engine import ensure_schema, make_engine
 
         config = self.config

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from drift_monitor.alerting.incidents import Decision, check_saver
+from drift_monitor.app.checks import CheckResult, _finding_row
 from drift_monitor.config import Config, load_config
-from drift_monitor.detection.check import CheckResult, _finding_row
 from drift_monitor.detection.findings import Finding
 from drift_monitor.storage.engine import ensure_schema, make_engine
 from drift_monitor.storage.queries import Store

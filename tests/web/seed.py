@@ -10,8 +10,8 @@ from importlib import resources
 from pathlib import Path
 
 from drift_monitor.alerting.incidents import check_saver
+from drift_monitor.app.checks import CheckResult, check_target, make_confirm_round
 from drift_monitor.config import Config, load_config
-from drift_monitor.detection.check import CheckResult, check_target, make_confirm_round
 from drift_monitor.runner import probe_round
 from drift_monitor.storage.engine import ensure_schema, make_engine
 from drift_monitor.storage.queries import Store

@@ -53,7 +53,7 @@ def outage_check(config: Config, target: TargetConfig, store: Store, tid: int,
     """The stored outage check when the target is failing (the caller returns it as the
     check's result); None otherwise, after storing a recovery check when calls succeed again
     after an outage incident."""
-    from drift_monitor.detection.check import CheckResult, _already_checked, _finding_row
+    from drift_monitor.app.checks import CheckResult, _already_checked, _finding_row
 
     detection = config.settings.detection
     rounds = _rounds(config, target, store, tid)

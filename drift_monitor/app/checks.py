@@ -11,8 +11,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from drift_monitor.app.baselines import BaselineError, ensure_baseline
 from drift_monitor.config import Config, TargetConfig
-from drift_monitor.detection.baselines import BaselineError, ensure_baseline
 from drift_monitor.detection.decide import PAGE_SEVERITIES, decide
 from drift_monitor.detection.findings import Finding
 from drift_monitor.detection.result import CheckResult
@@ -98,7 +98,7 @@ def check_target(config: Config, target: TargetConfig, store: Store, *,
     tid = store.upsert_target(target.name, target.provider, target.model)
     # outage as drift (detection/outage.py): failed rounds never join a window, so they are
     # judged first, on their own
-    from drift_monitor.detection.outage_check import outage_check
+    from drift_monitor.app.outage import outage_check
 
     outage = outage_check(config, target, store, tid, save)
     if outage is not None:
