@@ -1,8 +1,9 @@
 """Baselines: pinned, versioned, replaced only on purpose.
 
 A target's first ``baseline.min_runs`` finished runs become its baseline automatically;
-``baseline set`` pins the last N finished runs; ``baseline accept`` pins recent runs after a
-reviewed change. The previous baseline is kept as history.
+``baseline set`` pins the last N finished runs (:func:`set_baseline`); ``baseline accept``
+pins recent runs after a reviewed change and closes the target's incidents as accepted
+(:func:`accept_baseline`). The previous baseline is kept as history.
 """
 
 from __future__ import annotations
@@ -12,6 +13,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
+from drift_monitor.alerting.incidents import Decision, accept_hook
+from drift_monitor.alerting.operations import default_actor
+from drift_monitor.clock import utc_now
+from drift_monitor.config import Config
 from drift_monitor.errors import DriftMonitorError
 from drift_monitor.storage.queries import Store
 
@@ -67,3 +72,45 @@ def pin_latest(store: Store, target_id: int, target: str, runs: int, *, reason: 
             same_transaction(conn, baseline_id, ids)
     return PinnedBaseline(store.pin_baseline(target_id, ids, reason=reason, note=note,
                                              same_transaction=hook), ids, created=True)
+
+
+def _pin(config: Config, store: Store, target: str, runs: int, *, reason: str,
+         note: str | None = None, actor: str | None = None,
+         hook: Callable[[int], Callable[[Connection, int, list[int]], None]] | None = None,
+         ) -> PinnedBaseline:
+    """Pin the target's last ``runs`` finished runs; ``hook(target_id)`` gives what runs in the
+    same transaction, where who pinned it (``actor`` or $USER) is recorded too."""
+    t = config.target(target)
+    who = default_actor(actor)
+    tid = store.upsert_target(t.name, t.provider, t.model)
+    inner = hook(tid) if hook else None
+
+    def same_transaction(conn: Connection, baseline_id: int, run_ids: list[int]) -> None:
+        store.record_action(conn, {"at": utc_now(), "actor": who, "action": f"baseline_{reason}",
+                                   "target": t.name, "baseline_id": baseline_id,
+                                   "note": f"runs {run_ids}"})
+        if inner is not None:
+            inner(conn, baseline_id, run_ids)
+
+    return pin_latest(store, tid, t.name, runs, reason=reason, note=note,
+                      same_transaction=same_transaction)
+
+
+def set_baseline(config: Config, store: Store, target: str, runs: int | None = None, *,
+                 actor: str | None = None) -> PinnedBaseline:
+    """Pin the last ``runs`` (default ``baseline.min_runs``) finished runs as the target's
+    baseline, recording who did. Raises ConfigError for an unknown target and BaselineError
+    when it has fewer finished runs."""
+    return _pin(config, store, target, runs or config.settings.baseline.min_runs,
+                reason="set", actor=actor)
+
+
+def accept_baseline(config: Config, store: Store, target: str, runs: int | None = None, *,
+                    actor: str | None = None,
+                    decisions: list[Decision] | None = None) -> PinnedBaseline:
+    """Accept the new behaviour: pin the last ``runs`` (default ``detection.window_runs``)
+    finished runs; the target's open incidents close as accepted in the same transaction (their
+    decisions are appended to ``decisions``). Raises like :func:`set_baseline`."""
+    return _pin(config, store, target, runs or config.settings.detection.window_runs,
+                reason="accept", note="accepted after review", actor=actor,
+                hook=lambda tid: accept_hook(config, store, target, tid, decisions=decisions))

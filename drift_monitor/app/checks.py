@@ -1,105 +1,71 @@
-"""A check: the latest window of runs against the pinned baseline, with the evidence carried
-from earlier checks (see decide.py and sequential.py for what pages and why).
+"""A check, wired: the latest window of runs against the pinned baseline, with the evidence
+carried from earlier checks; stored with its findings, the incident changes and the
+notifications they queue, in one transaction.
 
-Metadata findings are facts, not samples, and need no confirmation.
+The decision itself is pure (detection/decide.py; see sequential.py for what pages and why):
+this module loads both sides (computing features that are missing), runs the confirmation
+round the decision asks for and stores what it decided. Metadata findings are facts, not
+samples, and need no confirmation.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Sequence
 
+from drift_monitor.alerting.incidents import Decision, check_saver
 from drift_monitor.app.baselines import BaselineError, ensure_baseline
+from drift_monitor.app.features import fill_missing
+from drift_monitor.app.outage import Save, outage_check
+from drift_monitor.app.rounds import ConfirmRound, confirm_round
+from drift_monitor.app.stored import already_checked, finding_row
 from drift_monitor.config import Config, TargetConfig
 from drift_monitor.detection.decide import PAGE_SEVERITIES, decide
-from drift_monitor.detection.findings import Finding
 from drift_monitor.detection.result import CheckResult
 from drift_monitor.detection.samples import Sample, Side, edited_probes
 from drift_monitor.detection.sequential import Evidence
-from drift_monitor.errors import DriftMonitorError
-from drift_monitor.features import persist
+from drift_monitor.features import SPECS
 from drift_monitor.probes import ProbeLibrary
 from drift_monitor.storage.queries import Store
 
-log = logging.getLogger(__name__)
+__all__ = ["CheckResult", "load_side", "run_check", "run_checks"]
 
 
 def load_side(store: Store, run_ids: list[int]) -> Side:
-    """The runs' responses as samples; features that are missing or stale are computed and
-    stored on the way (so a feature-version bump never silently compares old with new)."""
+    """The runs' responses as samples. Features that are missing or stale are computed and
+    stored first (app/features.py), so detection only ever reads current values."""
     rows = store.load_responses(run_ids)
-    version = persist.current_version()
-    fresh: list[tuple[int, dict[str, Any]]] = []
-    samples = []
-    for r in rows:
-        feats = r["values"]
-        if r["ok"] and (feats is None or r["feature_set_version"] != version):
-            feats = persist.compute(r["text"], (r["content"] or {}).get("expect"))
-            fresh.append((r["id"], feats))
-        samples.append(Sample(
-            probe=f"{r['suite']}/{r['probe_id']}@{r['version']}", run_id=r["run_id"],
-            ok=bool(r["ok"]), text=r["text"], features=feats or {},
-            error_kind=r["error_kind"], model_returned=r["model_returned"],
-            fingerprint=r["fingerprint"], latency_ms=r["latency_ms"],
-            finish_reason=r["finish_reason"], output_tokens=r["output_tokens"]))
-    if fresh:
-        store.save_features(fresh, version)
-    return Side(samples)
+    fresh = fill_missing(store, rows)
+    return Side([Sample(
+        probe=f"{r['suite']}/{r['probe_id']}@{r['version']}", run_id=r["run_id"],
+        ok=bool(r["ok"]), text=r["text"], features=fresh.get(r["id"], r["values"]) or {},
+        error_kind=r["error_kind"], model_returned=r["model_returned"],
+        fingerprint=r["fingerprint"], latency_ms=r["latency_ms"],
+        finish_reason=r["finish_reason"], output_tokens=r["output_tokens"]) for r in rows])
 
 
-def _finding_row(f: Finding) -> dict[str, Any]:
-    return {"dimension": f.dimension, "metric": f.metric, "probe": f.probe, "suite": f.suite,
-            "baseline_value": f.baseline, "current_value": f.current, "effect": f.effect,
-            "p_value": f.p_value, "q_value": f.q_value, "severity": f.severity,
-            "summary": f.summary, "examples": f.examples, "direction": f.direction,
-            "confirmed": f.confirmed, "confirmed_by": f.confirmed_by,
-            "details": {k: v for k, v in f.details.items() if _jsonable(v)}
-            | {"drifted_probes": list(f.drifted_probes)[:200]}}
-
-
-def _jsonable(v: Any) -> bool:
-    return isinstance(v, str | int | float | bool | list | dict | type(None))
-
-
-def _stored_finding(f: dict[str, Any]) -> Finding:
-    return Finding(dimension=f["dimension"], metric=f["metric"], probe=f["probe"],
-                   baseline=f["baseline_value"], current=f["current_value"], effect=f["effect"],
-                   p_value=f["p_value"], q_value=f["q_value"], severity=f["severity"],
-                   summary=f["summary"], examples=f["examples"] or [],
-                   direction=f["direction"], confirmed=f["confirmed"],
-                   confirmed_by=f["confirmed_by"], details=f["details"] or {},
-                   suite=f["suite"])
-
-
-ConfirmRound = Callable[[list[str]], int | None]
-
-
-def check_target(config: Config, target: TargetConfig, store: Store, *,
-                 confirm_round: ConfirmRound | None = None,
-                 save: Callable[[dict[str, Any], list[dict[str, Any]], CheckResult], int]
-                 | None = None) -> CheckResult:
-    """Compare the latest window with the baseline; store the check, its findings and the
-    sequential evidence carried to the next check.
+def run_check(config: Config, target: TargetConfig, store: Store, *,
+              confirm: ConfirmRound | None = None, notify: bool = True,
+              decisions: list[Decision] | None = None, save: Save | None = None) -> CheckResult:
+    """Compare the latest window with the baseline; store the check, its findings, the
+    sequential evidence carried to the next check, and the incident changes and queued
+    notifications (alerting.incidents.check_saver; none queued with ``notify=False``), all in
+    one transaction. The incident decisions are appended to ``decisions`` when given.
 
     The window is the latest ``detection.window_runs`` finished runs *newer than the
     baseline's runs* (after ``baseline accept`` there is none until the next round). A window
     that was already checked is not checked again: the stored result is returned, with no new
-    confirmation round and no new rows. ``confirm_round(probe_keys)`` runs a confirmation
-    round of those probes and returns its run id (None if it could not run). ``save`` stores
-    the check (defaults to Store.save_check); alerting passes its own to write incidents and
-    the outbox in the same transaction. Errors the user can act on (no baseline, no window,
-    edited probes) are returned in ``CheckResult.error``, not raised.
+    confirmation round and no new rows. ``confirm(probe_keys)`` runs a confirmation round of
+    those probes and returns its run id (None if it could not run; app.rounds.confirm_round
+    makes one); without it nothing is confirmed. ``save`` replaces check_saver (for a caller
+    with a clock of its own). Errors the user can act on (no baseline, no window, edited probes)
+    are returned in ``CheckResult.error``, not raised; the database's errors are raised.
     """
-    from drift_monitor.features import SPECS
-
+    if save is None:
+        save = check_saver(config, store, notify=notify, decisions=decisions)
     result = CheckResult(target=target.name)
     tid = store.upsert_target(target.name, target.provider, target.model)
     # outage as drift (detection/outage.py): failed rounds never join a window, so they are
     # judged first, on their own
-    from drift_monitor.app.outage import outage_check
-
     outage = outage_check(config, target, store, tid, save)
     if outage is not None:
         return outage
@@ -121,7 +87,7 @@ def check_target(config: Config, target: TargetConfig, store: Store, *,
     previous = store.last_check(tid)
     if (previous is not None and previous[0]["baseline_id"] == baseline.id
             and sorted(previous[0]["window_run_ids"] or []) == window):
-        return _already_checked(result, previous)
+        return already_checked(result, previous)
     base, cur = load_side(store, baseline.run_ids), load_side(store, window)
     result.baseline_responses, result.window_responses = len(base.ok), len(cur.ok)
     edited = edited_probes(base, cur)
@@ -137,10 +103,10 @@ def check_target(config: Config, target: TargetConfig, store: Store, *,
         return result
     evidence = Evidence.from_json(store.load_evidence(tid), baseline.id)
 
-    def confirm(probes: list[str]) -> Side | None:
-        if confirm_round is None:
+    def confirmation(probes: list[str]) -> Side | None:
+        if confirm is None:
             return None
-        run_id = confirm_round(probes)
+        run_id = confirm(probes)
         if run_id is None:
             return None
         result.confirmation_run = run_id
@@ -150,7 +116,7 @@ def check_target(config: Config, target: TargetConfig, store: Store, *,
     decision = decide(base.restricted(common), cur.restricted(common), evidence, SPECS,
                       false_pages_per_year=detection.false_pages_per_year,
                       interval_seconds=target.parsed_schedule.mean_interval_seconds(),
-                      confirm=confirm if detection.confirm else None,
+                      confirm=confirmation if detection.confirm else None,
                       confirm_required=detection.confirm)
     analysis = decision.analysis
     result.model_string_changed = analysis.model_string_changed
@@ -169,49 +135,20 @@ def check_target(config: Config, target: TargetConfig, store: Store, *,
                  "confirmation_run_id": result.confirmation_run,
                  "model_string_changed": result.model_string_changed,
                  "tests_run": analysis.tests_run, "notes": result.notes}
-    rows = [_finding_row(f) for f in result.findings]
-    if save is None:
-        result.check_id = store.save_check(check_row, rows, evidence=result.evidence)
-    else:
-        result.check_id = save(check_row, rows, result)
+    rows = [finding_row(f) for f in result.findings]
+    result.check_id = save(check_row, rows, result)
     return result
 
 
-def _already_checked(result: CheckResult,
-                     previous: tuple[dict[str, Any], list[dict[str, Any]]]) -> CheckResult:
-    row, findings = previous
-    result.check_id = row["id"]
-    result.drift = bool(row["drift"])
-    result.baseline_responses = row["baseline_responses"]
-    result.window_responses = row["window_responses"]
-    result.confirmation_run = row["confirmation_run_id"]
-    result.model_string_changed = bool(row["model_string_changed"])
-    result.findings = [_stored_finding(f) for f in findings]
-    result.notes = [*(row["notes"] or []),
-                    f"this window was already checked (check {row['id']}): its result is shown "
-                    f"again, nothing new was stored or sent"]
-    result.repeated = True
-    return result
-
-
-def make_confirm_round(config: Config, target: TargetConfig, store: Store,
-                       library: ProbeLibrary, **kwargs: Any) -> ConfirmRound:
-    """A confirmation round that re-sends exactly the drifted probe versions still defined."""
-    from drift_monitor.runner import probe_round
-
-    by_key = {f"{p.suite}/{p.id}@{p.version}": p for s in library.suites.values()
-              for p in s.probes}
-
-    def run(probe_keys: list[str]) -> int | None:
-        probes = [by_key[k] for k in probe_keys if k in by_key]
-        if not probes:
-            return None
-        try:
-            summary = asyncio.run(probe_round(config, target, store, probes,
-                                              trigger="confirmation", **kwargs))
-        except DriftMonitorError as exc:
-            log.warning("confirmation round for %s failed: %s", target.name, exc)
-            return None
-        return summary.id if summary.ok else None
-
-    return run
+def run_checks(config: Config, store: Store, targets: Sequence[TargetConfig],
+               library: ProbeLibrary, *, notify: bool = True,
+               decisions: list[Decision] | None = None) -> list[CheckResult]:
+    """run_check for each target, a control arm before the targets it controls (so their alerts
+    read its check of this round, not the previous one), each with a confirmation round of the
+    drifted probe versions still in ``library``. Results are in the order checked."""
+    save = check_saver(config, store, notify=notify, decisions=decisions)
+    controls = {t.control for t in config.targets()}
+    probes = [p for suite in library.suites.values() for p in suite.probes]
+    return [run_check(config, t, store, confirm=confirm_round(config, t, store, probes),
+                      save=save)
+            for t in sorted(targets, key=lambda t: t.name not in controls)]

@@ -39,8 +39,8 @@ def compare_targets(config: Config, store: Store, library: ProbeLibrary, pinned:
     unknown target name, CompareError for the same target twice, no common probe or a round
     whose every call failed, and what probe_round raises.
     """
-    from drift_monitor.app.checks import load_side
     from drift_monitor.detection.analysis import analyse
+    from drift_monitor.detection.check import load_side
     from drift_monitor.features import SPECS
 
     pt, ct = config.target(pinned), config.target(candidate)
