@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from drift_monitor.app.compare import REUSE_HOURS, common_probes, probe_key, runs_for
 from drift_monitor.compare.report import (
     CompareReport,
     pass_rates,
@@ -18,7 +19,6 @@ from drift_monitor.compare.report import (
     usage,
     verdicts,
 )
-from drift_monitor.compare.runs import REUSE_HOURS, common_probes, probe_key, runs_for
 from drift_monitor.config import Config
 from drift_monitor.probes import ProbeLibrary
 from drift_monitor.storage.queries import Store
