@@ -173,8 +173,13 @@ def compare_report(config: Config, store: Store, pinned: str, candidate: str,
     """``drift-monitor compare`` as HTML, from stored runs only: when either target has no
     run of the last 24 h covering the probes both run, OperationError says which command
     makes one (the console never probes)."""
-    from drift_monitor.app.compare import REUSE_HOURS, common_probes, covering_run, probe_key
-    from drift_monitor.compare import compare_targets
+    from drift_monitor.app.compare import (
+        REUSE_HOURS,
+        common_probes,
+        compare_targets,
+        covering_run,
+        probe_key,
+    )
     from drift_monitor.compare.html import render_html
 
     pt, ct = config.target(pinned), config.target(candidate)
