@@ -104,9 +104,9 @@ def gpt35() -> None:
     from importlib import resources
 
     from drift_monitor.app.checks import run_check
+    from drift_monitor.app.demo import SUITES, _write  # reuse the demo's config
     from drift_monitor.app.rounds import confirm_round
     from drift_monitor.config import load_config
-    from drift_monitor.demo import SUITES, _write  # reuse the demo's config
     from drift_monitor.runner import probe_round
     from drift_monitor.storage.engine import ensure_schema, make_engine
     from drift_monitor.storage.queries import Store

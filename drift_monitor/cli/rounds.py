@@ -42,10 +42,10 @@ def probe(state: State, targets: tuple[str, ...], samples: int | None, as_json: 
     (possibly partially), 1 when every call of a round failed, 2 on bad input or when the
     database failed mid-round (what was stored is kept), 130 when interrupted.
     """
+    from drift_monitor.app.estimate import estimate
     from drift_monitor.app.rounds import finish_interrupted, run_round
     from drift_monitor.cli._progress import RoundProgress
     from drift_monitor.errors import StorageError
-    from drift_monitor.estimate import estimate
     from drift_monitor.storage.engine import ensure_schema, make_engine
     from drift_monitor.storage.queries import Store
 

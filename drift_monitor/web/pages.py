@@ -9,11 +9,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from drift_monitor.alerting.operations import covering_silence
+from drift_monitor.app.overview import STATES, TargetStatus, overview
 from drift_monitor.charts import charts_for, svg
 from drift_monitor.config import Config
 from drift_monitor.digest import effect_series
 from drift_monitor.errors import OperationError
-from drift_monitor.overview import STATES, TargetStatus, overview
 from drift_monitor.storage.queries import Store
 
 CHART_POINTS = 240  # per chart: a point every 3 hours over 30 days, every 1.5 days over a year
