@@ -1,8 +1,8 @@
 """One check's decision: analyse the window, add it to the evidence, confirm, and say what pages.
 
-Pure: sides and evidence in, findings and evidence out. ``check_target`` (with the database and
-the provider) and ``benchmarks/detection.py`` (with recordings) both call :func:`decide`, so the
-benchmarks measure exactly what a check does.
+Pure: sides and evidence in, findings and evidence out. ``app.checks.run_check`` (with the
+database and the provider) and ``benchmarks/detection.py`` (with recordings) both call
+:func:`decide`, so the benchmarks measure exactly what a check does.
 
 What pages: a test whose sequential evidence alarms (see sequential.py). The per-check
 candidates (significant after Benjamini-Hochberg, above the minimum effect and the A/A floor)
