@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from drift_monitor.alerting.incidents import Decision, check_saver
 from drift_monitor.app.baselines import BaselineError, ensure_baseline
 from drift_monitor.app.features import fill_missing
-from drift_monitor.app.outage import Save, outage_check
+from drift_monitor.app.outage import outage_check
 from drift_monitor.app.rounds import ConfirmRound, confirm_round
-from drift_monitor.app.stored import already_checked, finding_row
+from drift_monitor.app.stored import Save, already_checked, finding_row
 from drift_monitor.config import Config, TargetConfig
 from drift_monitor.detection.decide import PAGE_SEVERITIES, decide
 from drift_monitor.detection.result import CheckResult

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
-from typing import Any
 
-from drift_monitor.app.stored import already_checked, finding_row
+from drift_monitor.app.stored import Save, already_checked, finding_row
 from drift_monitor.config import Config, TargetConfig
 from drift_monitor.detection.outage import METRIC, RoundOutcome, outage_finding, recovered
 from drift_monitor.detection.result import CheckResult
@@ -22,9 +20,6 @@ from drift_monitor.runner import redact
 from drift_monitor.storage.queries import Store
 
 log = logging.getLogger(__name__)
-
-# stores the check row and its finding rows (and what goes with them); returns the check id
-Save = Callable[[dict[str, Any], list[dict[str, Any]], CheckResult], int]
 SCOPE = ("operational",)
 # rounds that sent nothing (the daily budget) are skipped: look a little further back
 LOOKBACK_EXTRA = 5

@@ -3,10 +3,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from drift_monitor.detection.findings import Finding
 from drift_monitor.detection.result import CheckResult
+
+# stores the check row and its finding rows (and what goes with them in the same transaction:
+# alerting.incidents.check_saver); returns the check id
+Save = Callable[[dict[str, Any], list[dict[str, Any]], CheckResult], int]
 
 
 def finding_row(f: Finding) -> dict[str, Any]:
