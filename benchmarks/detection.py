@@ -38,7 +38,8 @@ from replay_noise import SUITES as REPLAY_SUITES  # noqa: E402
 from replay_noise import Recordings, emphasis_suite_run  # noqa: E402
 from simulator import Change, baseline_side, simulate_run  # noqa: E402
 
-from drift_monitor.detection.decide import PAGE_SEVERITIES, decide  # noqa: E402
+from drift_monitor.detection.decide import decide  # noqa: E402
+from drift_monitor.detection.findings import PAGE_SEVERITIES  # noqa: E402
 from drift_monitor.detection.samples import Sample, Side  # noqa: E402
 from drift_monitor.detection.sequential import Evidence  # noqa: E402
 from drift_monitor.features import SPECS  # noqa: E402
@@ -103,9 +104,10 @@ def gpt35() -> None:
     import tempfile
     from importlib import resources
 
+    from drift_monitor.app.checks import run_check
+    from drift_monitor.app.demo import SUITES, _write  # reuse the demo's config
+    from drift_monitor.app.rounds import confirm_round
     from drift_monitor.config import load_config
-    from drift_monitor.demo import SUITES, _write  # reuse the demo's config
-    from drift_monitor.detection.check import check_target, make_confirm_round
     from drift_monitor.runner import probe_round
     from drift_monitor.storage.engine import ensure_schema, make_engine
     from drift_monitor.storage.queries import Store
@@ -131,8 +133,9 @@ def gpt35() -> None:
         target = config.target("gpt35")
         asyncio.run(probe_round(config, target, store, library.select(SUITES)))
         t0 = time.perf_counter()
-        result = check_target(config, target, store,
-                              confirm_round=make_confirm_round(config, target, store, library))
+        result = run_check(config, target, store,
+                           confirm=confirm_round(config, target, store,
+                                                 library.select(SUITES)))
         elapsed = time.perf_counter() - t0
         engine.dispose()
     per_suite: dict[str, list] = defaultdict(list)

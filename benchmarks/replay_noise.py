@@ -62,7 +62,7 @@ import numpy as np
 
 from drift_monitor.detection.samples import Sample
 from drift_monitor.features import compute_features
-from drift_monitor.probes import Probe, ProbeKey, load_suite_file, probe_version
+from drift_monitor.probes import Probe, ProbeKey, load_suite_file, probe_name, probe_version
 from drift_monitor.providers.replay import BUILTIN, load_recording, recording_files
 
 SUITES = ("gpt35-coding", "gpt35-sensitive", "gpt35-primes", "gpt35-opinions")
@@ -668,7 +668,7 @@ def main() -> int:
             kind = "+".join(k for k in ("wandered", "reworded") if w[k])
             if a.text != c.text and shown[kind] < (2 if kind == "reworded" else 1):
                 before, after = _diff_example(c.text or "", a.text or "")
-                print(f"  e.g. ({kind}) {a.probe_id}:\n     before: {_short(before)}\n"
+                print(f"  e.g. ({kind}) {probe_name(a.probe)}:\n     before: {_short(before)}\n"
                       f"     after:  {_short(after)}")
                 shown[kind] += 1
     print("\n== open-ended (sparse emphasis change), samples 1 ==")
@@ -685,8 +685,8 @@ def main() -> int:
     base = next(s for s in emphasis_suite_run(7, 1, seed=5, changed=False, noise=NO_NOISE)
                 if s.probe == ex.probe)
     before, after = _diff_example(base.text or "", ex.text or "")
-    print(f"  changed probes: {len(changed_keys)} of 80; e.g. {ex.probe_id}:\n     before: "
-          f"{_short(before)}\n     after:  {_short(after)}")
+    print(f"  changed probes: {len(changed_keys)} of 80; e.g. {probe_name(ex.probe)}:\n"
+          f"     before: {_short(before)}\n     after:  {_short(after)}")
     print(f"\nself-check took {time.perf_counter() - t0:.1f}s")
     return 0
 
