@@ -33,9 +33,9 @@ from drift_monitor.config import Config, parse_schedule
 from drift_monitor.daemon.metrics import Metrics
 from drift_monitor.daemon.rounds import RoundRunner, TargetJobs
 from drift_monitor.daemon.server import HealthCache, StatusServer
-from drift_monitor.daemon.slots import SlotClock
 from drift_monitor.errors import DriftMonitorError
 from drift_monitor.probes import ProbeLibrary
+from drift_monitor.slots import SlotClock
 from drift_monitor.storage.queries import Store
 from drift_monitor.web.server import ConsoleServer
 

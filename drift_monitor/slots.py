@@ -1,4 +1,5 @@
-"""Schedule slots: the instants a target's schedule fires, computed the same way by every daemon.
+"""Schedule slots: the instants a target's schedule fires, computed the same way by every daemon
+(and counted the same way by the digest's "missed runs" and the cost estimate).
 
 ``every N`` schedules are anchored at the Unix epoch (``every 5m`` fires at :00, :05, ...), so
 two daemons started at different times agree on every slot; cron schedules are in UTC. A slot is
@@ -8,6 +9,7 @@ identified by its instant, which is what the unique claim key holds.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.triggers.base import BaseTrigger
@@ -54,20 +56,44 @@ class SlotClock:
                 ) -> list[datetime]:
         """Slots strictly after ``after`` and strictly before ``before``: the latest ``limit``."""
         if self.interval is not None:
-            first = math.floor((after - EPOCH).total_seconds() / self.interval + 1e-9) + 1
-            last = math.ceil((before - EPOCH).total_seconds() / self.interval - 1e-9) - 1
+            first, last = self._interval_range(after, before)
             first = max(first, last - limit + 1)
             return [EPOCH + timedelta(seconds=n * self.interval) for n in range(first, last + 1)]
-        assert self.cron is not None
         out: list[datetime] = []
+        for slot in self._cron_slots(after, before):
+            out.append(slot)
+            if len(out) > limit:
+                out.pop(0)
+        return out
+
+    def count(self, start: datetime, end: datetime, *, limit: int) -> int:
+        """How many slots fall in [start, end) (at ``start`` included, unlike :meth:`between`).
+        An interval schedule is counted exactly, by arithmetic; a cron one stops at ``limit``."""
+        if self.interval is not None:
+            first = math.ceil((start - EPOCH).total_seconds() / self.interval - 1e-9)
+            _, last = self._interval_range(start, end)
+            return max(0, last - first + 1)
+        n = 0
+        for _ in self._cron_slots(start - timedelta(microseconds=1), end):
+            n += 1
+            if n >= limit:
+                break
+        return n
+
+    def _interval_range(self, after: datetime, before: datetime) -> tuple[int, int]:
+        # the first and last slot numbers (slot n is EPOCH + n * interval) inside the bounds
+        assert self.interval is not None
+        first = math.floor((after - EPOCH).total_seconds() / self.interval + 1e-9) + 1
+        last = math.ceil((before - EPOCH).total_seconds() / self.interval - 1e-9) - 1
+        return first, last
+
+    def _cron_slots(self, after: datetime, before: datetime) -> Iterator[datetime]:
+        assert self.cron is not None
         previous: datetime | None = None
         t = after + timedelta(microseconds=1)
         while True:
             nxt = self.cron.get_next_fire_time(previous, t)
             if nxt is None or nxt >= before:
-                break
-            out.append(nxt.astimezone(UTC))
-            if len(out) > limit:
-                out.pop(0)
+                return
+            yield nxt.astimezone(UTC)
             previous, t = nxt, nxt + timedelta(microseconds=1)
-        return out
