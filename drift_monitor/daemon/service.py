@@ -306,7 +306,7 @@ class Daemon:
             log.info("pruned", extra=report.to_json())
 
     def _digest(self) -> None:
-        from drift_monitor.digest import build_digest, queue_digest
+        from drift_monitor.app.digest import build_digest, queue_digest
 
         now = utc_now()
         slot = self.digest_clock.current(now)

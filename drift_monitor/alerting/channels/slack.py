@@ -226,7 +226,7 @@ class SlackChannel(Channel):
         The digest itself is already delivered, so a failed upload is logged, not raised:
         retrying would post the digest twice.
         """
-        from drift_monitor.charts import digest_png
+        from drift_monitor.digest import digest_png
 
         png = digest_png(payload)
         if png is None or not posted.get("channel"):

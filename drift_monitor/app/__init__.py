@@ -1,0 +1,2 @@
+"""The application layer: the only place that wires detection, storage, providers and
+channels together."""
