@@ -15,6 +15,7 @@ from typing import Any
 
 from drift_monitor.config import TargetConfig
 from drift_monitor.probes import Probe
+from drift_monitor.slots import SlotClock
 
 CHARS_PER_TOKEN = 4
 TOKENS_PER_MESSAGE = 4
@@ -65,8 +66,6 @@ def rounds_per_month(target: TargetConfig, now: datetime | None = None) -> float
     schedule = target.parsed_schedule
     if schedule.interval_seconds:
         return MONTH.total_seconds() / schedule.interval_seconds
-    from drift_monitor.slots import SlotClock  # apscheduler's cron: not on validate's start-up
-
     start = now or datetime.now(UTC)
     return float(SlotClock(schedule).count(start, start + MONTH, limit=MAX_MONTH_SLOTS))
 
