@@ -72,3 +72,10 @@ def test_every_command_runs_through_the_lazy_group() -> None:
         result = runner.invoke(main, [name, "--help"])
         assert result.exit_code == 0, (name, result.output)
         assert result.output.startswith(f"Usage: main {name} "), result.output
+
+
+def test_a_mistyped_command_is_told_the_nearest_name_even_when_not_loaded() -> None:
+    result = CliRunner().invoke(main, ["inciden"])
+    assert result.exit_code == 2 and "No such command 'inciden'" in result.output
+    if hasattr(click.exceptions, "NoSuchCommand"):  # click 8.2+ suggests names
+        assert "Did you mean 'incidents'?" in result.output

@@ -6,6 +6,7 @@ The root group loads each command's module only when that command runs (``COMMAN
 
 from __future__ import annotations
 
+import difflib
 import functools
 import importlib
 import logging
@@ -159,6 +160,17 @@ class LazyGroup(click.Group):
                 raise TypeError(f"{module_name}:{attr} is not a click command")
             self.commands[cmd_name] = command
         return self.commands.get(cmd_name)
+
+    def resolve_command(self, ctx: click.Context, args: list[str],
+                        ) -> tuple[str | None, click.Command | None, list[str]]:
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError as exc:
+            # click's "Did you mean" looks at the loaded commands only: look at every name
+            name = getattr(exc, "command_name", None)
+            if isinstance(name, str) and hasattr(exc, "possibilities"):
+                exc.possibilities = difflib.get_close_matches(name, self.list_commands(ctx))
+            raise
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         names = self.list_commands(ctx)
