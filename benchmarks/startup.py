@@ -10,10 +10,11 @@ Runs, round-robin so a burst of load on a shared machine hits every command alik
   writes (the replay target: no key, no network).
 
 Each line gives the median and the minimum wall time, the median less the bare interpreter's
-(what drift-monitor itself costs) and the ratio to the bare interpreter, which stays meaningful
-when the machine is busy. Then, from ``python -X importtime``, the modules with the largest
-cumulative import time on each path, and which of the heavy libraries each path loaded (none
-should be: they are imported where they are used).
+(what drift-monitor itself costs), the ratio to the bare interpreter, which stays meaningful
+when the machine is busy, and the median CPU time of the process (user + system), which a busy
+machine inflates far less than wall time. Then, from ``python -X importtime``, the modules
+with the largest cumulative import time on each path, and which of the heavy libraries each
+path loaded (none should be: they are imported where they are used).
 
 Goals (issue 12): ``--help`` <= 0.25 s, ``validate`` <= 0.5 s.
 
@@ -31,6 +32,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -63,14 +65,21 @@ def environment() -> dict[str, str]:
     return env
 
 
-def time_once(argv: list[str], cwd: str, env: dict[str, str]) -> float:
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def time_once(argv: list[str], cwd: str, env: dict[str, str]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of one run of ``argv``."""
+    cpu = _children_cpu()
     start = time.perf_counter()
     done = subprocess.run(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
                           stderr=subprocess.PIPE, text=True, check=False)
     elapsed = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(argv)} exited {done.returncode}:\n{done.stderr}")
-    return elapsed
+    return elapsed, _children_cpu() - cpu
 
 
 def import_times(argv: list[str], cwd: str, env: dict[str, str]) -> list[tuple[int, int, str]]:
@@ -112,22 +121,26 @@ def main() -> None:
         for argv in commands.values():  # warm the disk cache and the .pyc files
             time_once(argv, tmp, env)
         times: dict[str, list[float]] = {name: [] for name in commands}
+        cpus: dict[str, list[float]] = {name: [] for name in commands}
         for _ in range(args.runs):
             for name, argv in commands.items():
-                times[name].append(time_once(argv, tmp, env))
+                wall, cpu = time_once(argv, tmp, env)
+                times[name].append(wall)
+                cpus[name].append(cpu)
 
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
         print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average "
               f"{load:.2f}, {args.runs} runs each")
         bare = statistics.median(times["python -c pass"])
-        print(f"{'command':36} {'median':>8} {'min':>8} {'- bare':>8} {'x bare':>7}  goal")
+        print(f"{'command':34} {'median':>7} {'min':>7} {'- bare':>7} {'x bare':>6} "
+              f"{'cpu':>6}  goal (median wall)")
         for name, ts in times.items():
             med = statistics.median(ts)
             goal = next((g for key, g in GOALS.items() if name.endswith(key)), None)
             verdict = "" if goal is None else f"<= {goal:.2f} s " + (
                 "ok" if med <= goal else "MISSED")
-            print(f"{name:36} {med:8.3f} {min(ts):8.3f} {med - bare:8.3f} {med / bare:7.1f}  "
-                  f"{verdict}")
+            print(f"{name:34} {med:7.3f} {min(ts):7.3f} {med - bare:7.3f} {med / bare:6.1f} "
+                  f"{statistics.median(cpus[name]):6.3f}  {verdict}")
 
         if args.no_importtime:
             return
