@@ -270,6 +270,7 @@ def growth(run, text: str) -> float:
     return calls(run, text) / (8 * max(calls(run, text[: len(text) // 8]), 1))
 
 
+@pytest.mark.slow  # counts every call on ten 100 KB inputs
 @pytest.mark.parametrize("name", PATHOLOGICAL)
 def test_100_kb_pathological_inputs_scale_linearly(name: str):
     text = PATHOLOGICAL[name]
