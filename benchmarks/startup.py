@@ -61,6 +61,9 @@ def environment() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     env.pop("DRIFT_MONITOR_CONFIG", None)
+    # an installed package has its .pyc files: compiling drift_monitor's sources on every run
+    # would time the compiler (the warm-up run writes them)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env.pop("DRIFT_MONITOR_DATABASE_URL", None)
     return env
 
