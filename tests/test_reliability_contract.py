@@ -51,8 +51,8 @@ PROMISES: dict[int, tuple[str, list[str]]] = {
         ]),
     4: ("alerts go through the outbox: an outage delays, never loses; a permanent error is "
         "visible", [
-            "alerting/test_slack_delivery.py::test_slack_outage_delays_but_never_loses_the_alert",
-            "alerting/test_slack_delivery.py::"
+            "alerting/channels/slack/test_slack_delivery.py::test_slack_outage_delays_but_never_loses_the_alert",
+            "alerting/channels/slack/test_slack_delivery.py::"
             "test_permanent_errors_are_marked_failed_and_never_retried",
             "alerting/test_incidents.py::"
             "test_a_failed_check_transaction_leaves_no_incident_and_no_notification",
@@ -102,7 +102,7 @@ PROMISES: dict[int, tuple[str, list[str]]] = {
         "test_config.py::test_unknown_key_is_an_error_with_its_line",
     ]),
     10: ("secrets never appear in the database, logs, reports or alerts", [
-        "alerting/test_slack_delivery.py::test_no_secret_reaches_the_database_logs_or_messages",
+        "alerting/channels/slack/test_slack_delivery.py::test_no_secret_reaches_the_database_logs_or_messages",
         "daemon/test_slots_and_logs.py::test_log_lines_are_one_line_and_never_hold_a_secret",
         "test_input_bounds.py::test_cli_debug_logs_never_show_a_key_embedded_in_base_url",
         "alerting/test_channel_secrets.py::"
@@ -111,11 +111,11 @@ PROMISES: dict[int, tuple[str, list[str]]] = {
     ]),
     11: ("an outage is a finding: all-failing calls page (operational) and resolve; /healthz "
          "and /metrics show it", [
-             "operations/test_outage.py::"
+             "app/test_outage.py::"
              "test_an_expired_key_pages_within_three_rounds_and_resolves_when_fixed",
-             "operations/test_outage.py::"
+             "app/test_outage.py::"
              "test_two_failed_rounds_make_a_critical_confirmed_operational_finding",
-             "detection/test_check.py::test_a_window_of_failed_calls_is_operational",
+             "app/test_checks.py::test_a_window_of_failed_calls_is_operational",
              "daemon/test_daemon_ha.py::"
              "test_healthz_turns_503_when_the_database_goes_away_and_200_when_it_returns",
              "daemon/test_daemon_process.py::"

@@ -80,7 +80,7 @@ def test_a_kill_9_probe_leaves_a_run_the_next_command_finishes_as_abandoned(
     assert baseline is not None and run.id not in baseline[1]
     assert run.id not in store.finished_runs(tid)
     from drift_monitor.config import load_config
-    from drift_monitor.digest import _target_digest
+    from drift_monitor.digest.build import _target_digest
 
     config = load_config(project / "drift-monitor.yaml")
     now = utc_now()
@@ -116,7 +116,7 @@ def test_the_sweep_abandons_runs_whose_heartbeat_stopped_and_keeps_live_ones(
 
 
 def test_an_abandoned_run_is_never_pinned_into_the_automatic_baseline(db_url: str) -> None:
-    from drift_monitor.detection.baselines import ensure_baseline
+    from drift_monitor.app.baselines import ensure_baseline
 
     store = _store(db_url)
     tid = store.upsert_target("t", "openai", "m")

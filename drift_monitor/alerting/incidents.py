@@ -42,7 +42,7 @@ from drift_monitor.detection.findings import Finding, severity_rank
 from drift_monitor.storage.queries import Store
 
 if TYPE_CHECKING:
-    from drift_monitor.detection.check import CheckResult
+    from drift_monitor.detection.result import CheckResult
 
 log = logging.getLogger(__name__)
 
@@ -341,7 +341,7 @@ def _interactive(config: Config) -> bool:
 def check_saver(config: Config, store: Store, *, notify: bool = True, now: Clock = utc_now,
                 decisions: list[Decision] | None = None,
                 ) -> Callable[[dict[str, Any], list[dict[str, Any]], CheckResult], int]:
-    """A ``save`` hook for check_target: stores the check, its findings, the incident changes
+    """A ``save`` hook for run_check: stores the check, its findings, the incident changes
     and the notifications they queue in one transaction. Decisions are appended to
     ``decisions`` when given. Raises what the database raises; then nothing is stored."""
     policy = Policy.from_config(config)

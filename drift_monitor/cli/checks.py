@@ -34,25 +34,17 @@ def check(state: State, targets: tuple[str, ...], as_json: bool, no_notify: bool
     """
     import json
 
-    from drift_monitor.alerting.incidents import check_saver
     from drift_monitor.alerting.render import finding_lines
-    from drift_monitor.detection.check import check_target, make_confirm_round
+    from drift_monitor.app.checks import run_checks
 
     config = state.config
     library = config.load_probes()
     config.check_suites(library)
     chosen = config.targets(list(targets))
-    # a control arm is checked before the targets it controls, so their alerts read its
-    # check of this round, not the previous one
-    controls = {t.control for t in config.targets()}
-    chosen.sort(key=lambda t: t.name not in controls)
     store = open_store(config)
-    results = []
     decisions: list[Any] = []
-    save = check_saver(config, store, notify=not no_notify, decisions=decisions)
-    for t in chosen:
-        confirm = make_confirm_round(config, t, store, library)
-        results.append(check_target(config, t, store, confirm_round=confirm, save=save))
+    results = run_checks(config, store, chosen, library, notify=not no_notify,
+                         decisions=decisions)
     if as_json:
         click.echo(json.dumps({"checks": [r.to_json() for r in results]}, indent=2))
     else:
@@ -226,7 +218,8 @@ def digest(state: State, days: int, send: bool, html_path: str | None, as_json: 
 
     from drift_monitor.alerting.outbox import deliver
     from drift_monitor.alerting.routes import make_router
-    from drift_monitor.digest import build_digest, queue_digest, render_digest_text
+    from drift_monitor.app.digest import build_digest, queue_digest
+    from drift_monitor.digest import render_digest_text
 
     config = state.config
     store = open_store(config)
@@ -236,7 +229,7 @@ def digest(state: State, days: int, send: bool, html_path: str | None, as_json: 
     elif not (send and make_router(config).digest == ("console",)):  # the console prints it
         click.echo(render_digest_text(payload))
     if html_path:
-        from drift_monitor.digest_report import render_html
+        from drift_monitor.digest import render_html
 
         write_report(html_path, render_html(payload))
     if not send:

@@ -33,9 +33,9 @@ from drift_monitor.config import Config, parse_schedule
 from drift_monitor.daemon.metrics import Metrics
 from drift_monitor.daemon.rounds import RoundRunner, TargetJobs
 from drift_monitor.daemon.server import HealthCache, StatusServer
-from drift_monitor.daemon.slots import SlotClock
 from drift_monitor.errors import DriftMonitorError
 from drift_monitor.probes import ProbeLibrary
+from drift_monitor.slots import SlotClock
 from drift_monitor.storage.queries import Store
 from drift_monitor.web.server import ConsoleServer
 
@@ -99,7 +99,7 @@ class Daemon:
         clear message when any of that is impossible (nothing is left running then)."""
         # the detection stack (scipy, scikit-learn) loads now, not inside the first slot
         import drift_monitor.alerting.incidents  # noqa: F401
-        import drift_monitor.detection.check  # noqa: F401
+        import drift_monitor.app.checks  # noqa: F401
         from drift_monitor.storage.engine import ensure_schema, make_engine
 
         config = self.config
@@ -219,7 +219,7 @@ class Daemon:
                                id="tick", next_run_time=now)
         self.scheduler.add_job(self._deliver, IntervalTrigger(seconds=self.delivery_s),
                                id="outbox", next_run_time=now)
-        from drift_monitor.retention import DAEMON_EVERY_S
+        from drift_monitor.app.retention import DAEMON_EVERY_S
 
         self.scheduler.add_job(self._prune, IntervalTrigger(seconds=DAEMON_EVERY_S), id="prune",
                                next_run_time=now + timedelta(seconds=30))
@@ -293,7 +293,7 @@ class Daemon:
 
     def _prune(self) -> None:
         """Apply ``retention`` a few small batches at a time (the rest at the next pass)."""
-        from drift_monitor.retention import DAEMON_MAX_BATCHES, prune
+        from drift_monitor.app.retention import DAEMON_MAX_BATCHES, prune
 
         if self.stopping.is_set():
             return
@@ -306,7 +306,7 @@ class Daemon:
             log.info("pruned", extra=report.to_json())
 
     def _digest(self) -> None:
-        from drift_monitor.digest import build_digest, queue_digest
+        from drift_monitor.app.digest import build_digest, queue_digest
 
         now = utc_now()
         slot = self.digest_clock.current(now)

@@ -9,11 +9,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from drift_monitor.alerting.operations import covering_silence
-from drift_monitor.charts import charts_for, svg
+from drift_monitor.app.overview import STATES, TargetStatus, overview
 from drift_monitor.config import Config
-from drift_monitor.digest import effect_series
+from drift_monitor.digest import charts_for, effect_series, svg
 from drift_monitor.errors import OperationError
-from drift_monitor.overview import STATES, TargetStatus, overview
 from drift_monitor.storage.queries import Store
 
 CHART_POINTS = 240  # per chart: a point every 3 hours over 30 days, every 1.5 days over a year
@@ -41,12 +40,6 @@ def overview_page(config: Config, store: Store, now: datetime, *, state: str | N
             "sort": sort if sort in SORTS else "state", "sorts": list(SORTS)}
 
 
-def _ticks(start: datetime, end: datetime, n: int = 4) -> list[tuple[float, str]]:
-    span = end - start
-    fmt = "%H:%M" if span <= timedelta(days=1) else "%b %d"
-    return [(k / (n - 1), (start + span * k / (n - 1)).strftime(fmt)) for k in range(n)]
-
-
 def target_page(config: Config, store: Store, name: str, now: datetime, *,
                 days: int) -> dict[str, Any]:
     """Everything of one target; ConfigError for an unknown name."""
@@ -70,8 +63,7 @@ def target_page(config: Config, store: Store, name: str, now: datetime, *,
     _, series = effect_series(downsample(checks, start, now))
     payload = {"start": start.isoformat(), "end": now.isoformat(),
                "targets": [{"name": name, "series": series}]}
-    ticks = _ticks(start, now)
-    charts += [svg(c, width=340, height=140, ticks=ticks) for c in charts_for(payload)]
+    charts += [svg(c) for c in charts_for(payload)]
     ctx["checks"] = len(checks)
     ctx["runs"] = store.recent_runs(tid, limit=50)
     accepted = store.accepted_incidents(tid)
@@ -173,9 +165,14 @@ def compare_report(config: Config, store: Store, pinned: str, candidate: str,
     """``drift-monitor compare`` as HTML, from stored runs only: when either target has no
     run of the last 24 h covering the probes both run, OperationError says which command
     makes one (the console never probes)."""
-    from drift_monitor.compare import compare_targets
+    from drift_monitor.app.compare import (
+        REUSE_HOURS,
+        common_probes,
+        compare_targets,
+        covering_run,
+        probe_key,
+    )
     from drift_monitor.compare.html import render_html
-    from drift_monitor.compare.runs import REUSE_HOURS, common_probes, covering_run, probe_key
 
     pt, ct = config.target(pinned), config.target(candidate)
     if pt.name == ct.name:
