@@ -18,13 +18,21 @@ path loaded (none should be: they are imported where they are used).
 
 Goals (issue 12): ``--help`` <= 0.25 s, ``validate`` <= 0.5 s.
 
-Figures on this machine (2 cores shared with four other busy sessions, load average ~3-5;
-the bare interpreter ~0.02 s):
+Figures on this machine, 2 December 2026, 7 runs each, load average 3.5-5 on 2 cores (four
+other sessions were running their tests): wall times swing with the load, so compare the CPU
+column and the ratios. The bare interpreter took 0.09-0.12 s CPU here (~0.02 s when idle).
 
-    before (main at a3c8e0a)           median   min     the cost of importing drift_monitor.cli
-    python -m drift_monitor --help     ...
-    drift-monitor validate             ...
-    after                              ...
+                                      wall median     CPU median
+    before (main at a3c8e0a)
+      python -m drift_monitor --help     2.59 s        0.71 s
+      drift-monitor validate             5.20 s        2.54 s
+    after (lazy root group, config not imported for --help)
+      python -m drift_monitor --help     0.27 s        0.18 s
+      drift-monitor validate             3.90 s        2.12 s
+    after, plus the validate-path edits in other owners' modules (branch arch-startup-others:
+    lazy channel registry, no SQLAlchemy for URLs, make_provider beside provider_class)
+      python -m drift_monitor --help     0.14 s        0.14 s
+      drift-monitor validate             1.29 s        0.97 s
 """
 
 from __future__ import annotations

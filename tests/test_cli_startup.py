@@ -79,3 +79,18 @@ def test_a_mistyped_command_is_told_the_nearest_name_even_when_not_loaded() -> N
     assert result.exit_code == 2 and "No such command 'inciden'" in result.output
     if hasattr(click.exceptions, "NoSuchCommand"):  # click 8.2+ suggests names
         assert "Did you mean 'incidents'?" in result.output
+
+
+def test_every_command_a_cli_module_defines_is_in_the_lazy_map() -> None:
+    """A command added to a module but not to COMMANDS would be missing from `--help`."""
+    import pkgutil
+
+    import drift_monitor.cli as cli_package
+
+    for info in pkgutil.iter_modules(cli_package.__path__):
+        module = importlib.import_module(f"drift_monitor.cli.{info.name}")
+        for attr, value in vars(module).items():
+            if isinstance(value, click.Command) and value is not main \
+                    and value.callback is not None and value.name in main.commands:
+                assert COMMANDS[value.name][0] == f"{module.__name__}:{attr}"
+    assert set(main.commands) <= set(COMMANDS)
