@@ -34,6 +34,7 @@ def counts(url: str) -> tuple[list[str], int]:
     return statuses, n
 
 
+@pytest.mark.slow  # drift-monitor subprocesses
 def test_init_validate_probe_twice_stores_two_complete_runs(db_url: str, tmp_path: Path) -> None:
     """The quickstart path, in a subprocess, on SQLite (the default) and on PostgreSQL."""
     env = {} if db_url.startswith("sqlite") else {"DRIFT_MONITOR_DATABASE_URL": db_url}
@@ -191,6 +192,7 @@ def test_broken_recording_file_is_located(tmp_path: Path, clean_env: pytest.Monk
     assert code == 2 and "rec.jsonl:2" in out and "not JSON" in out
 
 
+@pytest.mark.slow  # drift-monitor subprocesses
 def test_module_entry_point_prints_help(tmp_path: Path) -> None:
     r = run_cli("--help", cwd=tmp_path)
     assert r.returncode == 0

@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import create_engine, func, select
 
 from drift_monitor.storage.tables import Response
@@ -153,6 +154,7 @@ def test_every_promise_names_tests_that_exist() -> None:
             assert name in _test_names(path), f"promise {number}: {ref} does not exist"
 
 
+@pytest.mark.slow  # kill -9 of a probe subprocess
 def test_kill_9_mid_round_loses_only_the_calls_in_flight(
         db_url: str, tmp_path: Path, hostile_env: None) -> None:
     """Answers are committed as they arrive: after ``kill -9`` mid-round every answer the

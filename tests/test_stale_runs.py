@@ -12,6 +12,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import update
 
 from drift_monitor.clock import utc_now
@@ -37,6 +38,7 @@ def _wait_for(pred: object, timeout: float = 30) -> None:
     raise AssertionError("condition not reached")
 
 
+@pytest.mark.slow  # kill -9 of a probe subprocess
 def test_a_kill_9_probe_leaves_a_run_the_next_command_finishes_as_abandoned(
         db_url: str, tmp_path: Path, hostile_env: None) -> None:
     prompts = [f"p{i}" for i in range(6)]

@@ -8,10 +8,10 @@ from types import FrameType
 
 import click
 
-from drift_monitor.cli._base import State, handles_errors, main, pass_state
+from drift_monitor.cli._base import State, handles_errors, pass_state
 
 
-@main.command()
+@click.command()
 @click.option("--host", default=None, help="Listen address (default server.host).")
 @click.option("--port", type=click.IntRange(0, 65535), default=None,
               help="Listen port (default server.port).")

@@ -10,10 +10,10 @@ from types import FrameType
 
 import click
 
-from drift_monitor.cli._base import State, handles_errors, main, pass_state
+from drift_monitor.cli._base import State, handles_errors, pass_state
 
 
-@main.command()
+@click.command()
 @click.option("--log-json", is_flag=True, envvar="DRIFT_MONITOR_LOG_JSON",
               help="One JSON object per log line (also DRIFT_MONITOR_LOG_JSON=1).")
 @pass_state

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from drift_monitor.cli._base import State, handles_errors, main, open_store, pass_state
+from drift_monitor.cli._base import State, handles_errors, open_store, pass_state
 
 AS_HELP = "Who is acting (stored with the action; default $USER)."
 
@@ -37,7 +37,7 @@ def _echo_json(obj: Any) -> None:
 
 # --- targets --------------------------------------------------------------------------------
 
-@main.command()
+@click.command()
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
 @pass_state
 @handles_errors
@@ -64,7 +64,7 @@ def targets(state: State, as_json: bool) -> None:
 
 # --- incidents ------------------------------------------------------------------------------
 
-@main.group()
+@click.group()
 def incidents() -> None:
     """List, show and acknowledge incidents."""
 
@@ -188,7 +188,7 @@ def incidents_ack(state: State, incident_id: int, note: str | None, actor: str |
 
 # --- silence --------------------------------------------------------------------------------
 
-@main.group()
+@click.group()
 def silence() -> None:
     """Hold back a target's alerts for a while (incidents are still recorded and shown)."""
 

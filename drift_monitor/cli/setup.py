@@ -12,14 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from drift_monitor.cli._base import State, _fail, handles_errors, main, pass_state
+from drift_monitor.cli._base import State, _fail, handles_errors, pass_state
 
 if TYPE_CHECKING:
     from drift_monitor.config import Config, TargetConfig
 
 # --- init -----------------------------------------------------------------------------------
 
-@main.command()
+@click.command()
 @click.argument("directory", default=".", type=click.Path(file_okay=False))
 @click.option("--force", is_flag=True, help="Overwrite existing files.")
 @handles_errors
@@ -51,7 +51,7 @@ def init(directory: str, force: bool) -> None:
 
 # --- validate -------------------------------------------------------------------------------
 
-@main.command()
+@click.command()
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
 @pass_state
 @handles_errors
@@ -156,7 +156,7 @@ def credential_warnings(target: TargetConfig) -> list[str]:
 
 # --- db -------------------------------------------------------------------------------------
 
-@main.group()
+@click.group()
 def db() -> None:
     """Database schema commands."""
 

@@ -15,6 +15,7 @@ from tests.fakes.slack import FakeSlack
 BROKEN = "hooks-slack-com/services/T000SECRET/B000SECRET/XXXXSECRETXXXX"
 
 
+@pytest.mark.slow  # replays whole probe rounds through the CLI: seconds
 @pytest.mark.parametrize("url", [BROKEN, "ftp://" + BROKEN, "https//" + BROKEN])
 def test_a_malformed_webhook_url_fails_permanently_without_quoting_it(
         project: Path, slack: FakeSlack, monkeypatch: pytest.MonkeyPatch,  # noqa: F811

@@ -53,6 +53,7 @@ def silent_update(project: Path) -> None:
     assert cli(project, "probe")[0] == 0
 
 
+@pytest.mark.slow  # replays whole probe rounds through the CLI: seconds
 def test_check_then_notify_posts_exactly_one_alert_after_an_outage(
         db_url: str, project: Path, slack: FakeSlack, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DRIFT_MONITOR_DATABASE_URL", db_url)
@@ -83,6 +84,7 @@ def test_check_then_notify_posts_exactly_one_alert_after_an_outage(
     assert cli(project, "notify")[0] == 0 and len(slack.messages) == 1
 
 
+@pytest.mark.slow  # replays whole probe rounds through the CLI: seconds
 def test_no_notify_queues_nothing_and_accept_announces_the_closing(
         project: Path, slack: FakeSlack) -> None:
     silent_update(project)
@@ -100,6 +102,7 @@ def test_no_notify_queues_nothing_and_accept_announces_the_closing(
     assert accepted == ":ballot_box_with_check: Accepted on gpt35: answers, formatting"
 
 
+@pytest.mark.slow  # replays whole probe rounds through the CLI: seconds
 def test_notify_with_the_webhook_env_unset_exits_2_naming_it(
         project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     silent_update(project)
@@ -109,6 +112,7 @@ def test_notify_with_the_webhook_env_unset_exits_2_naming_it(
     assert code == 2 and "E2E_SLACK_WEBHOOK is not set" in out and "notify.slack" in out
 
 
+@pytest.mark.slow  # replays whole probe rounds through the CLI: seconds
 def test_permanent_failures_stay_visible_in_later_notify_runs(
         project: Path, slack: FakeSlack, monkeypatch: pytest.MonkeyPatch) -> None:
     silent_update(project)

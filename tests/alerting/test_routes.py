@@ -247,6 +247,7 @@ notify:
 """
 
 
+@pytest.mark.slow  # replays whole probe rounds through the CLI: seconds
 def test_the_recorded_silent_update_pages_formatting_and_posts_answers_via_the_cli(
         tmp_path: Path, slack: FakeSlack, pagerduty: FakePagerDuty,
         monkeypatch: pytest.MonkeyPatch) -> None:

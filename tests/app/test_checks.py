@@ -60,6 +60,7 @@ def test_check_without_a_baseline_says_what_to_do(project: Path) -> None:
     assert "baseline set --target gpt35" in out
 
 
+@pytest.mark.slow  # replays whole probe rounds through the CLI: seconds
 def test_silent_update_is_detected_confirmed_and_stored(db_url: str, project: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DRIFT_MONITOR_DATABASE_URL", db_url)
@@ -97,6 +98,7 @@ def test_silent_update_is_detected_confirmed_and_stored(db_url: str, project: Pa
     assert stored == len(c["findings"]) and trigger == "confirmation"
 
 
+@pytest.mark.slow  # replays whole probe rounds through the CLI: seconds
 def test_no_drift_exits_0(project: Path) -> None:
     march_baseline(project, suites="gpt35-coding")
     assert cli(project, "probe")[0] == 0
@@ -105,6 +107,7 @@ def test_no_drift_exits_0(project: Path) -> None:
     assert "gpt35: no drift" in out
 
 
+@pytest.mark.slow  # replays whole probe rounds through the CLI: seconds
 def test_accepting_the_new_behaviour_repins_the_baseline(project: Path) -> None:
     march_baseline(project, suites="gpt35-coding")
     configure(project, "2023-06", suites="gpt35-coding")
@@ -119,6 +122,7 @@ def test_accepting_the_new_behaviour_repins_the_baseline(project: Path) -> None:
     assert "(accept, active): runs [4]" in out and "(automatic, superseded" in out
 
 
+@pytest.mark.slow  # replays whole probe rounds through the CLI: seconds
 def test_probe_edited_after_the_baseline_is_named_not_mixed(project: Path) -> None:
     march_baseline(project, suites="gpt35-coding")
     suite = project / "probes" / "gpt35-coding.yaml"
@@ -133,6 +137,7 @@ def test_probe_edited_after_the_baseline_is_named_not_mixed(project: Path) -> No
     assert c["window"]["responses"] == 50
 
 
+@pytest.mark.slow  # replays whole probe rounds through the CLI: seconds
 def test_every_probe_edited_is_a_clear_error(project: Path) -> None:
     march_baseline(project, suites="gpt35-coding")
     suite = project / "probes" / "gpt35-coding.yaml"
@@ -142,6 +147,7 @@ def test_every_probe_edited_is_a_clear_error(project: Path) -> None:
     assert code == 2 and "no probe answered in the window matches" in out
 
 
+@pytest.mark.slow  # replays whole probe rounds through the CLI: seconds
 def test_a_window_of_failed_calls_is_operational(project: Path) -> None:
     march_baseline(project, suites="gpt35-coding", confirm=False)
     (project / "empty.jsonl").write_text('{"prompt": "unrelated", "response": "x"}\n')
@@ -164,6 +170,7 @@ def test_baseline_set_needs_enough_runs(project: Path) -> None:
     assert code == 0 and "pinned on runs [1]" in out
 
 
+@pytest.mark.slow  # replays whole probe rounds through the CLI: seconds
 def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     r = CliRunner().invoke(main, ["demo", "--dir", str(tmp_path / "demo")])
     assert r.exit_code == 0, r.output
@@ -185,6 +192,7 @@ def _evidence(db_url: str) -> dict:
     return state
 
 
+@pytest.mark.slow  # replays whole probe rounds through the CLI: seconds
 def test_the_evidence_carried_between_checks_survives_a_restart(
         db_url: str, project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every CLI call is a new process with a new engine: the evidence comes from the
@@ -203,6 +211,7 @@ def test_the_evidence_carried_between_checks_survives_a_restart(
     assert state["checks"] == 1 and state["baseline_id"] == 2
 
 
+@pytest.mark.slow  # replays whole probe rounds through the CLI: seconds
 def test_rechecking_the_same_window_sends_no_new_round_and_stores_nothing(
         db_url: str, project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DRIFT_MONITOR_DATABASE_URL", db_url)
@@ -226,6 +235,7 @@ def test_rechecking_the_same_window_sends_no_new_round_and_stores_nothing(
     engine.dispose()
 
 
+@pytest.mark.slow  # replays whole probe rounds through the CLI: seconds
 def test_a_check_right_after_accept_compares_nothing_older_than_the_new_baseline(
         project: Path) -> None:
     march_baseline(project, suites="gpt35-coding")

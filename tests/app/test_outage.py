@@ -116,6 +116,7 @@ def cli(config: Path, *args: str) -> tuple[int, str]:
     return res.exit_code, res.output
 
 
+@pytest.mark.slow  # replays whole probe rounds through the CLI: seconds
 def test_an_expired_key_pages_within_three_rounds_and_resolves_when_fixed(
         tmp_path: Path, db_url: str, server: FakeLLMServer,
         monkeypatch: pytest.MonkeyPatch) -> None:

@@ -45,6 +45,7 @@ def compare(config: Path, *args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
+@pytest.mark.slow  # replays whole probe rounds through the CLI: seconds
 def test_compare_march_vs_june_names_formatting_refusal_latency_and_token_differences(
         db_url: str, tmp_path: Path, clean_env: pytest.MonkeyPatch) -> None:
     config = project(tmp_path, db_url)
@@ -73,6 +74,7 @@ def test_compare_march_vs_june_names_formatting_refusal_latency_and_token_differ
     assert "Refusals" in page and "per 1,000 probes" in page
 
 
+@pytest.mark.slow  # replays whole probe rounds through the CLI: seconds
 def test_compare_reuses_recent_runs_instead_of_probing_again(
         tmp_path: Path, clean_env: pytest.MonkeyPatch) -> None:
     config = project(tmp_path, f"sqlite:///{tmp_path / 'db.sqlite'}")

@@ -56,6 +56,7 @@ def alert_after(tmp_path: Path, db: str, *, alias: str, pinned: str) -> str:
     return run(config, "notify")
 
 
+@pytest.mark.slow  # replays whole probe rounds through the CLI: seconds
 def test_only_the_alias_drifts_so_the_alert_says_the_provider_changed_it(
         db_url: str, tmp_path: Path, clean_env: pytest.MonkeyPatch) -> None:
     out = alert_after(tmp_path, db_url, alias="2023-06", pinned="2023-03")
@@ -65,6 +66,7 @@ def test_only_the_alias_drifts_so_the_alert_says_the_provider_changed_it(
     assert "harness or network" not in out
 
 
+@pytest.mark.slow  # replays whole probe rounds through the CLI: seconds
 def test_alias_and_control_drift_together_so_the_alert_blames_the_harness(
         tmp_path: Path, clean_env: pytest.MonkeyPatch) -> None:
     out = alert_after(tmp_path, f"sqlite:///{tmp_path / 'db.sqlite'}", alias="2023-06",

@@ -8,10 +8,14 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.daemon.conftest import write_project
 from tests.fakes.receivers import FakePagerDuty
+
+# daemon processes on loopback: seconds each (`pytest -m "not slow"` leaves them out)
+pytestmark = pytest.mark.slow
 
 REVOKED_KEY = "revokedRoutingKey0123456789abcde"
 

@@ -9,9 +9,13 @@ import json
 import signal
 import time
 
+import pytest
 from sqlalchemy.engine import make_url
 
 from tests.daemon.conftest import TcpProxy, write_project
+
+# daemon processes on loopback: seconds each (`pytest -m "not slow"` leaves them out)
+pytestmark = pytest.mark.slow
 
 
 def _events(d, name: str) -> list[dict]:

@@ -8,9 +8,13 @@ import signal
 import time
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy.engine import make_url
 
 from tests.daemon.conftest import TcpProxy, write_project
+
+# daemon processes on loopback: seconds each (`pytest -m "not slow"` leaves them out)
+pytestmark = pytest.mark.slow
 
 
 def _slot_table(store, target: str) -> dict[datetime, dict]:

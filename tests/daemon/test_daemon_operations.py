@@ -18,6 +18,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.daemon.conftest import REPO, TARGET, write_project
 from tests.fakes.llm_servers import FakeLLMServer
 
+# daemon processes on loopback: seconds each (`pytest -m "not slow"` leaves them out)
+pytestmark = pytest.mark.slow
+
 KEY = "sk-daemon-ops-0123456789abcdefXYZ"
 
 

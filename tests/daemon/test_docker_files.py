@@ -135,6 +135,7 @@ def _copied_paths() -> list[str]:
     return out
 
 
+@pytest.mark.slow  # builds the wheel
 def test_the_wheel_builds_from_exactly_the_files_the_dockerfile_copies(tmp_path: Path) -> None:
     """Issue 14, finding 5: pyproject.toml force-includes probes/, which the Dockerfile did not
     copy, so `docker build` failed at `pip install .`. No Docker engine runs here: build the

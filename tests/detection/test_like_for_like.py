@@ -50,6 +50,7 @@ def _null_p_values(samples: int, reps: int, seed: int) -> dict[str, list[float]]
     return out
 
 
+@pytest.mark.slow  # hundreds of simulated checks per seed
 @pytest.mark.parametrize("samples", [1, 2, 3])
 def test_unchanged_model_gives_uniform_or_conservative_p_values(samples: int) -> None:
     reps = 400

@@ -71,6 +71,7 @@ def _simulate_year(rng: np.random.Generator, tests: int, interval: float, budget
     return pages
 
 
+@pytest.mark.slow  # a simulated year of checks
 def test_false_pages_per_target_year_stay_within_the_budget() -> None:
     """Error control, by simulation: 25 target-years at a daily schedule with 20 tests a check
     and a budget of one false page a year; correlated checks (one baseline) included."""

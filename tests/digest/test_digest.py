@@ -100,6 +100,7 @@ def _chromium() -> str | None:
 
 @pytest.mark.skipif(_chromium() is None, reason="Chromium is not installed (Debian: apt-get "
                     "install chromium); the report's rendering is not checked")
+@pytest.mark.slow  # headless Chromium
 def test_html_report_charts_render_in_headless_chromium(api_config: Config,
                                                         digest_store: Store,
                                                         tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ import statistics
 
 from drift_monitor.features import compute_features
 
-from .realdata import JUNE, MARCH, load_task, snapshot
+from .realdata import JUNE, MARCH, TASKS, load_task, snapshot
 
 
 def features(task: str, snap: str) -> list[dict]:
@@ -16,6 +16,16 @@ def features(task: str, snap: str) -> list[dict]:
 
 def rate(feats: list[dict], name: str) -> float:
     return statistics.mean(bool(f[name]) for f in feats)
+
+
+def test_the_dataset_is_all_there():
+    """Every task, both snapshots, all 1,308 answers: the tests below run on the real data or
+    fail, never on part of it."""
+    rows = {task: load_task(task) for task in TASKS}
+    assert sum(len(r) for r in rows.values()) == 1308
+    for task in TASKS:
+        assert len(snapshot(task, MARCH)) > 0 and len(snapshot(task, JUNE)) > 0, task
+        assert all(isinstance(r["response"], str) for r in rows[task])
 
 
 def test_leetcode_code_moves_into_markdown_fences():

@@ -79,6 +79,7 @@ def _expectations(row: Any, name: str) -> None:
         assert len(row.text) == len("word " * 600_000)
 
 
+@pytest.mark.slow  # every hostile body through every provider kind and both databases
 @pytest.mark.parametrize("dialect", DIALECTS)
 def test_hostile_answers_are_stored_normalised_or_as_named_failures_and_lose_nothing_else(
         dialect: str, db_url: str, tmp_path: Path, hostile_env: None,
@@ -155,6 +156,7 @@ def test_hostile_recorded_answers_of_the_replay_provider_are_normalised(
 CLOUD = ["azure_openai", "bedrock", "vertex", "openai_responses"]
 
 
+@pytest.mark.slow  # every hostile body through every provider kind and both databases
 @pytest.mark.parametrize("dialect", CLOUD)
 def test_the_cloud_kinds_store_hostile_answers_normalised_or_as_named_failures(
         dialect: str, db_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture,

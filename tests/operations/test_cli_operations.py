@@ -114,6 +114,7 @@ def test_validate_accepts_5m_and_1h(tmp_path: Path) -> None:
         assert code == 0 and f", {schedule}" in out, out
 
 
+@pytest.mark.slow  # a drift-monitor subprocess
 def test_cli_logs_carry_fields_and_no_alembic_narration(tmp_path: Path) -> None:
     import os
     import subprocess

@@ -58,6 +58,7 @@ def failed_ids(config: Path) -> list[int]:
     return [n["id"] for n in json.loads(out)["failed"]]
 
 
+@pytest.mark.slow  # replays whole probe rounds through the CLI: seconds
 def test_a_failed_digest_is_reported_then_retried_after_the_fix(
         project: Path, slack: FakeSlack, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPS_SLACK_WEBHOOK", slack.webhook_url + "-revoked")

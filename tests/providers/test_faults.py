@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -85,14 +84,12 @@ def test_every_fault_is_stored_with_its_kind_and_attempts_and_the_key_leaks_nowh
     policy, sleep = fast_retry
     probes = [make_probe(p) for p in CASES]
 
-    started = time.monotonic()
+    # the slow server never answers and the trickling one would take 33 minutes per body: a
+    # round that finishes at all timed them out per attempt (pytest's timeout guards a hang)
     summary = asyncio.run(probe_round(config, target, store, probes, retry=policy))
-    elapsed = time.monotonic() - started
 
     assert summary.status == "partial"
     assert summary.ok + summary.failed == len(CASES)
-    # the slow and trickling calls time out per attempt; nothing waits for their bodies
-    assert elapsed < TIMEOUT_S * MAX_ATTEMPTS + 3
     pv_to_probe = {pv: p.id for p in probes for pv in [_pv_id(store, p.version)]}
     rows = {pv_to_probe[r.probe_version_id]: r for r in store.responses(summary.id)}
     for prompt, (_faults, ok, kind, attempts) in CASES.items():

@@ -45,33 +45,87 @@ def test_rate_limiter_spaces_requests_evenly_instead_of_bursting() -> None:
     assert waits == pytest.approx([0.5, 1.0, 1.5, 0.5])
 
 
+class RecordingLimiter(RateLimiter):
+    """The real limiter, recording the slot each acquire reserves and, as each returns, how
+    many requests the fake server had received by then."""
+
+    def __init__(self, requests_per_minute: float, seen: Callable[[], int]) -> None:
+        self.seen = seen
+        self.slots: list[float] = []
+        self.seen_at_release: list[int] = []
+        super().__init__(requests_per_minute)
+
+    @property  # type: ignore[override]
+    def _next(self) -> float:
+        return self._next_free
+
+    @_next.setter
+    def _next(self, value: float) -> None:
+        if value != float("-inf"):
+            self.slots.append(value - self.interval)
+        self._next_free = value
+
+    async def acquire(self) -> None:
+        await super().acquire()
+        self.seen_at_release.append(self.seen())
+
+
+@pytest.fixture
+def record_limiters(monkeypatch: pytest.MonkeyPatch,
+                    ) -> Callable[[FakeLLMServer], list[RecordingLimiter]]:
+    """Every rate limiter the rounds make from now on, recording against ``server``."""
+
+    def record(server: FakeLLMServer) -> list[RecordingLimiter]:
+        made: list[RecordingLimiter] = []
+
+        def make(requests_per_minute: float) -> RecordingLimiter:
+            made.append(RecordingLimiter(requests_per_minute, lambda: len(server.seen)))
+            return made[-1]
+
+        monkeypatch.setattr("drift_monitor.runner.RateLimiter", make)
+        return made
+
+    return record
+
+
+def assert_spaced(limiter: RecordingLimiter, calls: int) -> None:
+    """``calls`` slots, each at least the interval after the one before, and no request reached
+    the server before its slot was handed out (counts, not stopwatch readings: a busy machine
+    delays a send, it cannot make one early)."""
+    assert len(limiter.slots) == len(limiter.seen_at_release) == calls
+    slots = limiter.slots
+    assert all(b - a >= limiter.interval - 1e-9 for a, b in zip(slots, slots[1:], strict=False))
+    assert all(seen <= k for k, seen in enumerate(limiter.seen_at_release))
+
+
 def test_round_sends_at_most_requests_per_minute_spaced_out(
         fake_server: Callable[..., FakeLLMServer], store: Store, api_key: str,
-        tmp_path: Path) -> None:
+        tmp_path: Path, record_limiters: Callable[[FakeLLMServer], list[RecordingLimiter]],
+        ) -> None:
     server = fake_server("openai")
+    limiters = record_limiters(server)
     config, target = make_config(tmp_path, server, limits={"requests_per_minute": 600,
                                                            "concurrency": 8})
     asyncio.run(probe_round(config, target, store, [make_probe(f"p{i}") for i in range(6)]))
-    arrivals = sorted(s.at for s in server.seen)
-    gaps = [b - a for a, b in zip(arrivals, arrivals[1:], strict=False)]
-    assert len(arrivals) == 6
-    # 60/600 s apart, though 8 calls were allowed at once (the fake server shares this
-    # process, so single arrivals jitter by some milliseconds; a burst would be ~0 apart)
-    assert arrivals[-1] - arrivals[0] >= 5 * 0.1 - 0.02
-    assert min(gaps) >= 0.05
+    assert len(server.seen) == 6
+    # one limiter for the round, 60/600 s between slots, though 8 calls were allowed at once
+    (limiter,) = limiters
+    assert limiter.interval == pytest.approx(0.1)
+    assert_spaced(limiter, 6)
 
 
 def test_retries_also_wait_for_a_rate_limit_slot(
         fake_server: Callable[..., FakeLLMServer], store: Store, api_key: str,
-        tmp_path: Path, fast_retry: tuple[RetryPolicy, RecordingSleep]) -> None:
+        tmp_path: Path, fast_retry: tuple[RetryPolicy, RecordingSleep],
+        record_limiters: Callable[[FakeLLMServer], list[RecordingLimiter]]) -> None:
     server = fake_server("anthropic")
+    limiters = record_limiters(server)
     server.script("p", "server_error", "server_error", "ok")
     config, target = make_config(tmp_path, server, limits={"requests_per_minute": 600})
     asyncio.run(probe_round(config, target, store, [make_probe("p")], retry=fast_retry[0]))
-    arrivals = [s.at for s in server.seen]
-    assert len(arrivals) == 3
-    assert min(b - a for a, b in zip(arrivals, arrivals[1:], strict=False)) >= 0.05
-    assert arrivals[-1] - arrivals[0] >= 2 * 0.1 - 0.02
+    assert len(server.seen) == 3
+    (limiter,) = limiters
+    assert_spaced(limiter, 3)  # every attempt, the two retries included, took a slot
 
 
 def test_round_never_has_more_calls_in_flight_than_its_concurrency(

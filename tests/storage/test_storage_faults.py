@@ -59,6 +59,7 @@ def own_pg() -> Iterator[pg_cluster.PgCluster]:
     cluster.destroy()
 
 
+@pytest.mark.slow  # starts and stops a PostgreSQL cluster of its own
 def test_a_postgresql_outage_mid_round_delays_writes_but_loses_no_answer(
         own_pg: pg_cluster.PgCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DRIFT_TEST_PROVIDER_KEY", "sk-test-key-123456")

@@ -32,8 +32,11 @@ from tests.web.seed import drift_round, seed
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 playwright = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (Debian: "
-                                "apt-get install chromium); the console is not browser-tested")
+pytestmark = [
+    pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (Debian: apt-get "
+                       "install chromium); the console is not browser-tested"),
+    pytest.mark.slow,  # a browser and a console server per module
+]
 
 
 @pytest.fixture(scope="module")
