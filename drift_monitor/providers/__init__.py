@@ -11,6 +11,9 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import httpx
+
+    from drift_monitor.config import Config, TargetConfig
     from drift_monitor.providers.base import Provider
 
 # registry key -> "module:Class"; imported lazily so config validation stays cheap
@@ -31,3 +34,11 @@ def provider_class(name: str) -> type[Provider]:
     module = importlib.import_module(module_name)
     cls: type[Provider] = getattr(module, cls_name)
     return cls
+
+
+def make_provider(config: Config, target: TargetConfig,
+                  transport: httpx.AsyncBaseTransport | None = None) -> Provider:
+    """The target's provider, with its API key from the environment (ConfigError if unset)."""
+    cls = provider_class(target.provider)
+    return cls(target, api_key=config.api_key(target), base_dir=config.base_dir,
+               transport=transport)

@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import httpx
-
 if TYPE_CHECKING:
+    import httpx
+
     from drift_monitor.config import TargetConfig
 
 EXCERPT_CHARS = 300
