@@ -24,7 +24,7 @@ from pydantic import (
 )
 
 from drift_monitor.errors import ConfigError, ProbeError
-from drift_monitor.probes import ProbeLibrary, load_library
+from drift_monitor.probes import Probe, ProbeLibrary, load_library
 from drift_monitor.registry import PROVIDERS, UnknownPluginError
 from drift_monitor.yamlio import (
     MAX_CONFIG_BYTES,
@@ -444,6 +444,17 @@ class Settings(StrictModel):
                 raise ValueError(f"duplicate target name '{t.name}'")
             seen.add(t.name)
         return self
+
+
+DEFAULT_SAMPLES = 3
+
+
+def samples_for(probe: Probe, target: TargetConfig, override: int | None) -> int:
+    """CLI --samples, else the target's samples, else the probe's or its suite's, else 3."""
+    for value in (override, target.samples, probe.samples):
+        if value is not None:
+            return value
+    return DEFAULT_SAMPLES
 
 
 @dataclass(frozen=True)

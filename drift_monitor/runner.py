@@ -24,10 +24,10 @@ from typing import Any, TypeVar
 
 import httpx
 
-from drift_monitor.config import Config, TargetConfig
+from drift_monitor.config import Config, TargetConfig, samples_for
 from drift_monitor.errors import ErrorKind, ProviderCallError, StorageError
 from drift_monitor.probes import Probe
-from drift_monitor.providers import provider_class
+from drift_monitor.providers import make_provider
 from drift_monitor.providers._limits import DailyBudget, RateLimiter
 from drift_monitor.providers._retry import RetryPolicy, call_with_retries
 from drift_monitor.providers.base import CallResult, ProbeRequest, Provider
@@ -38,7 +38,6 @@ from drift_monitor.storage.queries import RUN_HEARTBEAT_S, RunSummary, Store
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SAMPLES = 3
 # how long a round keeps retrying a write the database refuses (an outage, a locked file)
 STORAGE_RETRY_S = 60.0
 T = TypeVar("T")
@@ -61,12 +60,6 @@ class Job:
     sample_index: int
 
 
-def samples_for(probe: Probe, target: TargetConfig, override: int | None) -> int:
-    """CLI --samples, else the target's samples, else the probe's or its suite's, else 3."""
-    for value in (override, target.samples, probe.samples):
-        if value is not None:
-            return value
-    return DEFAULT_SAMPLES
 
 
 def cost_usd(target: TargetConfig, result: CallResult) -> float | None:
@@ -224,13 +217,6 @@ def _row(job: Job, run_id: int, outcome: CallResult | ProviderCallError, attempt
                http_status=outcome.http_status, cost_usd=cost,
                reasoning_tokens=outcome.reasoning_tokens)
     return row
-
-
-def make_provider(config: Config, target: TargetConfig,
-                  transport: httpx.AsyncBaseTransport | None = None) -> Provider:
-    cls = provider_class(target.provider)
-    return cls(target, api_key=config.api_key(target), base_dir=config.base_dir,
-               transport=transport)
 
 
 def utc_day_start(now: datetime | None = None) -> datetime:

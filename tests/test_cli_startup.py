@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import click
 import pytest
@@ -94,3 +95,29 @@ def test_every_command_a_cli_module_defines_is_in_the_lazy_map() -> None:
                     and value.callback is not None and value.name in main.commands:
                 assert COMMANDS[value.name][0] == f"{module.__name__}:{attr}"
     assert set(main.commands) <= set(COMMANDS)
+_VALIDATE_IN_FRESH_PROCESS = """
+import json, sys
+from click.testing import CliRunner
+import drift_monitor.cli
+result = CliRunner().invoke(drift_monitor.cli.main,
+                            ["--config", sys.argv[1] + "/drift-monitor.yaml", "validate"])
+assert result.exit_code == 0, result.output
+print(json.dumps({"output": result.output, "modules": sorted(sys.modules)}))
+"""
+
+# what `validate` needs: pydantic, yaml, jsonschema and regex for the probes, and APScheduler's
+# cron parser for cron schedules (the one the daemon runs them with)
+VALIDATE_MAY_LOAD = {"pydantic", "apscheduler"}
+
+
+def test_validate_loads_no_database_http_or_science_library(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DRIFT_MONITOR_")}
+    assert CliRunner().invoke(main, ["init", str(tmp_path)]).exit_code == 0
+    done = subprocess.run([sys.executable, "-c", _VALIDATE_IN_FRESH_PROCESS, str(tmp_path)],
+                          capture_output=True, text=True, env=env, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    got = json.loads(done.stdout)
+    assert "valid" in got["output"]
+    loaded = sorted(m for m in got["modules"]
+                    if m.split(".")[0] in set(HEAVY) - VALIDATE_MAY_LOAD)
+    assert loaded == []

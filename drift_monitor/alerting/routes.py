@@ -82,7 +82,8 @@ def router_for(config: Config) -> Router:
     not), else to the console."""
     default = _default(config)
     digest = config.settings.digest.channel
-    carriers = tuple(c for c in default if c not in CHANNELS or CHANNELS[c].carries_digest)
+    carriers = tuple(c for c in default
+                     if c not in CHANNELS or CHANNELS.load(c).carries_digest)
     return Router(tuple(config.settings.notify.routes), default,
                   (digest,) if digest else carriers or ("console",))
 
@@ -115,16 +116,14 @@ def _channel_problems(config: Config) -> list[ConfigError]:
     problems = []
     notify = config.settings.notify
     for path, name in _channel_uses(config):
-        cls = CHANNELS.get(name)
-        if cls is None:
+        if name not in CHANNELS:
             problems.append(_error(config, path, f"unknown channel '{name}' (channels: "
                                                  f"{', '.join(sorted(CHANNELS))})"))
         elif name != "console" and getattr(notify, name, None) is None:
             problems.append(_error(config, path, f"channel '{name}' has no settings: add "
                                                  f"notify.{name}"))
     digest = config.settings.digest.channel
-    cls = CHANNELS.get(digest or "")
-    if cls is not None and not cls.carries_digest:
+    if digest is not None and digest in CHANNELS and not CHANNELS.load(digest).carries_digest:
         problems.append(_error(config, ("digest", "channel"), f"channel '{digest}' takes "
                                                                "incidents, not the digest"))
     return problems

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from drift_monitor.config import TargetConfig
+from drift_monitor.config import TargetConfig, samples_for
 from drift_monitor.probes import Probe
 from drift_monitor.slots import SlotClock
 
@@ -78,8 +78,6 @@ def probe_input_tokens(probe: Probe) -> int:
 def estimate(target: TargetConfig, probes: list[Probe], samples: int | None = None,
              now: datetime | None = None) -> Estimate:
     """Calls, tokens and cost of one round of ``probes`` for ``target``, and rounds a month."""
-    from drift_monitor.runner import samples_for
-
     calls = input_tokens = 0
     for p in probes:
         n = samples_for(p, target, samples)

@@ -60,7 +60,7 @@ def validate(state: State, as_json: bool) -> None:
     calls and estimated cost per round and per month."""
     from drift_monitor.alerting.routes import route_problems, router_for
     from drift_monitor.app.estimate import estimate
-    from drift_monitor.storage.engine import safe_url
+    from drift_monitor.storage.urls import safe_url
 
     config = state.config
     problems = route_problems(config)
@@ -128,8 +128,7 @@ def target_problems(config: Config, target: TargetConfig) -> list[str]:
     and line of the target: its provider kind's checks, then the provider's own set-up (the
     API key's variable, for one)."""
     from drift_monitor.errors import ConfigError
-    from drift_monitor.providers import provider_class
-    from drift_monitor.runner import make_provider
+    from drift_monitor.providers import make_provider, provider_class
     from drift_monitor.yamlio import line_for
 
     index = config.targets().index(target)

@@ -12,6 +12,9 @@ from typing import TYPE_CHECKING
 from drift_monitor.registry import PROVIDERS
 
 if TYPE_CHECKING:
+    import httpx
+
+    from drift_monitor.config import Config, TargetConfig
     from drift_monitor.providers.base import Provider
 
 __all__ = ["PROVIDERS", "provider_class"]
@@ -21,3 +24,11 @@ def provider_class(name: str) -> type[Provider]:
     """The provider class registered as ``name`` (see drift_monitor.registry), imported now.
     Raises UnknownPluginError (a KeyError) naming the known providers."""
     return PROVIDERS.load(name)
+
+
+def make_provider(config: Config, target: TargetConfig,
+                  transport: httpx.AsyncBaseTransport | None = None) -> Provider:
+    """The target's provider, with its API key from the environment (ConfigError if unset)."""
+    cls = provider_class(target.provider)
+    return cls(target, api_key=config.api_key(target), base_dir=config.base_dir,
+               transport=transport)

@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import httpx
-
 from drift_monitor.errors import ConfigError
 from drift_monitor.finishes import finish_category
 
 if TYPE_CHECKING:
+    import httpx
+
     from drift_monitor.config import TargetConfig
 
 EXCERPT_CHARS = 300

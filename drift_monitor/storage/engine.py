@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 
 from drift_monitor.errors import StorageError
+from drift_monitor.storage.urls import safe_url
 
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
 log = logging.getLogger(__name__)
@@ -27,14 +28,6 @@ def migrations_dir() -> Path:
         if (candidate / "env.py").exists():
             return candidate
     raise StorageError("the Alembic migrations are missing from this installation")
-
-
-def safe_url(url: str) -> str:
-    """The URL with any password masked, for messages and logs."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "<unparseable database URL>"
 
 
 def normalise_url(url: str) -> str:
