@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from drift_monitor.digest import render_digest_text
+from drift_monitor.digest.text import render_digest_text
 from drift_monitor.probes import probe_name
 
 if TYPE_CHECKING:

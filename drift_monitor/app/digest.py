@@ -6,19 +6,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from drift_monitor import digest
 from drift_monitor.alerting.links import add_digest_links
 from drift_monitor.alerting.routes import make_router
 from drift_monitor.clock import Clock, utc_now
 from drift_monitor.config import Config
+from drift_monitor.digest import build as digest_build
 from drift_monitor.storage.queries import Store
 
 
 def build_digest(config: Config, store: Store, *, days: int = 7,
                  now: Clock = utc_now) -> dict[str, Any]:
-    """The digest payload of the ``days`` before now (:func:`drift_monitor.digest.build_digest`)
+    """The digest payload of the ``days`` before now (:func:`drift_monitor.digest.build.build_digest`)
     with ``links`` to the console's pages when ``server.public_url`` is set."""
-    payload = digest.build_digest(config, store, days=days, now=now)
+    payload = digest_build.build_digest(config, store, days=days, now=now)
     if config.settings.server.public_url:
         add_digest_links(payload, config.settings.server.public_url)
     return payload

@@ -11,7 +11,8 @@ from typing import Any
 from drift_monitor.alerting.operations import covering_silence
 from drift_monitor.app.overview import STATES, TargetStatus, overview
 from drift_monitor.config import Config
-from drift_monitor.digest import charts_for, effect_series, svg
+from drift_monitor.digest.build import effect_series
+from drift_monitor.digest.charts import charts_for, svg
 from drift_monitor.errors import OperationError
 from drift_monitor.storage.queries import Store
 

@@ -10,7 +10,8 @@ import pytest
 from drift_monitor.alerting import operations as ops
 from drift_monitor.alerting.incidents import Reason
 from drift_monitor.config import Config
-from drift_monitor.digest import build_digest, render_digest_text
+from drift_monitor.digest.build import build_digest
+from drift_monitor.digest.text import render_digest_text
 from drift_monitor.errors import ConfigError, OperationError
 from drift_monitor.storage.queries import Store
 from tests.alerting.conftest import Clock, finding, make_config, record_check

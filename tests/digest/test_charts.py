@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 from PIL import Image
 
-from drift_monitor.digest import Chart, charts_for, png, svg
+from drift_monitor.digest.charts import Chart, charts_for, png, svg
 
 START = datetime(2026, 3, 2, tzinfo=UTC)
 END = START + timedelta(days=7)

@@ -16,15 +16,10 @@ from PIL import Image
 
 from drift_monitor.cli import main
 from drift_monitor.config import Config, TargetConfig
-from drift_monitor.digest import (
-    COLORS,
-    build_digest,
-    charts_for,
-    expected_slots,
-    percentile,
-    render_digest_text,
-    render_html,
-)
+from drift_monitor.digest.build import build_digest, expected_slots, percentile
+from drift_monitor.digest.charts import COLORS, charts_for
+from drift_monitor.digest.html import render_html
+from drift_monitor.digest.text import render_digest_text
 from drift_monitor.storage.queries import Store
 from tests.digest.test_charts import count_color
 from tests.fakes.slack import CHANNEL_ID, FakeSlack

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from drift_monitor.digest import effect_series
+from drift_monitor.digest.build import effect_series
 from drift_monitor.web.pages import CHART_POINTS, downsample, word_diff
 
 

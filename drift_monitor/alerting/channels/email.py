@@ -37,7 +37,7 @@ from drift_monitor.alerting.render import (
     render_payload,
 )
 from drift_monitor.config import Config
-from drift_monitor.digest import target_lines
+from drift_monitor.digest.text import target_lines
 
 SUBJECT_CHARS = 200
 

@@ -19,7 +19,7 @@ from drift_monitor.alerting.render import (
     model_string_line,
     render_payload,
 )
-from drift_monitor.digest import silence_lines, target_lines
+from drift_monitor.digest.text import silence_lines, target_lines
 
 MAX_BLOCKS = 50
 SECTION_CHARS = 3000

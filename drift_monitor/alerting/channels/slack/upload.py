@@ -8,7 +8,7 @@ from typing import Any
 
 from slack_sdk import WebClient
 
-from drift_monitor.digest import digest_png
+from drift_monitor.digest.charts import digest_png
 
 FILENAME = "drift-digest.png"
 
