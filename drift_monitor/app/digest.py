@@ -16,8 +16,8 @@ from drift_monitor.storage.queries import Store
 
 def build_digest(config: Config, store: Store, *, days: int = 7,
                  now: Clock = utc_now) -> dict[str, Any]:
-    """The digest payload of the ``days`` before now (:func:`drift_monitor.digest.build.build_digest`)
-    with ``links`` to the console's pages when ``server.public_url`` is set."""
+    """The digest payload of the ``days`` before now (``digest.build.build_digest``) with
+    ``links`` to the console's pages when ``server.public_url`` is set."""
     payload = digest_build.build_digest(config, store, days=days, now=now)
     if config.settings.server.public_url:
         add_digest_links(payload, config.settings.server.public_url)
