@@ -33,6 +33,7 @@ from drift_monitor.config import Config, parse_schedule
 from drift_monitor.daemon.metrics import Metrics
 from drift_monitor.daemon.rounds import RoundRunner, TargetJobs
 from drift_monitor.daemon.server import HealthCache, StatusServer
+from drift_monitor.digest.charts import warm as warm_charts
 from drift_monitor.errors import DriftMonitorError
 from drift_monitor.probes import ProbeLibrary
 from drift_monitor.redaction import Redactor
@@ -195,6 +196,9 @@ class Daemon:
         self.server.start()
         host, port = self.server.address
         log.info("http server listening", extra={"host": host, "port": port})
+        # the charts' matplotlib costs seconds to load on a busy machine: pay it now, off the
+        # request path (a failure here only means the first chart page loads it itself)
+        threading.Thread(target=_warm_charts, name="warm-charts", daemon=True).start()
 
     def _start_scheduler(self) -> None:
         n = len(self.jobs)
@@ -506,3 +510,10 @@ class Daemon:
                       getattr(self, "console_store", None)):
             if store is not None:
                 store.engine.dispose()
+
+
+def _warm_charts() -> None:
+    try:
+        warm_charts()
+    except Exception:  # pragma: no cover - matplotlib broken: the pages say so when drawn
+        log.warning("could not load the chart library", exc_info=True)

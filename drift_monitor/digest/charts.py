@@ -154,6 +154,15 @@ def _render(draw: Any, *, size: tuple[float, float], fmt: str, dpi: int) -> byte
         return out.getvalue()
 
 
+def warm() -> None:
+    """Load matplotlib and its fonts now, by drawing an empty figure. The daemon calls this in
+    the background at start, so the console's first page with a chart does not wait for it."""
+    def draw(fig: Any) -> None:
+        fig.text(0.5, 0.5, "warm")
+
+    _render(draw, size=(1.0, 1.0), fmt="svg", dpi=72)
+
+
 def svg(chart: Chart) -> str:
     """The chart as an inline ``<svg class="chart">`` element, safe to put in any of our pages
     (no script, no style attribute or element, ids of its own)."""
