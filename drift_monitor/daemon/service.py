@@ -34,7 +34,7 @@ from drift_monitor.daemon.metrics import Metrics
 from drift_monitor.daemon.rounds import RoundRunner, TargetJobs
 from drift_monitor.daemon.server import HealthCache, StatusServer
 from drift_monitor.daemon.slots import SlotClock
-from drift_monitor.errors import DriftMonitorError
+from drift_monitor.errors import DaemonError, DriftMonitorError
 from drift_monitor.probes import ProbeLibrary
 from drift_monitor.storage.queries import Store
 from drift_monitor.web.server import ConsoleServer
@@ -46,10 +46,6 @@ DIGEST_SLOT = "(digest)"
 # of a daemon with many targets near that of one check (benchmarks/daemon_footprint.py)
 MAX_CONCURRENT_CHECKS = 1
 MIGRATION_LOCK_KEY = 0x6472696674  # "drift": an advisory lock key of our own
-
-
-class DaemonError(DriftMonitorError):
-    """The daemon cannot start (another daemon on a SQLite database, a port in use...)."""
 
 
 def _first_line(exc: BaseException) -> str:

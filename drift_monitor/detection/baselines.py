@@ -12,12 +12,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
-from drift_monitor.errors import DriftMonitorError
+from drift_monitor.errors import BaselineError
 from drift_monitor.storage.queries import Store
-
-
-class BaselineError(DriftMonitorError):
-    """A baseline cannot be formed or found (with what the user can do about it)."""
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from drift_monitor.config import Config, TargetConfig
-from drift_monitor.detection.baselines import BaselineError, ensure_baseline
+from drift_monitor.detection.baselines import ensure_baseline
 from drift_monitor.detection.decide import PAGE_SEVERITIES, decide
 from drift_monitor.detection.findings import Finding
 from drift_monitor.detection.samples import Sample, Side, edited_probes
 from drift_monitor.detection.sequential import Evidence
-from drift_monitor.errors import DriftMonitorError
+from drift_monitor.errors import BaselineError, DriftMonitorError
 from drift_monitor.features import persist
 from drift_monitor.probes import ProbeLibrary
 from drift_monitor.storage.queries import Store
