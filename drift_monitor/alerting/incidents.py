@@ -32,14 +32,13 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection
-
 from drift_monitor.alerting.message import alert_payload, closed_payload
 from drift_monitor.alerting.routes import Router, make_router
 from drift_monitor.clock import Clock, utc_now
 from drift_monitor.config import Config, parse_duration
 from drift_monitor.detection.findings import Finding, severity_rank
 from drift_monitor.storage.queries import Store
+from drift_monitor.storage.transaction import Transaction
 
 if TYPE_CHECKING:
     from drift_monitor.detection.check import CheckResult
@@ -138,7 +137,8 @@ Announcement = tuple[dict[str, Any], Reason, str, list[Finding]]  # incident, re
 
 
 class IncidentBook:
-    """Applies decisions inside one transaction: incidents, events and outbox rows together.
+    """Applies decisions inside one transaction (``tx``, from ``store.transaction()``):
+    incidents, events and outbox rows together.
 
     One check announces at most one alert and one resolution per target and channel, however
     many dimensions moved; each incident still has its own decision, event and sequence.
@@ -146,10 +146,10 @@ class IncidentBook:
     list of channels that get every message.
     """
 
-    def __init__(self, store: Store, conn: Connection, *, channels: Sequence[str] | Router,
+    def __init__(self, tx: Transaction, *, channels: Sequence[str] | Router,
                  now: datetime, public_url: str | None = None,
                  interactive: bool = False) -> None:
-        self.store, self.conn, self.now = store, conn, now
+        self.tx, self.now = tx, now
         self.router = channels if isinstance(channels, Router) else Router.fixed(channels)
         self.public_url, self.interactive = public_url, interactive
         self.held: dict[int, int] = {}  # incident id -> the silence that held its alert back
@@ -182,7 +182,7 @@ class IncidentBook:
                     from drift_monitor.alerting.links import add_links
 
                     add_links(body, self.public_url, interactive=self.interactive)
-                added = self.store.enqueue(self.conn, {
+                added = self.tx.enqueue({
                     "dedup_key": f"{key}/{channel}", "channel": channel, "kind": kind,
                     "reason": body["reason"], "target_id": target_id,
                     "incident_id": group[0][0]["id"] if len(group) == 1 else None,
@@ -199,7 +199,7 @@ class IncidentBook:
                             if any(g[0]["id"] == inc["id"] for g in group)]
                     values["notified_channels"] = list(dict.fromkeys(
                         [*(inc.get("notified_channels") or []), *told]))
-                self.store.update_incident(self.conn, inc["id"], values)
+                self.tx.update_incident(inc["id"], values)
         return [self.record(target, inc, action, reason, check_id,
                             queued.get(inc["id"], 0) if reason in NOTIFYING else 0,
                             key if reason in NOTIFYING else None)
@@ -207,7 +207,7 @@ class IncidentBook:
 
     def record(self, target: str, incident: dict[str, Any], action: str, reason: Reason,
                check_id: int | None, queued: int, dedup_key: str | None) -> Decision:
-        self.store.add_incident_event(self.conn, {
+        self.tx.add_incident_event({
             "incident_id": incident["id"], "check_id": check_id, "at": self.now,
             "action": action, "reason": reason.value, "notified": queued > 0,
             "dedup_key": dedup_key, "silence_id": self.held.get(incident["id"])})
@@ -228,7 +228,7 @@ class IncidentBook:
                 holding.add(f.dimension)
             if policy.pages(f):
                 paging.setdefault(f.dimension, []).append(f)
-        open_by_dim = {i["dimension"]: i for i in self.store.open_incidents(self.conn,
+        open_by_dim = {i["dimension"]: i for i in self.tx.open_incidents(
                                                                             target_id)
                        if result.scope is None or i["dimension"] in result.scope}
         alerts: list[Announcement] = []
@@ -241,7 +241,7 @@ class IncidentBook:
                 alerts.append(self._drifting(target_id, check_id, incident, dim, found,
                                              policy, notify))
             elif incident is not None and dim in holding:
-                self.store.update_incident(self.conn, incident["id"], {
+                self.tx.update_incident(incident["id"], {
                     "updated_at": self.now, "last_check_id": check_id})
                 decisions.append(self.record(result.target, incident, "hold", Reason.HELD,
                                              check_id, 0, None))
@@ -273,7 +273,7 @@ class IncidentBook:
 
         if not any(reason in NOTIFYING for _, reason, _, _ in alerts):
             return alerts
-        silences = self.store.active_silences(self.conn, target, self.now)
+        silences = self.tx.active_silences(target, self.now)
         out = []
         for incident, reason, action, found in alerts:
             silence = covering_silence(silences, incident["dimension"])
@@ -295,17 +295,17 @@ class IncidentBook:
             values = {"target_id": target_id, "dimension": dim, "status": "open",
                       "opened_at": self.now, "first_check_id": check_id,
                       "notified_keys": [], "notifications": 0, **state}
-            incident = {**values, "id": self.store.insert_incident(self.conn, values),
+            incident = {**values, "id": self.tx.insert_incident(values),
                         "last_notified_at": None, "notified_severity": None}
             action = "open"
         else:
-            self.store.update_incident(self.conn, incident["id"], state)
+            self.tx.update_incident(incident["id"], state)
             action = "update"
         reason = decide_open(incident, found, self.now, policy, notify)
         if reason is Reason.CHANGED and incident.get("acked_at") is not None:
             # the acknowledgement was for what it was; a change is news again
             cleared = {"acked_at": None, "acked_by": None, "ack_note": None}
-            self.store.update_incident(self.conn, incident["id"], cleared)
+            self.tx.update_incident(incident["id"], cleared)
             state = {**state, **cleared}
         return {**incident, **state}, reason, action, found
 
@@ -313,7 +313,7 @@ class IncidentBook:
                *, check_id: int | None = None,
                baseline_id: int | None = None) -> Announcement:
         status = "resolved" if action == "resolve" else "accepted"
-        self.store.update_incident(self.conn, incident["id"], {
+        self.tx.update_incident(incident["id"], {
             "status": status, "closed_at": self.now, "updated_at": self.now,
             "closed_by_check_id": check_id, "accepted_baseline_id": baseline_id})
         return incident, _closing_reason(incident, announced, notify), action, []
@@ -322,7 +322,7 @@ class IncidentBook:
                run_ids: list[int]) -> list[Decision]:
         """Close every open incident of the target as accepted by baseline ``baseline_id``."""
         items = [self._close(incident, "accept", Reason.ACCEPTED, True, baseline_id=baseline_id)
-                 for incident in self.store.open_incidents(self.conn, target_id)]
+                 for incident in self.tx.open_incidents(target_id)]
 
         def accepted(items: list[Announcement]) -> dict[str, Any]:
             return closed_payload("accepted", target, [(i, r.value) for i, r, _, _ in items],
@@ -343,7 +343,8 @@ def check_saver(config: Config, store: Store, *, notify: bool = True, now: Clock
                 ) -> Callable[[dict[str, Any], list[dict[str, Any]], CheckResult], int]:
     """A ``save`` hook for check_target: stores the check, its findings, the incident changes
     and the notifications they queue in one transaction. Decisions are appended to
-    ``decisions`` when given. Raises what the database raises; then nothing is stored."""
+    ``decisions`` when given. Raises StorageError when the database fails; then nothing is
+    stored."""
     policy = Policy.from_config(config)
     channels = make_router(config)
 
@@ -357,31 +358,31 @@ def check_saver(config: Config, store: Store, *, notify: bool = True, now: Clock
         control = (control_status(config, store, target, at)
                    if result.drift and target is not None else None)
 
-        def in_transaction(conn: Connection, check_id: int) -> None:
+        with store.transaction() as tx:
+            check_id = tx.save_check(check_row, rows, evidence=result.evidence)
             result.check_id = check_id
-            book = IncidentBook(store, conn, channels=channels, now=at,
+            book = IncidentBook(tx, channels=channels, now=at,
                                 public_url=config.settings.server.public_url,
                                 interactive=_interactive(config))
             made = book.apply_check(result, check_row["target_id"], check_id,
                                     policy=policy, notify=notify, control=control,
                                     model=target.model if target is not None else None)
-            if decisions is not None:
-                decisions.extend(made)
-
-        return store.save_check(check_row, rows, evidence=result.evidence,
-                                same_transaction=in_transaction)
+        if decisions is not None:
+            decisions.extend(made)
+        return check_id
 
     return save
 
 
 def accept_hook(config: Config, store: Store, target: str, target_id: int, *,
                 now: Clock = utc_now, decisions: list[Decision] | None = None,
-                ) -> Callable[[Connection, int, list[int]], None]:
-    """A hook for pin_baseline's transaction that closes the target's incidents as accepted."""
+                ) -> Callable[[Transaction, int, list[int]], None]:
+    """``hook(tx, baseline_id, run_ids)``, for the transaction that pins the baseline: closes
+    the target's open incidents as accepted by it, in that transaction."""
     channels = make_router(config)
 
-    def hook(conn: Connection, baseline_id: int, run_ids: list[int]) -> None:
-        book = IncidentBook(store, conn, channels=channels, now=now(),
+    def hook(tx: Transaction, baseline_id: int, run_ids: list[int]) -> None:
+        book = IncidentBook(tx, channels=channels, now=now(),
                             public_url=config.settings.server.public_url)
         made = book.accept(target, target_id, baseline_id, run_ids)
         if decisions is not None:

@@ -37,12 +37,12 @@ def _pin(state: State, target: str, runs: int, *, reason: str, note: str | None 
     tid = store.upsert_target(t.name, t.provider, t.model)
     inner = hook(store, tid) if hook else None
 
-    def same_transaction(conn: Any, baseline_id: int, run_ids: list[int]) -> None:
-        store.record_action(conn, {"at": utc_now(), "actor": who, "action": f"baseline_{reason}",
-                                   "target": t.name, "baseline_id": baseline_id,
-                                   "note": f"runs {run_ids}"})
+    def same_transaction(tx: Any, baseline_id: int, run_ids: list[int]) -> None:
+        tx.record_action({"at": utc_now(), "actor": who, "action": f"baseline_{reason}",
+                          "target": t.name, "baseline_id": baseline_id,
+                          "note": f"runs {run_ids}"})
         if inner is not None:
-            inner(conn, baseline_id, run_ids)
+            inner(tx, baseline_id, run_ids)
 
     return pin_latest(store, tid, t.name, runs, reason=reason, note=note,
                       same_transaction=same_transaction)

@@ -152,14 +152,11 @@ def secret_values(config: Config) -> list[str]:
         names += [notify.email.username_env, notify.email.password_env]
     values = [os.environ.get(n, "") for n in names if n]
     values += [v for t in config.settings.targets for v in url_secrets(t.base_url)]
-    from sqlalchemy.engine import make_url
+    from drift_monitor.storage.engine import url_password  # SQLAlchemy: only when logging starts
 
-    try:
-        password = make_url(config.database_url).password
-    except Exception:  # an unparseable URL fails later with its own message
-        password = None
+    password = url_password(config.database_url)
     if password:
-        values.append(str(password))
+        values.append(password)
     return [v for v in values if v]
 
 

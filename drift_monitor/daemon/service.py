@@ -26,7 +26,6 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy import text
 
 from drift_monitor.clock import utc_now
 from drift_monitor.config import Config, parse_schedule
@@ -45,7 +44,6 @@ DIGEST_SLOT = "(digest)"
 # checks load two windows of responses and fit a classifier: one at a time keeps the peak RSS
 # of a daemon with many targets near that of one check (benchmarks/daemon_footprint.py)
 MAX_CONCURRENT_CHECKS = 1
-MIGRATION_LOCK_KEY = 0x6472696674  # "drift": an advisory lock key of our own
 
 
 def _first_line(exc: BaseException) -> str:
@@ -96,7 +94,7 @@ class Daemon:
         # the detection stack (scipy, scikit-learn) loads now, not inside the first slot
         import drift_monitor.alerting.incidents  # noqa: F401
         import drift_monitor.detection.check  # noqa: F401
-        from drift_monitor.storage.engine import ensure_schema, make_engine
+        from drift_monitor.storage.engine import ensure_schema, make_engine, migration_lock
 
         config = self.config
         library = config.load_probes()
@@ -107,17 +105,8 @@ class Daemon:
 
         make_router(config)  # so does a route to a channel that cannot deliver
         self.engine = make_engine(config.database_url)
-        if self.engine.dialect.name == "postgresql":
-            # daemons started together on an empty database would race to migrate it
-            with self.engine.connect() as conn:
-                conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
-                try:
-                    ensure_schema(self.engine)
-                finally:
-                    conn.execute(text("SELECT pg_advisory_unlock(:k)"),
-                                 {"k": MIGRATION_LOCK_KEY})
-                    conn.commit()
-        else:
+        # daemons started together on an empty database would race to migrate it
+        with migration_lock(self.engine):
             ensure_schema(self.engine)
         self.store = Store(self.engine)
         # health has its own engine: a slow database must not block rounds' connections

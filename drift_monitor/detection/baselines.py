@@ -10,10 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Connection
-
 from drift_monitor.errors import BaselineError
 from drift_monitor.storage.queries import Store
+from drift_monitor.storage.transaction import Transaction
 
 
 @dataclass(frozen=True)
@@ -45,11 +44,11 @@ def ensure_baseline(store: Store, target_id: int, target: str, min_runs: int) ->
 
 def pin_latest(store: Store, target_id: int, target: str, runs: int, *, reason: str,
                note: str | None = None,
-               same_transaction: Callable[[Connection, int, list[int]], None] | None = None,
+               same_transaction: Callable[[Transaction, int, list[int]], None] | None = None,
                ) -> PinnedBaseline:
     """Pin the last ``runs`` finished runs. Raises BaselineError if there are fewer.
 
-    ``same_transaction(conn, baseline_id, run_ids)`` runs inside the pinning transaction
+    ``same_transaction(tx, baseline_id, run_ids)`` runs inside the pinning transaction
     (``baseline accept`` closes the target's incidents there).
     """
     latest = store.finished_runs(target_id, newest_first=True, limit=runs)
@@ -57,9 +56,8 @@ def pin_latest(store: Store, target_id: int, target: str, runs: int, *, reason: 
         raise BaselineError(f"target '{target}' has {len(latest)} finished run(s); "
                             f"cannot pin {runs}")
     ids = sorted(latest)
-    hook = None
-    if same_transaction is not None:
-        def hook(conn: Connection, baseline_id: int) -> None:
-            same_transaction(conn, baseline_id, ids)
-    return PinnedBaseline(store.pin_baseline(target_id, ids, reason=reason, note=note,
-                                             same_transaction=hook), ids, created=True)
+    with store.transaction() as tx:
+        bid = tx.pin_baseline(target_id, ids, reason=reason, note=note)
+        if same_transaction is not None:
+            same_transaction(tx, bid, ids)
+    return PinnedBaseline(bid, ids, created=True)

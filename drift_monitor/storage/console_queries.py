@@ -12,9 +12,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, func, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import aliased
 
+from drift_monitor.storage.base import StoreBase
 from drift_monitor.storage.tables import (
     Baseline,
     Check,
@@ -28,13 +29,11 @@ from drift_monitor.storage.tables import (
 )
 
 
-class ConsoleQueries:
-    """Mixed into Store; ``self.engine`` is the Store's engine."""
-
-    engine: Engine
+class ConsoleQueries(StoreBase):
+    """Mixed into Store."""
 
     def target_ids(self, names: Sequence[str]) -> dict[str, int]:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(select(Target.name, Target.id)
                                 .where(Target.name.in_(list(names))))
             return {str(n): int(i) for n, i in rows}
@@ -51,7 +50,7 @@ class ConsoleQueries:
                     Run.finished_at, Run.ok_count, Run.failed_count, Run.note)
              .select_from(Target).join(Run, Run.id == newest)
              .where(Target.id.in_(list(target_ids))))
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return {r.target_id: dict(r._mapping) for r in conn.execute(q)}
 
     def latest_checks(self, target_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
@@ -66,7 +65,7 @@ class ConsoleQueries:
                     Check.error)
              .select_from(Target).join(Check, Check.id == newest)
              .where(Target.id.in_(list(target_ids))))
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return {r.target_id: dict(r._mapping) for r in conn.execute(q)}
 
     def run_totals_since(self, target_ids: Sequence[int],
@@ -78,7 +77,7 @@ class ConsoleQueries:
                     func.coalesce(func.sum(Run.failed_count), 0))
              .where(Run.target_id.in_(list(target_ids)), Run.started_at >= since)
              .group_by(Run.target_id))
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return {int(t): {"runs": int(n), "ok": int(ok), "failed": int(bad)}
                     for t, n, ok, bad in conn.execute(q)}
 
@@ -94,7 +93,7 @@ class ConsoleQueries:
         every response, measured with benchmarks/console_pages.py)."""
         if not target_ids:
             return {}
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             runs = {int(i): (int(t), bool(today)) for i, t, today in conn.execute(
                 select(Run.id, Run.target_id, Run.started_at >= day)
                 .where(Run.target_id.in_(list(target_ids)), Run.started_at >= since))}
@@ -121,7 +120,7 @@ class ConsoleQueries:
         q = (select(Incident).where(Incident.status == "open",
                                     Incident.target_id.in_(list(target_ids)))
              .order_by(Incident.id))
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return [dict(r._mapping) for r in conn.execute(q)]
 
     # --- the target page ------------------------------------------------------------------
@@ -134,7 +133,7 @@ class ConsoleQueries:
              .where(Run.target_id == target_id).order_by(Run.started_at.desc()).limit(limit))
         if before is not None:
             q = q.where(Run.started_at < before)
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             runs = [dict(r._mapping) for r in conn.execute(q)]
             failed = [r["id"] for r in runs if r["failed_count"]]
             kinds: dict[int, dict[str, int]] = {}
@@ -151,7 +150,7 @@ class ConsoleQueries:
                      until: datetime) -> list[dict[str, Any]]:
         """The target's checks in [since, until), oldest first, with their findings'
         dimension, severity, confirmation and effect (for the charts)."""
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             checks = [dict(r._mapping) for r in conn.execute(
                 select(Check.id, Check.created_at, Check.status, Check.drift)
                 .where(Check.target_id == target_id, Check.created_at >= since,
@@ -178,7 +177,7 @@ class ConsoleQueries:
                     ProbeVersion.created_at)
              .join(ids, ids.c.probe_version_id == ProbeVersion.id)
              .order_by(ProbeVersion.suite, ProbeVersion.probe_id))
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return [dict(r._mapping) for r in conn.execute(q)]
 
     def accepted_incidents(self, target_id: int) -> dict[int, list[int]]:
@@ -187,7 +186,7 @@ class ConsoleQueries:
              .where(Incident.target_id == target_id, Incident.accepted_baseline_id.is_not(None))
              .order_by(Incident.id))
         out: dict[int, list[int]] = {}
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             for bid, iid in conn.execute(q):
                 if bid is not None:
                     out.setdefault(int(bid), []).append(int(iid))
@@ -197,11 +196,11 @@ class ConsoleQueries:
         """The target's incidents, newest first."""
         q = (select(Incident).where(Incident.target_id == target_id)
              .order_by(Incident.opened_at.desc()).limit(limit))
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return [dict(r._mapping) for r in conn.execute(q)]
 
     def baselines_count(self, target_id: int) -> int:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return int(conn.execute(select(func.count()).select_from(Baseline)
                                     .where(Baseline.target_id == target_id)).scalar_one())
 
@@ -214,7 +213,7 @@ class ConsoleQueries:
                                      FindingRow.check_id == check_id)
         if dimension is not None:
             q = q.where(FindingRow.dimension == dimension)
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = [dict(r._mapping) for r in conn.execute(q.order_by(FindingRow.id))]
         return rows
 
@@ -230,12 +229,12 @@ class ConsoleQueries:
                     Notification.delivered_at, Notification.last_attempt_at,
                     Notification.last_error)
              .where(or_(*cond)).order_by(Notification.id))
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return [dict(r._mapping) for r in conn.execute(q)]
 
     def check_run_ids(self, check_id: int) -> tuple[list[int], list[int]]:
         """(baseline run ids, window run ids incl. the confirmation round) of a check."""
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             row = conn.execute(select(Check.baseline_run_ids, Check.window_run_ids,
                                       Check.confirmation_run_id)
                                .where(Check.id == check_id)).first()
@@ -255,5 +254,5 @@ class ConsoleQueries:
                                         ProbeVersion.id == Response.probe_version_id)
              .where(Response.run_id.in_(list(run_ids)), ProbeVersion.probe_id == probe_id,
                     Response.ok.is_(True)).limit(200))
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return [str(t) for t in conn.execute(q).scalars() if t is not None]

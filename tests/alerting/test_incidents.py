@@ -146,8 +146,8 @@ def test_baseline_accept_closes_open_incidents_as_accepted(config: Config, store
     run = store.create_run(tid, 1)
     clock.advance(hours=1)
     hook = accept_hook(config, store, "support-bot", tid, now=clock)
-    store.pin_baseline(tid, [run], reason="accept",
-                       same_transaction=lambda conn, bid: hook(conn, bid, [run]))
+    with store.transaction() as tx:
+        hook(tx, tx.pin_baseline(tid, [run], reason="accept"), [run])
     (incident,) = store.incidents()
     assert incident["status"] == "accepted" and incident["accepted_baseline_id"] is not None
     accepted = queued(store)[-1]
@@ -188,16 +188,15 @@ def test_a_failed_check_transaction_leaves_no_incident_and_no_notification(
     tid = store.upsert_target("support-bot", "replay", "gpt-3.5-turbo")
     result = CheckResult(target="support-bot", findings=[finding()], drift=True)
 
-    def fails_after_queueing(conn, check_id):  # type: ignore[no-untyped-def]
-        IncidentBook(store, conn, channels=["console"], now=clock()).apply_check(
+    with pytest.raises(RuntimeError), store.transaction() as tx:
+        check_id = tx.save_check({"target_id": tid, "status": "drift", "drift": True,
+                                  "window_run_ids": [], "baseline_run_ids": [],
+                                  "baseline_responses": 0, "window_responses": 0,
+                                  "model_string_changed": False, "tests_run": 0, "notes": []},
+                                 [])
+        IncidentBook(tx, channels=["console"], now=clock()).apply_check(
             result, tid, check_id, policy=Policy.from_config(config), notify=True)
         raise RuntimeError("the database went away mid-transaction")
-
-    with pytest.raises(RuntimeError):
-        store.save_check({"target_id": tid, "status": "drift", "drift": True,
-                          "window_run_ids": [], "baseline_run_ids": [], "baseline_responses": 0,
-                          "window_responses": 0, "model_string_changed": False,
-                          "tests_run": 0, "notes": []}, [], same_transaction=fails_after_queueing)
     with store.engine.connect() as conn:
         for table in (Check, Incident, Notification):
             assert conn.execute(select(func.count()).select_from(table)).scalar_one() == 0

@@ -53,8 +53,8 @@ def test_every_message_arrives_signed_and_the_receiver_verifies_each(
     assert tid is not None
     run = store.create_run(tid, 1)  # baseline accept closes the tone incident
     hook = accept_hook(config, store, "support-bot", tid, now=clock)
-    store.pin_baseline(tid, [run], reason="accept",
-                       same_transaction=lambda conn, bid: hook(conn, bid, [run]))
+    with store.transaction() as tx:
+        hook(tx, tx.pin_baseline(tid, [run], reason="accept"), [run])
     queue_digest(config, store, build_digest(config, store, now=clock), now=clock)
     report = deliver(config, store, now=clock)
     assert report.delivered == 5 and report.pending == 0
