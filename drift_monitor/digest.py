@@ -99,11 +99,11 @@ def _target_digest(config: Config, store: Store, target: TargetConfig, start: da
     out["stability"], out["series"] = effect_series(checks)
     incidents = store.incidents(target_id=tid, since=start) if tid is not None else []
     out["incidents"] = [
-        {"id": i["id"], "dimension": i["dimension"], "status": i["status"],
-         "severity": i["severity"], "summary": i["summary"],
-         "opened_at": i["opened_at"].isoformat(timespec="seconds"),
-         "closed_at": i["closed_at"].isoformat(timespec="seconds") if i["closed_at"] else None}
-        for i in incidents if i["opened_at"] < end]
+        {"id": i.id, "dimension": i.dimension, "status": i.status,
+         "severity": i.severity, "summary": i.summary,
+         "opened_at": i.opened_at.isoformat(timespec="seconds"),
+         "closed_at": i.closed_at.isoformat(timespec="seconds") if i.closed_at else None}
+        for i in incidents if i.opened_at < end]
     return out
 
 

@@ -23,6 +23,7 @@ from typing import Any
 from drift_monitor.alerting.operations import covering_silence
 from drift_monitor.config import Config, TargetConfig
 from drift_monitor.storage.queries import Store
+from drift_monitor.storage.rows import IncidentRow, as_dict
 
 STATES = ("drifting", "failing", "stale", "confirming", "silenced", "ok")
 STALE_INTERVALS = 2
@@ -110,9 +111,9 @@ def overview(config: Config, store: Store, now: datetime,
     totals = store.run_totals_since(tids, now - timedelta(hours=24))
     day = now.replace(hour=0, minute=0, second=0, microsecond=0)
     usage = store.usage_since(tids, min(day, now - timedelta(hours=24)), day)
-    incidents: dict[int, list[dict[str, Any]]] = {}
+    incidents: dict[int, list[IncidentRow]] = {}
     for i in store.open_incident_rows(tids):
-        incidents.setdefault(i["target_id"], []).append(i)
+        incidents.setdefault(i.target_id, []).append(i)
     silences: dict[str, list[dict[str, Any]]] = {}
     for s in store.silences(now=now, active_only=True):
         silences.setdefault(s["target"], []).append(s)
@@ -120,10 +121,11 @@ def overview(config: Config, store: Store, now: datetime,
     for t in targets:
         tid = ids.get(t.name)
         mine = silences.get(t.name, [])
-        open_ = [dict(i) for i in incidents.get(tid, [])] if tid is not None else []
-        for i in open_:
-            cover = covering_silence(mine, i["dimension"])
-            i["silenced_by"] = cover["id"] if cover else None
+        # the console's view of an incident: its row and the silence that covers it
+        open_ = [as_dict(i) for i in incidents.get(tid, [])] if tid is not None else []
+        for view in open_:
+            cover = covering_silence(mine, view["dimension"])
+            view["silenced_by"] = cover["id"] if cover else None
         last_run = runs.get(tid) if tid is not None else None
         last_check = checks.get(tid) if tid is not None else None
         state, why = _state(t, now, last_run, last_check, open_, mine)

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -38,6 +38,7 @@ from drift_monitor.clock import Clock, utc_now
 from drift_monitor.config import Config, parse_duration
 from drift_monitor.detection.findings import Finding, severity_rank
 from drift_monitor.storage.queries import Store
+from drift_monitor.storage.rows import IncidentRow
 from drift_monitor.storage.transaction import Transaction
 
 if TYPE_CHECKING:
@@ -108,18 +109,18 @@ def finding_key(f: Finding) -> str:
     return f.suite or f.probe or ""
 
 
-def decide_open(incident: dict[str, Any], paging: list[Finding], now: datetime,
+def decide_open(incident: IncidentRow, paging: list[Finding], now: datetime,
                 policy: Policy, notify: bool) -> Reason:
     """The reason for an open incident whose dimension still pages."""
     keys = {finding_key(f) for f in paging}
     severity = max((f.severity for f in paging), key=severity_rank)
-    if incident["last_notified_at"] is None:
+    if incident.last_notified_at is None:
         reason = Reason.FIRST_NOTIFICATION
-    elif (keys - set(incident["notified_keys"] or [])
-          or severity_rank(severity) > severity_rank(incident["notified_severity"] or "info")):
+    elif (keys - set(incident.notified_keys or [])
+          or severity_rank(severity) > severity_rank(incident.notified_severity or "info")):
         reason = Reason.CHANGED
-    elif now - incident["last_notified_at"] >= policy.repeat_interval:
-        if incident.get("acked_at") is not None:
+    elif now - incident.last_notified_at >= policy.repeat_interval:
+        if incident.acked_at is not None:
             return Reason.ACKNOWLEDGED
         reason = Reason.REPEAT_INTERVAL_ELAPSED
     else:
@@ -127,13 +128,13 @@ def decide_open(incident: dict[str, Any], paging: list[Finding], now: datetime,
     return reason if notify else Reason.NOTIFY_DISABLED
 
 
-def _closing_reason(incident: dict[str, Any], announced: Reason, notify: bool) -> Reason:
-    if incident["last_notified_at"] is None:
+def _closing_reason(incident: IncidentRow, announced: Reason, notify: bool) -> Reason:
+    if incident.last_notified_at is None:
         return Reason.NEVER_ANNOUNCED
     return announced if notify else Reason.NOTIFY_DISABLED
 
 
-Announcement = tuple[dict[str, Any], Reason, str, list[Finding]]  # incident, reason, action
+Announcement = tuple[IncidentRow, Reason, str, list[Finding]]  # incident, reason, action
 
 
 class IncidentBook:
@@ -154,10 +155,10 @@ class IncidentBook:
         self.public_url, self.interactive = public_url, interactive
         self.held: dict[int, int] = {}  # incident id -> the silence that held its alert back
 
-    def _channels(self, kind: str, target: str, incident: dict[str, Any]) -> list[str]:
+    def _channels(self, kind: str, target: str, incident: IncidentRow) -> list[str]:
         if kind == "alert":
-            return self.router.alert_channels(target, incident["dimension"],
-                                              incident["severity"])
+            return self.router.alert_channels(target, incident.dimension,
+                                              incident.severity)
         return self.router.closing_channels(incident, target)
 
     def _announce(self, kind: str, target: str, target_id: int, items: list[Announcement],
@@ -169,7 +170,7 @@ class IncidentBook:
         key: str | None = None
         queued: dict[int, int] = {}
         if notifying:
-            base = "+".join(f"{inc['id']}:{reason.value}:{inc['notifications'] + 1}"
+            base = "+".join(f"{inc.id}:{reason.value}:{inc.notifications + 1}"
                             for inc, reason, _, _ in notifying)
             key = f"{kind}/{base}"
             by_channel: dict[str, list[Announcement]] = {}
@@ -185,36 +186,36 @@ class IncidentBook:
                 added = self.tx.enqueue({
                     "dedup_key": f"{key}/{channel}", "channel": channel, "kind": kind,
                     "reason": body["reason"], "target_id": target_id,
-                    "incident_id": group[0][0]["id"] if len(group) == 1 else None,
+                    "incident_id": group[0][0].id if len(group) == 1 else None,
                     "payload": body, "status": "pending", "attempts": 0,
                     "created_at": self.now, "next_attempt_at": self.now})
                 for inc, _, _, _ in group:
-                    queued[inc["id"]] = queued.get(inc["id"], 0) + int(added)
+                    queued[inc.id] = queued.get(inc.id, 0) + int(added)
             for inc, _, _, _ in notifying:
-                values = {"notifications": inc["notifications"] + 1,
-                          "last_notified_at": self.now, "notified_keys": inc["finding_keys"],
-                          "notified_severity": inc["severity"]}
+                values = {"notifications": inc.notifications + 1,
+                          "last_notified_at": self.now, "notified_keys": inc.finding_keys,
+                          "notified_severity": inc.severity}
                 if kind == "alert":
                     told = [c for c, group in by_channel.items()
-                            if any(g[0]["id"] == inc["id"] for g in group)]
+                            if any(g[0].id == inc.id for g in group)]
                     values["notified_channels"] = list(dict.fromkeys(
-                        [*(inc.get("notified_channels") or []), *told]))
-                self.tx.update_incident(inc["id"], values)
+                        [*(inc.notified_channels or []), *told]))
+                self.tx.update_incident(inc.id, values)
         return [self.record(target, inc, action, reason, check_id,
-                            queued.get(inc["id"], 0) if reason in NOTIFYING else 0,
+                            queued.get(inc.id, 0) if reason in NOTIFYING else 0,
                             key if reason in NOTIFYING else None)
                 for inc, reason, action, _ in items]
 
-    def record(self, target: str, incident: dict[str, Any], action: str, reason: Reason,
+    def record(self, target: str, incident: IncidentRow, action: str, reason: Reason,
                check_id: int | None, queued: int, dedup_key: str | None) -> Decision:
         self.tx.add_incident_event({
-            "incident_id": incident["id"], "check_id": check_id, "at": self.now,
+            "incident_id": incident.id, "check_id": check_id, "at": self.now,
             "action": action, "reason": reason.value, "notified": queued > 0,
-            "dedup_key": dedup_key, "silence_id": self.held.get(incident["id"])})
+            "dedup_key": dedup_key, "silence_id": self.held.get(incident.id)})
         log.info("incident decision", extra={
-            "incident": incident["id"], "target": target, "dimension": incident["dimension"],
+            "incident": incident.id, "target": target, "dimension": incident.dimension,
             "action": action, "reason": reason.value, "queued": dedup_key if queued else None})
-        return Decision(target, incident["dimension"], incident["id"], action, reason, queued)
+        return Decision(target, incident.dimension, incident.id, action, reason, queued)
 
     def apply_check(self, result: CheckResult, target_id: int, check_id: int, *,
                     policy: Policy, notify: bool, control: dict[str, Any] | None = None,
@@ -228,9 +229,9 @@ class IncidentBook:
                 holding.add(f.dimension)
             if policy.pages(f):
                 paging.setdefault(f.dimension, []).append(f)
-        open_by_dim = {i["dimension"]: i for i in self.tx.open_incidents(
+        open_by_dim = {i.dimension: i for i in self.tx.open_incidents(
                                                                             target_id)
-                       if result.scope is None or i["dimension"] in result.scope}
+                       if result.scope is None or i.dimension in result.scope}
         alerts: list[Announcement] = []
         closes: list[Announcement] = []
         decisions = []
@@ -241,7 +242,7 @@ class IncidentBook:
                 alerts.append(self._drifting(target_id, check_id, incident, dim, found,
                                              policy, notify))
             elif incident is not None and dim in holding:
-                self.tx.update_incident(incident["id"], {
+                self.tx.update_incident(incident.id, {
                     "updated_at": self.now, "last_check_id": check_id})
                 decisions.append(self.record(result.target, incident, "hold", Reason.HELD,
                                              check_id, 0, None))
@@ -276,44 +277,44 @@ class IncidentBook:
         silences = self.tx.active_silences(target, self.now)
         out = []
         for incident, reason, action, found in alerts:
-            silence = covering_silence(silences, incident["dimension"])
+            silence = covering_silence(silences, incident.dimension)
             if reason in NOTIFYING and silence is not None:
-                self.held[incident["id"]] = silence["id"]
+                self.held[incident.id] = silence["id"]
                 reason = Reason.SILENCED
             out.append((incident, reason, action, found))
         return out
 
-    def _drifting(self, target_id: int, check_id: int, incident: dict[str, Any] | None,
+    def _drifting(self, target_id: int, check_id: int, incident: IncidentRow | None,
                   dim: str, found: list[Finding], policy: Policy,
                   notify: bool) -> Announcement:
         severity = max((f.severity for f in found), key=severity_rank)
         top = max(found, key=lambda f: (severity_rank(f.severity), abs(f.effect or 0)))
-        state = {"severity": severity, "summary": top.summary, "updated_at": self.now,
-                 "last_check_id": check_id,
-                 "finding_keys": sorted({finding_key(f) for f in found})}
+        state: dict[str, Any] = {
+            "severity": severity, "summary": top.summary, "updated_at": self.now,
+            "last_check_id": check_id, "finding_keys": sorted({finding_key(f) for f in found})}
         if incident is None:
             values = {"target_id": target_id, "dimension": dim, "status": "open",
                       "opened_at": self.now, "first_check_id": check_id,
                       "notified_keys": [], "notifications": 0, **state}
-            incident = {**values, "id": self.tx.insert_incident(values),
-                        "last_notified_at": None, "notified_severity": None}
+            incident = IncidentRow(id=self.tx.insert_incident(values), notified_severity=None,
+                                   notified_channels=None, **values)
             action = "open"
         else:
-            self.tx.update_incident(incident["id"], state)
+            self.tx.update_incident(incident.id, state)
             action = "update"
         reason = decide_open(incident, found, self.now, policy, notify)
-        if reason is Reason.CHANGED and incident.get("acked_at") is not None:
+        if reason is Reason.CHANGED and incident.acked_at is not None:
             # the acknowledgement was for what it was; a change is news again
             cleared = {"acked_at": None, "acked_by": None, "ack_note": None}
-            self.tx.update_incident(incident["id"], cleared)
+            self.tx.update_incident(incident.id, cleared)
             state = {**state, **cleared}
-        return {**incident, **state}, reason, action, found
+        return replace(incident, **state), reason, action, found
 
-    def _close(self, incident: dict[str, Any], action: str, announced: Reason, notify: bool,
+    def _close(self, incident: IncidentRow, action: str, announced: Reason, notify: bool,
                *, check_id: int | None = None,
                baseline_id: int | None = None) -> Announcement:
         status = "resolved" if action == "resolve" else "accepted"
-        self.tx.update_incident(incident["id"], {
+        self.tx.update_incident(incident.id, {
             "status": status, "closed_at": self.now, "updated_at": self.now,
             "closed_by_check_id": check_id, "accepted_baseline_id": baseline_id})
         return incident, _closing_reason(incident, announced, notify), action, []

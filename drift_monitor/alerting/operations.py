@@ -28,6 +28,7 @@ from drift_monitor.config import Config, parse_duration
 from drift_monitor.detection.findings import DIMENSIONS
 from drift_monitor.errors import OperationError
 from drift_monitor.storage.queries import Store
+from drift_monitor.storage.rows import IncidentRow
 
 MAX_SILENCE = timedelta(days=90)  # a forgotten silence must end by itself
 MAX_ACTOR = 100
@@ -126,14 +127,14 @@ def expire_silence(store: Store, silence_id: int, *, actor: str, now: datetime,
 
 
 def ack_incident(store: Store, incident_id: int, *, actor: str, now: datetime,
-                 note: str | None = None) -> dict[str, Any]:
+                 note: str | None = None) -> IncidentRow:
     """Acknowledge an open incident; OperationError when it does not exist or is closed."""
     row = store.incident(incident_id)
     if row is None:
         raise OperationError(f"there is no incident {incident_id} ('drift-monitor incidents "
                              "list' shows them)")
-    if row["status"] != "open":
-        raise OperationError(f"incident {incident_id} is {row['status']}: only open incidents "
+    if row.status != "open":
+        raise OperationError(f"incident {incident_id} is {row.status}: only open incidents "
                              "can be acknowledged")
     if not store.ack_incident(incident_id, actor=default_actor(actor), now=now,
                               note=_note(note, "note")):

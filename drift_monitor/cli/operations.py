@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from drift_monitor.cli._base import State, handles_errors, main, open_store, pass_state
+from drift_monitor.storage.rows import IncidentRow
 
 AS_HELP = "Who is acting (stored with the action; default $USER)."
 
@@ -69,11 +70,11 @@ def incidents() -> None:
     """List, show and acknowledge incidents."""
 
 
-def _incident_json(i: dict[str, Any]) -> dict[str, Any]:
+def _incident_json(i: IncidentRow) -> dict[str, Any]:
     keys = ("id", "target", "dimension", "status", "severity", "summary", "opened_at",
             "updated_at", "closed_at", "last_notified_at", "notifications", "acked_at",
             "acked_by", "ack_note", "first_check_id", "last_check_id", "accepted_baseline_id")
-    return {k: i.get(k) for k in keys}
+    return {k: getattr(i, k) for k in keys}
 
 
 @incidents.command("list")
@@ -99,9 +100,9 @@ def incidents_list(state: State, target: str | None, open_only: bool, as_json: b
     if not rows:
         click.echo("no incidents")
     for i in rows:
-        ack = f", acked by {i['acked_by']}" if i.get("acked_at") else ""
-        click.echo(f"#{i['id']} {i['target']}/{i['dimension']} {i['status']} "
-                   f"{i['severity']}, opened {_t(i['opened_at'])} UTC{ack}: {i['summary']}")
+        ack = f", acked by {i.acked_by}" if i.acked_at else ""
+        click.echo(f"#{i.id} {i.target}/{i.dimension} {i.status} "
+                   f"{i.severity}, opened {_t(i.opened_at)} UTC{ack}: {i.summary}")
 
 
 @incidents.command("show")
@@ -118,17 +119,17 @@ def incidents_show(state: State, incident_id: int, as_json: bool) -> None:
     if i is None:
         raise OperationError(f"there is no incident {incident_id}")
     events = store.incident_events(incident_id)
-    findings = (store.check_findings(i["target_id"], i["last_check_id"], i["dimension"])
-                if i["last_check_id"] else [])
+    findings = (store.check_findings(i.target_id, i.last_check_id, i.dimension)
+                if i.last_check_id else [])
     notes = store.incident_notifications(incident_id,
-                                         [e["dedup_key"] for e in events if e["dedup_key"]])
+                                         [e.dedup_key for e in events if e.dedup_key])
     actions = store.operator_actions(incident_id=incident_id)
     if as_json:
         _echo_json({"incident": _incident_json(i),
                     "findings": [{k: f[k] for k in ("metric", "probe", "suite", "severity",
                                                     "effect", "q_value", "confirmed",
                                                     "summary")} for f in findings],
-                    "events": [{k: e[k] for k in ("at", "action", "reason", "notified",
+                    "events": [{k: getattr(e, k) for k in ("at", "action", "reason", "notified",
                                                   "check_id", "silence_id")} for e in events],
                     "notifications": [{k: n[k] for k in ("id", "channel", "kind", "status",
                                                          "attempts", "delivered_at",
@@ -136,22 +137,22 @@ def incidents_show(state: State, incident_id: int, as_json: bool) -> None:
                     "actions": [{k: a[k] for k in ("at", "actor", "action", "note")}
                                 for a in actions]})
         return
-    click.echo(f"incident #{i['id']} on {i['target']}, {i['dimension']}: {i['status']} "
-               f"({i['severity']})")
-    click.echo(f"  {i['summary']}")
-    click.echo(f"  opened {_t(i['opened_at'])} UTC, updated {_t(i['updated_at'])} UTC"
-               + (f", closed {_t(i['closed_at'])} UTC" if i["closed_at"] else ""))
-    if i.get("acked_at"):
-        click.echo(f"  acknowledged by {i['acked_by']} at {_t(i['acked_at'])} UTC"
-                   + (f": {i['ack_note']}" if i["ack_note"] else ""))
+    click.echo(f"incident #{i.id} on {i.target}, {i.dimension}: {i.status} "
+               f"({i.severity})")
+    click.echo(f"  {i.summary}")
+    click.echo(f"  opened {_t(i.opened_at)} UTC, updated {_t(i.updated_at)} UTC"
+               + (f", closed {_t(i.closed_at)} UTC" if i.closed_at else ""))
+    if i.acked_at:
+        click.echo(f"  acknowledged by {i.acked_by} at {_t(i.acked_at)} UTC"
+                   + (f": {i.ack_note}" if i.ack_note else ""))
     click.echo("findings (latest check):")
     for f in findings:
         click.echo(f"  [{f['severity']}] {f['metric']}: {f['summary']}")
     click.echo("events:")
     for e in events:
-        extra = f" (silence {e['silence_id']})" if e.get("silence_id") else ""
-        click.echo(f"  {_t(e['at'])} {e['action']}: {e['reason']}{extra}"
-                   + (", notified" if e["notified"] else ""))
+        extra = f" (silence {e.silence_id})" if e.silence_id else ""
+        click.echo(f"  {_t(e.at)} {e.action}: {e.reason}{extra}"
+                   + (", notified" if e.notified else ""))
     click.echo("notifications:")
     for n in notes:
         click.echo(f"  #{n['id']} {n['kind']} via {n['channel']}: {n['status']}"
@@ -159,10 +160,10 @@ def incidents_show(state: State, incident_id: int, as_json: bool) -> None:
     for a in actions:
         click.echo(f"  {_t(a['at'])} {a['actor']}: {a['action']}"
                    + (f" ({a['note']})" if a["note"] else ""))
-    if i["status"] == "open":
-        click.echo(f"accept: drift-monitor baseline accept --target {i['target']}")
-        click.echo(f"silence: drift-monitor silence add --target {i['target']} --dimension "
-                   f"{i['dimension']} --for 4h --reason '...'")
+    if i.status == "open":
+        click.echo(f"accept: drift-monitor baseline accept --target {i.target}")
+        click.echo(f"silence: drift-monitor silence add --target {i.target} --dimension "
+                   f"{i.dimension} --for 4h --reason '...'")
 
 
 @incidents.command("ack")
@@ -182,8 +183,8 @@ def incidents_ack(state: State, incident_id: int, note: str | None, actor: str |
     if as_json:
         _echo_json({"incident": _incident_json(i)})
         return
-    click.echo(f"incident #{i['id']} ({i['target']}/{i['dimension']}) acknowledged by "
-               f"{i['acked_by']}: no repeats until it changes")
+    click.echo(f"incident #{i.id} ({i.target}/{i.dimension}) acknowledged by "
+               f"{i.acked_by}: no repeats until it changes")
 
 
 # --- silence --------------------------------------------------------------------------------

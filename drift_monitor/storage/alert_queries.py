@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 
 from drift_monitor.storage.base import StoreBase
+from drift_monitor.storage.rows import IncidentEventRow, IncidentRow, row_of
 from drift_monitor.storage.tables import Incident, IncidentEvent, Notification, Target
 from drift_monitor.storage.transaction import Transaction
 
@@ -106,7 +107,7 @@ class AlertQueries(StoreBase):
     # --- reading incidents ----------------------------------------------------------------
 
     def incidents(self, *, target_id: int | None = None, since: datetime | None = None,
-                  status: str | None = None) -> list[dict[str, Any]]:
+                  status: str | None = None) -> list[IncidentRow]:
         """Incidents oldest first; with ``since``, those open at or after that time."""
         q = select(Incident, Target.name.label("target")).join(Target,
                                                                Target.id == Incident.target_id)
@@ -117,11 +118,11 @@ class AlertQueries(StoreBase):
         if since is not None:
             q = q.where(or_(Incident.closed_at.is_(None), Incident.closed_at >= since))
         with self._read() as conn:
-            return [dict(r._mapping) for r in conn.execute(q.order_by(Incident.id))]
+            return [row_of(IncidentRow, r) for r in conn.execute(q.order_by(Incident.id))]
 
-    def incident_events(self, incident_id: int) -> list[dict[str, Any]]:
+    def incident_events(self, incident_id: int) -> list[IncidentEventRow]:
         with self._read() as conn:
             rows = conn.execute(select(IncidentEvent)
                                 .where(IncidentEvent.incident_id == incident_id)
                                 .order_by(IncidentEvent.id))
-            return [dict(r._mapping) for r in rows]
+            return [row_of(IncidentEventRow, r) for r in rows]

@@ -16,6 +16,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import aliased
 
 from drift_monitor.storage.base import StoreBase
+from drift_monitor.storage.rows import IncidentRow, row_of
 from drift_monitor.storage.tables import (
     Baseline,
     Check,
@@ -113,7 +114,7 @@ class ConsoleQueries(StoreBase):
                                                           + int(n))
         return out
 
-    def open_incident_rows(self, target_ids: Sequence[int]) -> list[dict[str, Any]]:
+    def open_incident_rows(self, target_ids: Sequence[int]) -> list[IncidentRow]:
         """Open incidents of the targets (at most one per target and dimension)."""
         if not target_ids:
             return []
@@ -121,7 +122,7 @@ class ConsoleQueries(StoreBase):
                                     Incident.target_id.in_(list(target_ids)))
              .order_by(Incident.id))
         with self._read() as conn:
-            return [dict(r._mapping) for r in conn.execute(q)]
+            return [row_of(IncidentRow, r) for r in conn.execute(q)]
 
     # --- the target page ------------------------------------------------------------------
 
@@ -192,12 +193,12 @@ class ConsoleQueries(StoreBase):
                     out.setdefault(int(bid), []).append(int(iid))
         return out
 
-    def target_incidents(self, target_id: int, *, limit: int = 50) -> list[dict[str, Any]]:
+    def target_incidents(self, target_id: int, *, limit: int = 50) -> list[IncidentRow]:
         """The target's incidents, newest first."""
         q = (select(Incident).where(Incident.target_id == target_id)
              .order_by(Incident.opened_at.desc()).limit(limit))
         with self._read() as conn:
-            return [dict(r._mapping) for r in conn.execute(q)]
+            return [row_of(IncidentRow, r) for r in conn.execute(q)]
 
     def baselines_count(self, target_id: int) -> int:
         with self._read() as conn:

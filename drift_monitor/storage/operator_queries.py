@@ -11,6 +11,7 @@ from sqlalchemy import func, select, update
 
 from drift_monitor.storage.base import StoreBase
 from drift_monitor.storage.engine import insert
+from drift_monitor.storage.rows import IncidentRow, row_of
 from drift_monitor.storage.tables import (
     Incident,
     IncidentEvent,
@@ -119,13 +120,13 @@ class OperatorQueries(StoreBase):
                 note=note))
             return True
 
-    def incident(self, incident_id: int) -> dict[str, Any] | None:
+    def incident(self, incident_id: int) -> IncidentRow | None:
         """One incident with its target's name, or None."""
         q = (select(Incident, Target.name.label("target"))
              .join(Target, Target.id == Incident.target_id).where(Incident.id == incident_id))
         with self._read() as conn:
             row = conn.execute(q).first()
-            return dict(row._mapping) if row else None
+            return row_of(IncidentRow, row) if row else None
 
     def operator_actions(self, *, incident_id: int | None = None, target: str | None = None,
                          limit: int = 100) -> list[dict[str, Any]]:

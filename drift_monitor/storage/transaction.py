@@ -17,6 +17,7 @@ from sqlalchemy import Connection, delete, select, update
 
 from drift_monitor.clock import utc_now
 from drift_monitor.storage.engine import insert
+from drift_monitor.storage.rows import IncidentRow, row_of
 from drift_monitor.storage.tables import (
     Baseline,
     BaselineRun,
@@ -86,12 +87,12 @@ class Transaction:
 
     # --- incidents and the outbox ---------------------------------------------------------
 
-    def open_incidents(self, target_id: int) -> list[dict[str, Any]]:
+    def open_incidents(self, target_id: int) -> list[IncidentRow]:
         """The target's open incidents, one per dimension at most."""
         rows = self._conn.execute(select(Incident).where(Incident.target_id == target_id,
                                                          Incident.status == "open")
                                   .order_by(Incident.id))
-        return [dict(r._mapping) for r in rows]
+        return [row_of(IncidentRow, r) for r in rows]
 
     def insert_incident(self, values: dict[str, Any]) -> int:
         return int(self._conn.execute(insert(self._conn, Incident).values(**values)

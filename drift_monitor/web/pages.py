@@ -15,6 +15,7 @@ from drift_monitor.digest import effect_series
 from drift_monitor.errors import OperationError
 from drift_monitor.overview import STATES, TargetStatus, overview
 from drift_monitor.storage.queries import Store
+from drift_monitor.storage.rows import IncidentRow
 
 CHART_POINTS = 240  # per chart: a point every 3 hours over 30 days, every 1.5 days over a year
 MAX_DIFF_CHARS = 20_000  # beyond this a text is shown whole but not diffed (difflib is O(n²))
@@ -145,12 +146,12 @@ def whole_text(store: Store, run_ids: list[int], probe: str, clipped: str) -> st
     return clipped
 
 
-def incident_page(store: Store, incident: dict[str, Any], now: datetime) -> dict[str, Any]:
-    events = store.incident_events(incident["id"])
-    findings = (store.check_findings(incident["target_id"], incident["last_check_id"],
-                                     incident["dimension"])
-                if incident["last_check_id"] else [])
-    runs = (store.check_run_ids(incident["last_check_id"]) if incident["last_check_id"]
+def incident_page(store: Store, incident: IncidentRow, now: datetime) -> dict[str, Any]:
+    events = store.incident_events(incident.id)
+    findings = (store.check_findings(incident.target_id, incident.last_check_id,
+                                     incident.dimension)
+                if incident.last_check_id else [])
+    runs = (store.check_run_ids(incident.last_check_id) if incident.last_check_id
             else ([], []))
     for f in findings:
         f["diffs"] = []
@@ -160,12 +161,12 @@ def incident_page(store: Store, incident: dict[str, Any], now: datetime) -> dict
             after = whole_text(store, runs[1], probe, ex.get("after") or "")
             f["diffs"].append({"probe": probe, "pair": word_diff(before, after)})
     notifications = store.incident_notifications(
-        incident["id"], [e["dedup_key"] for e in events if e["dedup_key"]])
-    silences = store.silences(now=now, active_only=True, target=incident["target"])
+        incident.id, [e.dedup_key for e in events if e.dedup_key])
+    silences = store.silences(now=now, active_only=True, target=incident.target)
     return {"i": incident, "events": events, "findings": findings,
             "notifications": notifications,
-            "actions": store.operator_actions(incident_id=incident["id"]),
-            "silence": covering_silence(silences, incident["dimension"])}
+            "actions": store.operator_actions(incident_id=incident.id),
+            "silence": covering_silence(silences, incident.dimension)}
 
 
 def compare_report(config: Config, store: Store, pinned: str, candidate: str,

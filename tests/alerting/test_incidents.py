@@ -48,8 +48,8 @@ def test_incident_notifies_when_it_opens_then_only_after_repeat_interval(
     assert [n["reason"] for n in sent] == ["first_notification", "repeat_interval_elapsed"]
     assert all(n["channel"] == "console" and n["status"] == "pending" for n in sent)
     (incident,) = store.incidents()
-    assert incident["status"] == "open" and incident["notifications"] == 2
-    events = store.incident_events(incident["id"])
+    assert incident.status == "open" and incident.notifications == 2
+    events = store.incident_events(incident.id)
     assert [(e["action"], e["reason"], e["notified"]) for e in events] == [
         ("open", "first_notification", True), ("update", "already_notified", False),
         ("update", "already_notified", False), ("update", "repeat_interval_elapsed", True),
@@ -86,13 +86,13 @@ def test_one_clean_check_resolves_and_says_so_once(config: Config, store: Store,
     resolved = queued(store)[-1]
     assert resolved["kind"] == "resolved" and resolved["payload"]["dimensions"] == ["formatting"]
     (incident,) = store.incidents()
-    assert incident["status"] == "resolved"
-    assert incident["closed_at"] == clock.t - timedelta(hours=1)
+    assert incident.status == "resolved"
+    assert incident.closed_at == clock.t - timedelta(hours=1)
 
     # drifting again later is a new incident with its own first message
     clock.advance(hours=1)
     assert reasons(record_check(config, store, [finding()], clock)) == ["first_notification"]
-    assert [i["status"] for i in store.incidents()] == ["resolved", "open"]
+    assert [i.status for i in store.incidents()] == ["resolved", "open"]
 
 
 def test_an_unconfirmed_finding_holds_the_incident_without_paging(
@@ -101,7 +101,7 @@ def test_an_unconfirmed_finding_holds_the_incident_without_paging(
     clock.advance(hours=5)
     decisions = record_check(config, store, [finding(confirmed=False)], clock)
     assert [(d.action, d.reason) for d in decisions] == [("hold", Reason.HELD)]
-    assert store.incidents()[0]["status"] == "open" and len(queued(store)) == 1
+    assert store.incidents()[0].status == "open" and len(queued(store)) == 1
 
 
 def test_info_and_findings_below_min_severity_never_page(tmp_path: Path, store: Store,
@@ -132,7 +132,7 @@ def test_no_notify_records_incidents_but_queues_nothing(config: Config, store: S
                                                         clock: Clock) -> None:
     decisions = record_check(config, store, [finding()], clock, notify=False)
     assert reasons(decisions) == ["notify_disabled"]
-    assert store.incidents()[0]["status"] == "open" and queued(store) == []
+    assert store.incidents()[0].status == "open" and queued(store) == []
     clock.advance(minutes=5)
     # the first check that may notify announces the incident nobody was told about
     assert reasons(record_check(config, store, [finding()], clock)) == ["first_notification"]
@@ -149,7 +149,7 @@ def test_baseline_accept_closes_open_incidents_as_accepted(config: Config, store
     with store.transaction() as tx:
         hook(tx, tx.pin_baseline(tid, [run], reason="accept"), [run])
     (incident,) = store.incidents()
-    assert incident["status"] == "accepted" and incident["accepted_baseline_id"] is not None
+    assert incident.status == "accepted" and incident.accepted_baseline_id is not None
     accepted = queued(store)[-1]
     assert accepted["kind"] == "accepted" and accepted["reason"] == "accepted"
     assert accepted["payload"]["baseline_runs"] == [run]

@@ -29,12 +29,12 @@ def test_alert_links_to_its_incident_and_target(tmp_path: Path, store: Store,
     record_check(config, store, [finding()], clock)
     (n,) = store.notifications(status="pending")
     (incident,) = store.incidents()
-    url = f"{BASE}/incidents/{incident['id']}"
+    url = f"{BASE}/incidents/{incident.id}"
     assert n["payload"]["links"] == {"target": f"{BASE}/targets/support-bot",
-                                     "incidents": {str(incident["id"]): url},
+                                     "incidents": {str(incident.id): url},
                                      "interactive": False}
     blocks = json.dumps(alert_blocks(n["payload"]))
-    assert f"<{url}|Incident #{incident['id']} in the console>" in blocks
+    assert f"<{url}|Incident #{incident.id} in the console>" in blocks
     assert f"<{BASE}/targets/support-bot|support-bot history>" in blocks
     assert url in render_payload(n["payload"])
 

@@ -39,10 +39,10 @@ def test_silenced_incident_is_opened_and_recorded_but_not_paged(config: Config, 
     assert [d.reason for d in decisions] == [Reason.SILENCED]
     assert pending(store) == []
     (incident,) = store.incidents()
-    assert incident["status"] == "open" and incident["last_notified_at"] is None
-    (event,) = store.incident_events(incident["id"])
-    assert event["reason"] == "silenced" and event["silence_id"] == s["id"]
-    assert not event["notified"]
+    assert incident.status == "open" and incident.last_notified_at is None
+    (event,) = store.incident_events(incident.id)
+    assert event.reason == "silenced" and event.silence_id == s["id"]
+    assert not event.notified
 
 
 def test_silence_of_one_dimension_lets_the_others_page(config: Config, store: Store,
@@ -97,9 +97,9 @@ def test_acknowledged_incident_stops_repeating_until_it_changes(config: Config, 
                                                                 clock: Clock) -> None:
     record_check(config, store, [finding()], clock)
     (incident,) = store.incidents()
-    acked = ops.ack_incident(store, incident["id"], actor="carol", now=clock(),
+    acked = ops.ack_incident(store, incident.id, actor="carol", now=clock(),
                              note="looking into it")
-    assert acked["acked_by"] == "carol" and acked["ack_note"] == "looking into it"
+    assert acked.acked_by == "carol" and acked.ack_note == "looking into it"
     clock.advance(hours=5)  # past repeat_interval (4h): without the ack this would repeat
     assert record_check(config, store, [finding()], clock)[0].reason is Reason.ACKNOWLEDGED
     clock.advance(hours=5)
@@ -108,7 +108,7 @@ def test_acknowledged_incident_stops_repeating_until_it_changes(config: Config, 
     # a new suite is a change: it pages, and the acknowledgement no longer holds
     changed = record_check(config, store, [finding(), finding(suite="support")], clock)
     assert changed[0].reason is Reason.CHANGED
-    assert store.incident(incident["id"])["acked_at"] is None
+    assert store.incident(incident.id).acked_at is None
     clock.advance(hours=5)
     assert record_check(config, store, [finding(), finding(suite="support")],
                         clock)[0].reason is Reason.REPEAT_INTERVAL_ELAPSED
@@ -123,7 +123,7 @@ def test_ack_is_refused_for_unknown_and_closed_incidents(config: Config, store: 
     record_check(config, store, [], clock)  # resolves it
     (incident,) = store.incidents()
     with pytest.raises(OperationError, match="resolved: only open incidents"):
-        ops.ack_incident(store, incident["id"], actor="x", now=clock())
+        ops.ack_incident(store, incident.id, actor="x", now=clock())
     assert store.operator_actions() == []
 
 
@@ -164,14 +164,14 @@ def test_every_action_is_stored_with_actor_time_and_note(config: Config, store: 
     record_check(config, store, [finding()], clock)
     (incident,) = store.incidents()
     clock.advance(minutes=5)
-    ops.ack_incident(store, incident["id"], actor="bob", now=clock(), note="on it")
+    ops.ack_incident(store, incident.id, actor="bob", now=clock(), note="on it")
     clock.advance(minutes=5)
     ops.expire_silence(store, s["id"], actor="carol", now=clock())
     actions = list(reversed(store.operator_actions()))
     assert [(a["action"], a["actor"]) for a in actions] == [
         ("silence_add", "alice"), ("ack", "bob"), ("silence_expire", "carol")]
     assert actions[0]["note"] == "known provider issue, ticket 42"
-    assert actions[1]["incident_id"] == incident["id"] and actions[1]["note"] == "on it"
+    assert actions[1]["incident_id"] == incident.id and actions[1]["note"] == "on it"
     assert all(a["target"] == "support-bot" for a in actions)
     assert actions[2]["at"] == clock()
 
@@ -193,7 +193,7 @@ def test_digest_lists_silences_and_what_they_held_back(config: Config, store: St
     (entry,) = payload["silences"]
     (incident,) = store.incidents()
     assert entry["id"] == s["id"] and entry["active"] and entry["held_back"] == 2
-    assert entry["incidents"] == [incident["id"]] and entry["created_by"] == "alice"
+    assert entry["incidents"] == [incident.id] and entry["created_by"] == "alice"
     text = render_digest_text(payload)
     assert f"silence {s['id']} on support-bot/all dimensions by alice" in text
     assert "held back 2 notification(s)" in text

@@ -122,7 +122,7 @@ def test_an_escalated_incident_resolves_everywhere_it_was_announced(
     record_check(config, sqlite_store, [], clock)
     assert deliver(config, sqlite_store, now=clock).delivered == 4
     (incident,) = sqlite_store.incidents()
-    assert incident["notified_channels"] == ["slack", "pagerduty"]
+    assert incident.notified_channels == ["slack", "pagerduty"]
     assert [e["event_action"] for e in pagerduty.events] == ["trigger", "resolve"]
     assert [m["text"].split(" on ")[0] for m in slack.messages] == ["DRIFT", "RESOLVED"]
 

@@ -36,7 +36,7 @@ def slack_config(config: Config, monkeypatch: pytest.MonkeyPatch) -> Config:
 @pytest.fixture
 def incident(slack_config: Config, store: Store, clock: Clock) -> int:
     record_check(slack_config, store, [finding()], clock)
-    return int(store.incidents()[0]["id"])
+    return int(store.incidents()[0].id)
 
 
 def signed(body: str, *, secret: str = SECRET, at: int | None = None) -> dict[str, str]:
@@ -73,7 +73,7 @@ def test_acknowledge_button(slack_config: Config, store: Store, clock: Clock,
     r = client(slack_config, store, clock).post("/slack/actions", content=body,
                                                 headers=signed(body))
     assert r.status_code == 200 and "acknowledged by slack:alice" in r.json()["text"]
-    assert store.incident(incident)["acked_by"] == "slack:alice"
+    assert store.incident(incident).acked_by == "slack:alice"
 
 
 def test_silence_button(slack_config: Config, store: Store, clock: Clock,

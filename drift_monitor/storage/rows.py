@@ -1,0 +1,94 @@
+"""Typed rows: what Store's methods return instead of ``dict[str, Any]``.
+
+Each is a frozen dataclass whose fields are its table's columns (tests/storage/test_rows.py
+keeps them in step with storage/tables.py), plus the joined columns a query adds (``target``:
+the target's name). :func:`row_of` builds one from a result row; ``dataclasses.replace`` makes
+a changed copy; ``as_dict`` gives the plain mapping JSON output is made of.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from datetime import datetime
+from typing import Any, TypeVar
+
+R = TypeVar("R")
+
+
+def row_of(cls: type[R], row: Any) -> R:
+    """A ``cls`` from a SQLAlchemy result row (its columns by name; extra ones ignored)."""
+    m = row._mapping
+    return cls(**{f.name: m[f.name] for f in fields(cls)  # type: ignore[arg-type]
+                  if f.name in m})
+
+
+def as_dict(row: Any) -> dict[str, Any]:
+    """The row as a plain dict, fields in column order (for ``--json`` output)."""
+    return asdict(row)
+
+
+@dataclass(frozen=True)
+class IncidentRow:
+    """An incident (table ``incidents``); ``target`` is its target's name when joined."""
+
+    id: int
+    target_id: int
+    dimension: str
+    status: str
+    severity: str
+    summary: str
+    finding_keys: list[str]
+    notified_keys: list[str]
+    notified_severity: str | None
+    notified_channels: list[str] | None
+    opened_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None = None
+    last_notified_at: datetime | None = None
+    notifications: int = 0
+    first_check_id: int | None = None
+    last_check_id: int | None = None
+    closed_by_check_id: int | None = None
+    accepted_baseline_id: int | None = None
+    acked_at: datetime | None = None
+    acked_by: str | None = None
+    ack_note: str | None = None
+    target: str | None = None
+
+
+@dataclass(frozen=True)
+class IncidentEventRow:
+    """One decision about an incident (table ``incident_events``)."""
+
+    id: int
+    incident_id: int
+    check_id: int | None
+    at: datetime
+    action: str
+    reason: str
+    notified: bool
+    dedup_key: str | None
+    silence_id: int | None = None
+
+
+@dataclass(frozen=True)
+class NotificationRow:
+    """An outbox row (table ``notifications``); ``target`` is its target's name when joined."""
+
+    id: int
+    dedup_key: str
+    channel: str
+    kind: str
+    reason: str
+    target_id: int | None
+    incident_id: int | None
+    payload: dict[str, Any]
+    status: str
+    attempts: int
+    created_at: datetime
+    next_attempt_at: datetime
+    claimed_until: datetime | None = None
+    last_attempt_at: datetime | None = None
+    delivered_at: datetime | None = None
+    last_error: str | None = None
+    target: str | None = None
