@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 
 from drift_monitor.storage.base import StoreBase
-from drift_monitor.storage.rows import IncidentEventRow, IncidentRow, row_of
+from drift_monitor.storage.rows import IncidentEventRow, IncidentRow, NotificationRow, row_of
 from drift_monitor.storage.tables import Incident, IncidentEvent, Notification, Target
 from drift_monitor.storage.transaction import Transaction
 
@@ -28,11 +28,11 @@ class AlertQueries(StoreBase):
         with self._write() as conn:
             return Transaction(conn).enqueue(row)
 
-    def notification_by_key(self, dedup_key: str) -> dict[str, Any] | None:
+    def notification_by_key(self, dedup_key: str) -> NotificationRow | None:
         with self._read() as conn:
             row = conn.execute(select(Notification)
                                .where(Notification.dedup_key == dedup_key)).first()
-            return dict(row._mapping) if row else None
+            return row_of(NotificationRow, row) if row else None
 
     def pending_notification_ids(self, now: datetime, *, due_only: bool,
                                  keys: Sequence[str] | None = None) -> list[int]:
@@ -47,7 +47,7 @@ class AlertQueries(StoreBase):
             return list(conn.execute(q.order_by(Notification.id)).scalars())
 
     def claim_notification(self, notification_id: int, now: datetime,
-                           lease_until: datetime) -> dict[str, Any] | None:
+                           lease_until: datetime) -> NotificationRow | None:
         """Claim a pending notification for one delivery attempt with a conditional UPDATE.
 
         Returns the row, or None when it was delivered, failed or claimed by another process
@@ -64,7 +64,7 @@ class AlertQueries(StoreBase):
                 return None
             row = conn.execute(select(Notification)
                                .where(Notification.id == notification_id)).one()
-            return dict(row._mapping)
+            return row_of(NotificationRow, row)
 
     def finish_attempt(self, notification_id: int, *, now: datetime, status: str,
                        error: str | None = None, next_attempt_at: datetime | None = None,
@@ -88,7 +88,7 @@ class AlertQueries(StoreBase):
                          .values(claimed_until=None))
 
     def notifications(self, *, status: str | None = None,
-                      limit: int = 100) -> list[dict[str, Any]]:
+                      limit: int = 100) -> list[NotificationRow]:
         """Notifications newest first, with their target's name."""
         q = (select(Notification, Target.name.label("target"))
              .outerjoin(Target, Target.id == Notification.target_id)
@@ -96,7 +96,7 @@ class AlertQueries(StoreBase):
         if status is not None:
             q = q.where(Notification.status == status)
         with self._read() as conn:
-            return [dict(r._mapping) for r in conn.execute(q)]
+            return [row_of(NotificationRow, r) for r in conn.execute(q)]
 
     def notification_counts(self) -> dict[str, int]:
         with self._read() as conn:

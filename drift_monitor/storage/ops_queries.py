@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import and_, delete, func, select, update
 
 from drift_monitor.storage.base import StoreBase
+from drift_monitor.storage.rows import NotificationRow, row_of
 from drift_monitor.storage.tables import (
     BaselineRun,
     Check,
@@ -94,13 +95,13 @@ class OpsQueries(StoreBase):
 
     # --- notifications that failed permanently --------------------------------------------
 
-    def notification(self, notification_id: int) -> dict[str, Any] | None:
+    def notification(self, notification_id: int) -> NotificationRow | None:
         q = (select(Notification, Target.name.label("target"))
              .outerjoin(Target, Target.id == Notification.target_id)
              .where(Notification.id == notification_id))
         with self._read() as conn:
             row = conn.execute(q).first()
-            return dict(row._mapping) if row else None
+            return row_of(NotificationRow, row) if row else None
 
     def retry_notifications(self, ids: list[int] | None, now: datetime) -> list[int]:
         """Put failed notifications (``ids``, or every failed one when None) back to pending,

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from drift_monitor.alerting.incidents import IncidentBook, Policy, Reason, accept_hook
 from drift_monitor.config import Config
 from drift_monitor.storage.queries import Store
+from drift_monitor.storage.rows import NotificationRow
 from drift_monitor.storage.tables import Check, Incident, Notification
 from tests.alerting.conftest import CheckResult, Clock, finding, make_config, record_check
 
@@ -27,7 +28,7 @@ def reasons(decisions: list) -> list[str]:
     return [d.reason.value for d in decisions]
 
 
-def queued(store: Store) -> list[dict]:
+def queued(store: Store) -> list[NotificationRow]:
     return list(reversed(store.notifications()))
 
 
@@ -45,12 +46,12 @@ def test_incident_notifies_when_it_opens_then_only_after_repeat_interval(
     assert reasons(record_check(config, store, drift, clock)) == ["already_notified"]
 
     sent = queued(store)
-    assert [n["reason"] for n in sent] == ["first_notification", "repeat_interval_elapsed"]
-    assert all(n["channel"] == "console" and n["status"] == "pending" for n in sent)
+    assert [n.reason for n in sent] == ["first_notification", "repeat_interval_elapsed"]
+    assert all(n.channel == "console" and n.status == "pending" for n in sent)
     (incident,) = store.incidents()
     assert incident.status == "open" and incident.notifications == 2
     events = store.incident_events(incident.id)
-    assert [(e["action"], e["reason"], e["notified"]) for e in events] == [
+    assert [(e.action, e.reason, e.notified) for e in events] == [
         ("open", "first_notification", True), ("update", "already_notified", False),
         ("update", "already_notified", False), ("update", "repeat_interval_elapsed", True),
         ("update", "already_notified", False)]
@@ -72,7 +73,7 @@ def test_a_new_suite_or_a_higher_severity_is_a_change_worth_a_message(
     clock.advance(minutes=10)
     # a suite dropping out, or a different probe of the same metric, is not news
     assert reasons(record_check(config, store, escalated, clock)) == ["already_notified"]
-    assert [n["reason"] for n in queued(store)] == ["first_notification", "changed", "changed"]
+    assert [n.reason for n in queued(store)] == ["first_notification", "changed", "changed"]
 
 
 def test_one_clean_check_resolves_and_says_so_once(config: Config, store: Store,
@@ -84,7 +85,7 @@ def test_one_clean_check_resolves_and_says_so_once(config: Config, store: Store,
     clock.advance(hours=1)
     assert record_check(config, store, [], clock) == []  # nothing open, nothing to say
     resolved = queued(store)[-1]
-    assert resolved["kind"] == "resolved" and resolved["payload"]["dimensions"] == ["formatting"]
+    assert resolved.kind == "resolved" and resolved.payload["dimensions"] == ["formatting"]
     (incident,) = store.incidents()
     assert incident.status == "resolved"
     assert incident.closed_at == clock.t - timedelta(hours=1)
@@ -124,8 +125,8 @@ def test_one_check_drifting_in_two_dimensions_sends_one_message(
     assert sorted((d.dimension, d.reason.value) for d in decisions) == [
         ("answers", "first_notification"), ("formatting", "first_notification")]
     (message,) = queued(store)
-    assert message["payload"]["dimensions"] == ["answers", "formatting"]
-    assert message["dedup_key"] == "alert/1:first_notification:1+2:first_notification:1/console"
+    assert message.payload["dimensions"] == ["answers", "formatting"]
+    assert message.dedup_key == "alert/1:first_notification:1+2:first_notification:1/console"
 
 
 def test_no_notify_records_incidents_but_queues_nothing(config: Config, store: Store,
@@ -151,8 +152,8 @@ def test_baseline_accept_closes_open_incidents_as_accepted(config: Config, store
     (incident,) = store.incidents()
     assert incident.status == "accepted" and incident.accepted_baseline_id is not None
     accepted = queued(store)[-1]
-    assert accepted["kind"] == "accepted" and accepted["reason"] == "accepted"
-    assert accepted["payload"]["baseline_runs"] == [run]
+    assert accepted.kind == "accepted" and accepted.reason == "accepted"
+    assert accepted.payload["baseline_runs"] == [run]
 
 
 def test_closing_an_incident_nobody_was_told_about_stays_silent(
@@ -177,8 +178,9 @@ def test_the_same_decision_queued_twice_is_deduplicated(config: Config, store: S
                                                         clock: Clock) -> None:
     record_check(config, store, [finding()], clock)
     (row,) = queued(store)
-    again = {k: row[k] for k in ("dedup_key", "channel", "kind", "reason", "payload", "status",
-                                 "attempts", "created_at", "next_attempt_at")}
+    again = {k: getattr(row, k) for k in ("dedup_key", "channel", "kind", "reason", "payload",
+                                          "status", "attempts", "created_at",
+                                          "next_attempt_at")}
     assert store.enqueue_notification(again) is False
     assert len(queued(store)) == 1
 

@@ -119,7 +119,7 @@ def test_resolution_and_acceptance_messages_name_the_incidents(
     record_check(config, sqlite_store, [finding()], clock)
     clock.advance(hours=2)
     record_check(config, sqlite_store, [], clock)
-    resolved = sqlite_store.notifications()[0]["payload"]
+    resolved = sqlite_store.notifications()[0].payload
     blocks = bk.closed_blocks(resolved)
     assert blocks[0]["text"]["text"] == ":white_check_mark: Resolved on support-bot: formatting"
     assert "open from 2026-03-02 09:00 UTC to 2026-03-02 11:00 UTC" in blocks[2]["text"]["text"]

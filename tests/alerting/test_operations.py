@@ -13,6 +13,7 @@ from drift_monitor.config import Config
 from drift_monitor.digest import build_digest, render_digest_text
 from drift_monitor.errors import ConfigError, OperationError
 from drift_monitor.storage.queries import Store
+from drift_monitor.storage.rows import NotificationRow
 from tests.alerting.conftest import Clock, finding, make_config, record_check
 
 
@@ -21,7 +22,7 @@ def config(tmp_path: Path) -> Config:
     return make_config(tmp_path)  # console channel only
 
 
-def pending(store: Store) -> list[dict]:
+def pending(store: Store) -> list[NotificationRow]:
     return store.notifications(status="pending")
 
 
@@ -52,7 +53,7 @@ def test_silence_of_one_dimension_lets_the_others_page(config: Config, store: St
     by_dim = {d.dimension: d.reason for d in decisions}
     assert by_dim == {"formatting": Reason.FIRST_NOTIFICATION, "tone": Reason.SILENCED}
     (n,) = pending(store)
-    assert n["payload"]["dimensions"] == ["formatting"]
+    assert n.payload["dimensions"] == ["formatting"]
 
 
 def test_silence_ends_by_itself_and_the_next_check_pages(config: Config, store: Store,
@@ -90,7 +91,7 @@ def test_a_resolution_is_not_held_back(config: Config, store: Store, clock: Cloc
     clock.advance(hours=1)
     decisions = record_check(config, store, [], clock)
     assert [d.reason for d in decisions] == [Reason.RESOLVED]
-    assert [n["kind"] for n in pending(store)] == ["resolved", "alert"]
+    assert [n.kind for n in pending(store)] == ["resolved", "alert"]
 
 
 def test_acknowledged_incident_stops_repeating_until_it_changes(config: Config, store: Store,

@@ -43,7 +43,7 @@ def test_an_incident_triggers_once_and_its_resolution_resolves_it(
     record_check(config, store, two_dimensions(), clock)
     assert deliver(config, store, now=clock).delivered == 1  # one message, two events
     formatting, tone = sorted(store.incidents(), key=lambda i: i.dimension)
-    keys = {dedup_key("support-bot", {"dimension": i["dimension"], "incident_id": i["id"]})
+    keys = {dedup_key("support-bot", {"dimension": i.dimension, "incident_id": i.id})
             for i in (formatting, tone)}
     assert set(pagerduty.incidents) == keys
     assert {i["status"] for i in pagerduty.incidents.values()} == {"triggered"}
@@ -107,7 +107,7 @@ def test_an_unknown_routing_key_is_a_permanent_failure_shown_with_pagerdutys_err
     assert "'routing_key' is invalid" in (a.error or "")
     assert deliver(config, sqlite_store, now=clock).attempts == []
     (failed,) = sqlite_store.notifications(status="failed")
-    assert failed["channel"] == "pagerduty" and pagerduty.incidents == {}
+    assert failed.channel == "pagerduty" and pagerduty.incidents == {}
 
 
 def test_when_one_of_two_events_fails_the_retry_sends_both_and_pagerduty_dedups(

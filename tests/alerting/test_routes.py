@@ -79,7 +79,7 @@ def test_critical_pages_pagerduty_warning_goes_to_slack_and_resolutions_follow(
         finding(),  # formatting, critical
         finding(dimension="tone", metric="sentiment_mean", severity="warning")], clock)
     assert deliver(config, store, now=clock).delivered == 2
-    channels = {n["channel"]: n["payload"]["dimensions"] for n in store.notifications()}
+    channels = {n.channel: n.payload["dimensions"] for n in store.notifications()}
     assert channels == {"pagerduty": ["formatting"], "slack": ["tone"]}
     (page,) = pagerduty.events
     assert page["event_action"] == "trigger" and page["payload"]["severity"] == "critical"

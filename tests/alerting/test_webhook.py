@@ -38,7 +38,7 @@ def config(tmp_path: Path, receiver: WebhookReceiver, monkeypatch: pytest.Monkey
 
 
 def statuses(store: Store) -> list[tuple[str, int]]:
-    return [(n["status"], n["attempts"]) for n in reversed(store.notifications())]
+    return [(n.status, n.attempts) for n in reversed(store.notifications())]
 
 
 def test_every_message_arrives_signed_and_the_receiver_verifies_each(
@@ -100,7 +100,7 @@ def test_a_receiver_with_another_secret_rejects_it_and_the_failure_is_permanent(
         assert deliver(config, sqlite_store, now=clock).attempts == []
         assert len(other.received) == 1, "a permanent failure is never retried"
         (failed,) = sqlite_store.notifications(status="failed")
-        assert failed["channel"] == "webhook"
+        assert failed.channel == "webhook"
     finally:
         other.stop()
 

@@ -151,10 +151,10 @@ def test_the_daemon_delivers_queued_notifications_from_the_outbox(tmp_path, daem
     ensure_schema(store.engine)
     config = load_config(config_path)
     (key,) = queue_digest(config, store, build_digest(config, store))
-    assert store.notification_by_key(key)["status"] == "pending"
+    assert store.notification_by_key(key).status == "pending"
     d = daemons(config_path)
     d.wait_event("scheduler started", timeout=40)
     deadline = time.monotonic() + 10
-    while store.notification_by_key(key)["status"] == "pending" and time.monotonic() < deadline:
+    while store.notification_by_key(key).status == "pending" and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert store.notification_by_key(key)["status"] == "delivered"
+    assert store.notification_by_key(key).status == "delivered"

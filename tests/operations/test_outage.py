@@ -218,7 +218,7 @@ def test_an_outage_check_never_resolves_or_repeats_another_dimensions_incident(
     check_saver(config, store, now=clock)(row, [_finding_row(f)], result)
     open_dims = sorted(i.dimension for i in store.incidents(status="open"))
     assert open_dims == ["formatting", "operational"]
-    alert = store.notifications(limit=1)[0]["payload"]
+    alert = store.notifications(limit=1)[0].payload
     assert alert["dimensions"] == ["operational"] and alert["outage"] is True
     text = render_payload(alert)
     assert "an outage, not a behaviour change" in text

@@ -61,7 +61,7 @@ def client(config: Config, store: Store, clock: Clock) -> TestClient:
 
 def test_alerts_carry_the_buttons(slack_config: Config, store: Store, incident: int) -> None:
     (n,) = store.notifications(status="pending")
-    actions = [b for b in alert_blocks(n["payload"]) if b["type"] == "actions"]
+    actions = [b for b in alert_blocks(n.payload) if b["type"] == "actions"]
     (block,) = actions
     assert [e["text"]["text"] for e in block["elements"]] == ["Silence 4h", "Acknowledge"]
     assert {e["value"] for e in block["elements"]} == {str(incident)}
@@ -119,7 +119,7 @@ def test_without_a_signing_secret_there_is_no_endpoint_and_no_button(
         config: Config, store: Store, clock: Clock, tmp_path: Path) -> None:
     record_check(config, store, [finding()], clock)
     (n,) = store.notifications(status="pending")
-    assert not [b for b in alert_blocks(n["payload"]) if b["type"] == "actions"]
+    assert not [b for b in alert_blocks(n.payload) if b["type"] == "actions"]
     body = click("drift_ack", 1)
     assert client(config, store, clock).post("/slack/actions", content=body,
                                              headers=signed(body)).status_code == 404
