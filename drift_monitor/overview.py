@@ -23,7 +23,7 @@ from typing import Any
 from drift_monitor.alerting.operations import covering_silence
 from drift_monitor.config import Config, TargetConfig
 from drift_monitor.storage.queries import Store
-from drift_monitor.storage.rows import IncidentRow, as_dict
+from drift_monitor.storage.rows import IncidentRow, SilenceRow, as_dict
 
 STATES = ("drifting", "failing", "stale", "confirming", "silenced", "ok")
 STALE_INTERVALS = 2
@@ -40,7 +40,7 @@ class TargetStatus:
     last_run: dict[str, Any] | None = None
     last_check: dict[str, Any] | None = None
     open_incidents: list[dict[str, Any]] = field(default_factory=list)
-    silences: list[dict[str, Any]] = field(default_factory=list)
+    silences: list[SilenceRow] = field(default_factory=list)
     runs_24h: int = 0
     error_rate_24h: float | None = None
     cost_today_usd: float | None = None
@@ -82,7 +82,7 @@ def interval(target: TargetConfig, now: datetime) -> timedelta:
 
 def _state(t: TargetConfig, now: datetime, last_run: dict[str, Any] | None,
            last_check: dict[str, Any] | None, incidents: list[dict[str, Any]],
-           silences: list[dict[str, Any]]) -> tuple[str, str]:
+           silences: list[SilenceRow]) -> tuple[str, str]:
     loud = [i for i in incidents if i.get("silenced_by") is None]
     if loud:
         return "drifting", ", ".join(f"#{i['id']} {i['dimension']}" for i in loud)
@@ -96,7 +96,7 @@ def _state(t: TargetConfig, now: datetime, last_run: dict[str, Any] | None,
     if last_check is not None and last_check["status"] == "unconfirmed":
         return "confirming", f"check {last_check['id']} saw unconfirmed drift"
     if silences:
-        return "silenced", ", ".join(f"silence {s['id']}" for s in silences)
+        return "silenced", ", ".join(f"silence {s.id}" for s in silences)
     return "ok", ""
 
 
@@ -114,9 +114,9 @@ def overview(config: Config, store: Store, now: datetime,
     incidents: dict[int, list[IncidentRow]] = {}
     for i in store.open_incident_rows(tids):
         incidents.setdefault(i.target_id, []).append(i)
-    silences: dict[str, list[dict[str, Any]]] = {}
+    silences: dict[str, list[SilenceRow]] = {}
     for s in store.silences(now=now, active_only=True):
-        silences.setdefault(s["target"], []).append(s)
+        silences.setdefault(s.target, []).append(s)
     out = []
     for t in targets:
         tid = ids.get(t.name)
@@ -125,7 +125,7 @@ def overview(config: Config, store: Store, now: datetime,
         open_ = [as_dict(i) for i in incidents.get(tid, [])] if tid is not None else []
         for view in open_:
             cover = covering_silence(mine, view["dimension"])
-            view["silenced_by"] = cover["id"] if cover else None
+            view["silenced_by"] = cover.id if cover else None
         last_run = runs.get(tid) if tid is not None else None
         last_check = checks.get(tid) if tid is not None else None
         state, why = _state(t, now, last_run, last_check, open_, mine)

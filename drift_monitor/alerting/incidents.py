@@ -279,7 +279,7 @@ class IncidentBook:
         for incident, reason, action, found in alerts:
             silence = covering_silence(silences, incident.dimension)
             if reason in NOTIFYING and silence is not None:
-                self.held[incident.id] = silence["id"]
+                self.held[incident.id] = silence.id
                 reason = Reason.SILENCED
             out.append((incident, reason, action, found))
         return out

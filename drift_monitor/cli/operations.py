@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from drift_monitor.cli._base import State, handles_errors, main, open_store, pass_state
-from drift_monitor.storage.rows import IncidentRow
+from drift_monitor.storage.rows import IncidentRow, SilenceRow, as_dict
 
 AS_HELP = "Who is acting (stored with the action; default $USER)."
 
@@ -134,7 +134,7 @@ def incidents_show(state: State, incident_id: int, as_json: bool) -> None:
                     "notifications": [{k: n[k] for k in ("id", "channel", "kind", "status",
                                                          "attempts", "delivered_at",
                                                          "last_error")} for n in notes],
-                    "actions": [{k: a[k] for k in ("at", "actor", "action", "note")}
+                    "actions": [{k: getattr(a, k) for k in ("at", "actor", "action", "note")}
                                 for a in actions]})
         return
     click.echo(f"incident #{i.id} on {i.target}, {i.dimension}: {i.status} "
@@ -158,8 +158,8 @@ def incidents_show(state: State, incident_id: int, as_json: bool) -> None:
         click.echo(f"  #{n['id']} {n['kind']} via {n['channel']}: {n['status']}"
                    + (f" ({n['last_error']})" if n["last_error"] else ""))
     for a in actions:
-        click.echo(f"  {_t(a['at'])} {a['actor']}: {a['action']}"
-                   + (f" ({a['note']})" if a["note"] else ""))
+        click.echo(f"  {_t(a.at)} {a.actor}: {a.action}"
+                   + (f" ({a.note})" if a.note else ""))
     if i.status == "open":
         click.echo(f"accept: drift-monitor baseline accept --target {i.target}")
         click.echo(f"silence: drift-monitor silence add --target {i.target} --dimension "
@@ -194,14 +194,14 @@ def silence() -> None:
     """Hold back a target's alerts for a while (incidents are still recorded and shown)."""
 
 
-def _silence_line(s: dict[str, Any], now: datetime) -> str:
+def _silence_line(s: SilenceRow, now: datetime) -> str:
     from drift_monitor.alerting.operations import silence_state
 
     state = silence_state(s, now)
-    end = s["expired_at"] or s["ends_at"]
-    return (f"silence {s['id']}: {s['target']}/{s['dimension'] or 'all dimensions'}, "
-            f"{state} ({_t(s['starts_at'])} to {_t(end)} UTC), by {s['created_by']}: "
-            f"{s['reason']}")
+    end = s.expired_at or s.ends_at
+    return (f"silence {s.id}: {s.target}/{s.dimension or 'all dimensions'}, "
+            f"{state} ({_t(s.starts_at)} to {_t(end)} UTC), by {s.created_by}: "
+            f"{s.reason}")
 
 
 @silence.command("add")
@@ -224,7 +224,7 @@ def silence_add(state: State, target: str, dimension: str | None, for_: str | No
     s = add_silence(state.config, open_store(state.config), target=target, dimension=dimension,
                     reason=reason, actor=default_actor(actor), now=now, for_=for_, until=until)
     if as_json:
-        _echo_json({"silence": s})
+        _echo_json({"silence": as_dict(s)})
     else:
         click.echo(_silence_line(s, now))
 
@@ -239,7 +239,7 @@ def silence_list(state: State, show_all: bool, as_json: bool) -> None:
     now = _now()
     rows = open_store(state.config).silences(now=now, active_only=not show_all)
     if as_json:
-        _echo_json({"silences": rows})
+        _echo_json({"silences": [as_dict(s) for s in rows]})
         return
     if not rows:
         click.echo("no silences in force" if not show_all else "no silences")
@@ -261,6 +261,6 @@ def silence_expire(state: State, silence_id: int, actor: str | None, as_json: bo
     s = expire_silence(open_store(state.config), silence_id, actor=default_actor(actor),
                        now=now)
     if as_json:
-        _echo_json({"silence": s})
+        _echo_json({"silence": as_dict(s)})
     else:
         click.echo(_silence_line(s, now))

@@ -11,7 +11,7 @@ from sqlalchemy import func, select, update
 
 from drift_monitor.storage.base import StoreBase
 from drift_monitor.storage.engine import insert
-from drift_monitor.storage.rows import IncidentRow, row_of
+from drift_monitor.storage.rows import IncidentRow, OperatorActionRow, SilenceRow, row_of
 from drift_monitor.storage.tables import (
     Incident,
     IncidentEvent,
@@ -38,13 +38,13 @@ class OperatorQueries(StoreBase):
                 silence_id=sid, note=values["reason"]))
             return sid
 
-    def silence(self, silence_id: int) -> dict[str, Any] | None:
+    def silence(self, silence_id: int) -> SilenceRow | None:
         with self._read() as conn:
             row = conn.execute(select(Silence).where(Silence.id == silence_id)).first()
-            return dict(row._mapping) if row else None
+            return row_of(SilenceRow, row) if row else None
 
     def silences(self, *, now: datetime, active_only: bool = True,
-                 target: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+                 target: str | None = None, limit: int = 200) -> list[SilenceRow]:
         """Silences newest first (only those in force at ``now`` with ``active_only``)."""
         q = select(Silence).order_by(Silence.id.desc()).limit(limit)
         if active_only:
@@ -52,7 +52,7 @@ class OperatorQueries(StoreBase):
         if target is not None:
             q = q.where(Silence.target == target)
         with self._read() as conn:
-            return [dict(r._mapping) for r in conn.execute(q)]
+            return [row_of(SilenceRow, r) for r in conn.execute(q)]
 
     def expire_silence(self, silence_id: int, *, actor: str, now: datetime,
                        note: str | None = None) -> bool:
@@ -84,13 +84,13 @@ class OperatorQueries(StoreBase):
         with self._read() as conn:
             return [dict(r._mapping) for r in conn.execute(q)]
 
-    def silences_between(self, since: datetime, until: datetime) -> list[dict[str, Any]]:
+    def silences_between(self, since: datetime, until: datetime) -> list[SilenceRow]:
         """Silences in force at some moment of [since, until), oldest first."""
         end = func.coalesce(Silence.expired_at, Silence.ends_at)
         q = (select(Silence).where(Silence.starts_at < until, end > since)
              .order_by(Silence.id))
         with self._read() as conn:
-            return [dict(r._mapping) for r in conn.execute(q)]
+            return [row_of(SilenceRow, r) for r in conn.execute(q)]
 
     def baseline_actors(self, baseline_ids: list[int]) -> dict[int, str]:
         """Who pinned each of these baselines (those pinned by a person)."""
@@ -129,7 +129,7 @@ class OperatorQueries(StoreBase):
             return row_of(IncidentRow, row) if row else None
 
     def operator_actions(self, *, incident_id: int | None = None, target: str | None = None,
-                         limit: int = 100) -> list[dict[str, Any]]:
+                         limit: int = 100) -> list[OperatorActionRow]:
         """Who did what, newest first: an incident's actions, or a target's (its silences
         and its incidents' acknowledgements)."""
         q = select(OperatorAction).order_by(OperatorAction.id.desc()).limit(limit)
@@ -138,4 +138,4 @@ class OperatorQueries(StoreBase):
         if target is not None:
             q = q.where(OperatorAction.target == target)
         with self._read() as conn:
-            return [dict(r._mapping) for r in conn.execute(q)]
+            return [row_of(OperatorActionRow, r) for r in conn.execute(q)]

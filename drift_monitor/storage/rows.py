@@ -92,3 +92,35 @@ class NotificationRow:
     delivered_at: datetime | None = None
     last_error: str | None = None
     target: str | None = None
+
+
+@dataclass(frozen=True)
+class SilenceRow:
+    """A silence (table ``silences``): alerts of ``target`` (one ``dimension``, or all) are
+    recorded but not sent from ``starts_at`` to ``ends_at`` or until it is expired."""
+
+    id: int
+    target: str
+    dimension: str | None
+    starts_at: datetime
+    ends_at: datetime
+    reason: str
+    created_by: str
+    created_at: datetime
+    expired_at: datetime | None = None
+    expired_by: str | None = None
+
+
+@dataclass(frozen=True)
+class OperatorActionRow:
+    """Who did what (table ``operator_actions``)."""
+
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    target: str | None = None
+    incident_id: int | None = None
+    silence_id: int | None = None
+    baseline_id: int | None = None
+    note: str | None = None

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, delete, select, update
 
 from drift_monitor.clock import utc_now
 from drift_monitor.storage.engine import insert
-from drift_monitor.storage.rows import IncidentRow, row_of
+from drift_monitor.storage.rows import IncidentRow, SilenceRow, row_of
 from drift_monitor.storage.tables import (
     Baseline,
     BaselineRun,
@@ -111,9 +111,9 @@ class Transaction:
                 .returning(Notification.id))
         return self._conn.execute(stmt).first() is not None
 
-    def active_silences(self, target: str, now: datetime) -> list[dict[str, Any]]:
+    def active_silences(self, target: str, now: datetime) -> list[SilenceRow]:
         """The target's silences in force at ``now``."""
         rows = self._conn.execute(select(Silence).where(Silence.target == target,
                                                         silence_active(now))
                                   .order_by(Silence.id))
-        return [dict(r._mapping) for r in rows]
+        return [row_of(SilenceRow, r) for r in rows]

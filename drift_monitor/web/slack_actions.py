@@ -91,7 +91,7 @@ def handler(config: Any, store: Any, secret: str, now: Callable[[], datetime],
                                 reason=f"silenced from Slack (incident #{incident_id})",
                                 for_="4h")
                 text = (f"{incident.target}/{incident.dimension} silenced until "
-                        f"{s['ends_at']:%Y-%m-%d %H:%M} UTC by {actor} (silence {s['id']}).")
+                        f"{s.ends_at:%Y-%m-%d %H:%M} UTC by {actor} (silence {s.id}).")
             else:
                 return PlainTextResponse("unknown action\n", status_code=400)
         except (OperationError, ConfigError) as exc:

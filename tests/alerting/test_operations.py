@@ -42,7 +42,7 @@ def test_silenced_incident_is_opened_and_recorded_but_not_paged(config: Config, 
     (incident,) = store.incidents()
     assert incident.status == "open" and incident.last_notified_at is None
     (event,) = store.incident_events(incident.id)
-    assert event.reason == "silenced" and event.silence_id == s["id"]
+    assert event.reason == "silenced" and event.silence_id == s.id
     assert not event.notified
 
 
@@ -75,10 +75,10 @@ def test_expiring_a_silence_early_pages_again_and_is_refused_twice(config: Confi
     s = silence(config, store, clock)
     record_check(config, store, [finding()], clock)
     clock.advance(minutes=10)
-    done = ops.expire_silence(store, s["id"], actor="bob", now=clock())
-    assert done["expired_by"] == "bob" and done["expired_at"] == clock()
+    done = ops.expire_silence(store, s.id, actor="bob", now=clock())
+    assert done.expired_by == "bob" and done.expired_at == clock()
     with pytest.raises(OperationError, match="already over"):
-        ops.expire_silence(store, s["id"], actor="bob", now=clock())
+        ops.expire_silence(store, s.id, actor="bob", now=clock())
     with pytest.raises(OperationError, match="no silence 999"):
         ops.expire_silence(store, 999, actor="bob", now=clock())
     assert record_check(config, store, [finding()], clock)[0].reason is \
@@ -153,10 +153,10 @@ def test_until_is_utc_unless_a_zone_is_given(config: Config, store: Store,
                                              clock: Clock) -> None:
     s = ops.add_silence(config, store, target="support-bot", dimension=None, reason="r",
                         actor="a", now=clock(), until="2026-03-02T12:00")
-    assert s["ends_at"].isoformat() == "2026-03-02T12:00:00+00:00"
+    assert s.ends_at.isoformat() == "2026-03-02T12:00:00+00:00"
     s = ops.add_silence(config, store, target="support-bot", dimension=None, reason="r",
                         actor="a", now=clock(), until="2026-03-02T12:00+02:00")
-    assert s["ends_at"].isoformat() == "2026-03-02T10:00:00+00:00"
+    assert s.ends_at.isoformat() == "2026-03-02T10:00:00+00:00"
 
 
 def test_every_action_is_stored_with_actor_time_and_note(config: Config, store: Store,
@@ -167,14 +167,14 @@ def test_every_action_is_stored_with_actor_time_and_note(config: Config, store: 
     clock.advance(minutes=5)
     ops.ack_incident(store, incident.id, actor="bob", now=clock(), note="on it")
     clock.advance(minutes=5)
-    ops.expire_silence(store, s["id"], actor="carol", now=clock())
+    ops.expire_silence(store, s.id, actor="carol", now=clock())
     actions = list(reversed(store.operator_actions()))
-    assert [(a["action"], a["actor"]) for a in actions] == [
+    assert [(a.action, a.actor) for a in actions] == [
         ("silence_add", "alice"), ("ack", "bob"), ("silence_expire", "carol")]
-    assert actions[0]["note"] == "known provider issue, ticket 42"
-    assert actions[1]["incident_id"] == incident.id and actions[1]["note"] == "on it"
-    assert all(a["target"] == "support-bot" for a in actions)
-    assert actions[2]["at"] == clock()
+    assert actions[0].note == "known provider issue, ticket 42"
+    assert actions[1].incident_id == incident.id and actions[1].note == "on it"
+    assert all(a.target == "support-bot" for a in actions)
+    assert actions[2].at == clock()
 
 
 def test_default_actor_is_as_then_user(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -193,8 +193,8 @@ def test_digest_lists_silences_and_what_they_held_back(config: Config, store: St
     payload = build_digest(config, store, now=clock)
     (entry,) = payload["silences"]
     (incident,) = store.incidents()
-    assert entry["id"] == s["id"] and entry["active"] and entry["held_back"] == 2
+    assert entry["id"] == s.id and entry["active"] and entry["held_back"] == 2
     assert entry["incidents"] == [incident.id] and entry["created_by"] == "alice"
     text = render_digest_text(payload)
-    assert f"silence {s['id']} on support-bot/all dimensions by alice" in text
+    assert f"silence {s.id} on support-bot/all dimensions by alice" in text
     assert "held back 2 notification(s)" in text

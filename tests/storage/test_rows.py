@@ -7,14 +7,23 @@ from dataclasses import fields
 import pytest
 
 from drift_monitor.storage import rows
-from drift_monitor.storage.tables import Base, Incident, IncidentEvent, Notification
+from drift_monitor.storage.tables import (
+    Base,
+    Incident,
+    IncidentEvent,
+    Notification,
+    OperatorAction,
+    Silence,
+)
 
 JOINED = {"target"}  # columns a query adds from another table
 
 
 @pytest.mark.parametrize(("row", "table"), [(rows.IncidentRow, Incident),
                                             (rows.IncidentEventRow, IncidentEvent),
-                                            (rows.NotificationRow, Notification)])
+                                            (rows.NotificationRow, Notification),
+                                            (rows.SilenceRow, Silence),
+                                            (rows.OperatorActionRow, OperatorAction)])
 def test_a_row_has_exactly_its_tables_columns(row: type, table: type[Base]) -> None:
     columns = [c.name for c in table.__table__.columns]
     names = [f.name for f in fields(row) if f.name not in JOINED]

@@ -120,7 +120,7 @@ def test_actions_need_a_matching_csrf_token(client: Client, store: Store, hostil
     assert ok.status_code == 303 and ok.headers["location"].startswith(f"/incidents/{hostile}")
     row = store.incident(hostile)
     assert row.acked_by == "alice" and row.ack_note == "on it"
-    assert store.operator_actions()[0]["action"] == "ack"
+    assert store.operator_actions()[0].action == "ack"
 
 
 def test_bearer_clients_need_no_csrf(client: Client, store: Store, hostile: int) -> None:
@@ -130,7 +130,7 @@ def test_bearer_clients_need_no_csrf(client: Client, store: Store, hostile: int)
                headers={"Authorization": f"Bearer {TOKEN}"})
     assert r.status_code == 303
     (s,) = store.silences(now=store.incident(hostile).opened_at)
-    assert s["created_by"] == "ci"
+    assert s.created_by == "ci"
 
 
 def test_get_never_changes_anything(client: Client, store: Store, hostile: int) -> None:

@@ -77,5 +77,5 @@ def test_states_first_match_wins(config: Config, store: Store) -> None:
                           reason="known", actor="a", now=NOW - timedelta(minutes=1),
                           for_="1h")
     s = status(config, store)
-    assert s.state == "silenced" and s.open_incidents[0]["silenced_by"] == silence["id"]
+    assert s.state == "silenced" and s.open_incidents[0]["silenced_by"] == silence.id
     assert status(config, store, NOW + timedelta(hours=1)).state == "drifting"  # silence over

@@ -83,8 +83,8 @@ def test_silence_button(slack_config: Config, store: Store, clock: Clock,
                                                 headers=signed(body))
     assert r.status_code == 200 and "silenced until" in r.json()["text"]
     (s,) = store.silences(now=clock())
-    assert s["created_by"] == "slack:bob" and s["dimension"] == "formatting"
-    assert (s["ends_at"] - s["starts_at"]).total_seconds() == 4 * 3600
+    assert s.created_by == "slack:bob" and s.dimension == "formatting"
+    assert (s.ends_at - s.starts_at).total_seconds() == 4 * 3600
 
 
 def test_bad_signatures_stale_timestamps_and_replays_are_refused(
