@@ -24,6 +24,7 @@ from drift_monitor.storage.digest_queries import DigestQueries
 from drift_monitor.storage.engine import database_errors, insert
 from drift_monitor.storage.operator_queries import OperatorQueries
 from drift_monitor.storage.ops_queries import OpsQueries
+from drift_monitor.storage.rows import BaselineSummary
 from drift_monitor.storage.tables import (
     Baseline,
     BaselineRun,
@@ -467,7 +468,7 @@ class Store(AlertQueries, DigestQueries, DaemonQueries, OpsQueries, OperatorQuer
         with self.transaction() as tx:
             return tx.pin_baseline(target_id, run_ids, reason=reason, note=note)
 
-    def baseline_history(self, target_id: int) -> list[dict[str, Any]]:
+    def baseline_history(self, target_id: int) -> list[BaselineSummary]:
         """Every baseline of the target, newest first, with its runs and response count."""
         with self._read() as conn:
             rows = conn.execute(select(Baseline).where(Baseline.target_id == target_id)
@@ -480,9 +481,9 @@ class Store(AlertQueries, DigestQueries, DaemonQueries, OpsQueries, OperatorQuer
                 n = conn.execute(select(func.count()).select_from(Response)
                                  .where(Response.run_id.in_(runs),
                                         Response.ok.is_(True))).scalar_one()
-                out.append({"id": b.id, "created_at": b.created_at, "reason": b.reason,
-                            "active": b.active, "superseded_at": b.superseded_at,
-                            "note": b.note, "runs": runs, "responses": int(n)})
+                out.append(BaselineSummary(
+                    id=b.id, created_at=b.created_at, reason=b.reason, active=b.active,
+                    superseded_at=b.superseded_at, note=b.note, runs=runs, responses=int(n)))
             return out
 
     # --- checks and findings --------------------------------------------------------------

@@ -124,3 +124,18 @@ class OperatorActionRow:
     silence_id: int | None = None
     baseline_id: int | None = None
     note: str | None = None
+
+
+@dataclass(frozen=True)
+class BaselineSummary:
+    """One baseline of a target, as ``baseline show`` and the target page list it: the
+    ``baselines`` row with the runs it pins and how many successful responses they hold."""
+
+    id: int
+    created_at: datetime
+    reason: str
+    active: bool
+    superseded_at: datetime | None
+    note: str | None
+    runs: list[int]
+    responses: int

@@ -15,7 +15,7 @@ from drift_monitor.digest import effect_series
 from drift_monitor.errors import OperationError
 from drift_monitor.overview import STATES, TargetStatus, overview
 from drift_monitor.storage.queries import Store
-from drift_monitor.storage.rows import IncidentRow
+from drift_monitor.storage.rows import IncidentRow, as_dict
 
 CHART_POINTS = 240  # per chart: a point every 3 hours over 30 days, every 1.5 days over a year
 MAX_DIFF_CHARS = 20_000  # beyond this a text is shown whole but not diffed (difflib is O(n²))
@@ -77,9 +77,10 @@ def target_page(config: Config, store: Store, name: str, now: datetime, *,
     ctx["runs"] = store.recent_runs(tid, limit=50)
     accepted = store.accepted_incidents(tid)
     history = store.baseline_history(tid)[:20]
-    actors = store.baseline_actors([b["id"] for b in history])
-    ctx["baselines"] = [{**b, "accepted_incidents": accepted.get(b["id"], []),
-                         "by": actors.get(b["id"], "drift-monitor" if b["reason"] == "automatic"
+    actors = store.baseline_actors([b.id for b in history])
+    # the page's view of a baseline: its summary, the incidents it accepted, who pinned it
+    ctx["baselines"] = [{**as_dict(b), "accepted_incidents": accepted.get(b.id, []),
+                         "by": actors.get(b.id, "drift-monitor" if b.reason == "automatic"
                                           else "-")}
                         for b in history]
     if status.last_run is not None:
