@@ -126,11 +126,12 @@ def incidents_show(state: State, incident_id: int, as_json: bool) -> None:
     actions = store.operator_actions(incident_id=incident_id)
     if as_json:
         _echo_json({"incident": _incident_json(i),
-                    "findings": [{k: f[k] for k in ("metric", "probe", "suite", "severity",
-                                                    "effect", "q_value", "confirmed",
-                                                    "summary")} for f in findings],
-                    "events": [{k: getattr(e, k) for k in ("at", "action", "reason", "notified",
-                                                  "check_id", "silence_id")} for e in events],
+                    "findings": [{k: getattr(f, k) for k in (
+                        "metric", "probe", "suite", "severity", "effect", "q_value",
+                        "confirmed", "summary")} for f in findings],
+                    "events": [{k: getattr(e, k) for k in (
+                        "at", "action", "reason", "notified", "check_id", "silence_id")}
+                               for e in events],
                     "notifications": [{k: n[k] for k in ("id", "channel", "kind", "status",
                                                          "attempts", "delivered_at",
                                                          "last_error")} for n in notes],
@@ -147,7 +148,7 @@ def incidents_show(state: State, incident_id: int, as_json: bool) -> None:
                    + (f": {i.ack_note}" if i.ack_note else ""))
     click.echo("findings (latest check):")
     for f in findings:
-        click.echo(f"  [{f['severity']}] {f['metric']}: {f['summary']}")
+        click.echo(f"  [{f.severity}] {f.metric}: {f.summary}")
     click.echo("events:")
     for e in events:
         extra = f" (silence {e.silence_id})" if e.silence_id else ""

@@ -16,7 +16,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import aliased
 
 from drift_monitor.storage.base import StoreBase
-from drift_monitor.storage.rows import IncidentRow, row_of
+from drift_monitor.storage.rows import FindingRecord, IncidentRow, row_of
 from drift_monitor.storage.tables import (
     Baseline,
     Check,
@@ -208,15 +208,14 @@ class ConsoleQueries(StoreBase):
     # --- the incident page ----------------------------------------------------------------
 
     def check_findings(self, target_id: int, check_id: int,
-                       dimension: str | None = None) -> list[dict[str, Any]]:
+                       dimension: str | None = None) -> list[FindingRecord]:
         """Findings of one check (of one dimension), strongest first."""
         q = select(FindingRow).where(FindingRow.target_id == target_id,
                                      FindingRow.check_id == check_id)
         if dimension is not None:
             q = q.where(FindingRow.dimension == dimension)
         with self._read() as conn:
-            rows = [dict(r._mapping) for r in conn.execute(q.order_by(FindingRow.id))]
-        return rows
+            return [row_of(FindingRecord, r) for r in conn.execute(q.order_by(FindingRow.id))]
 
     def incident_notifications(self, incident_id: int,
                                keys: Sequence[str]) -> list[dict[str, Any]]:

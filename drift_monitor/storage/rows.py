@@ -139,3 +139,28 @@ class BaselineSummary:
     note: str | None
     runs: list[int]
     responses: int
+
+
+@dataclass(frozen=True)
+class FindingRecord:
+    """A stored finding (table ``findings``; ``tables.FindingRow`` is its table class)."""
+
+    id: int
+    check_id: int
+    target_id: int
+    dimension: str
+    metric: str
+    probe: str | None
+    suite: str | None
+    baseline_value: Any
+    current_value: Any
+    effect: float
+    p_value: float | None
+    q_value: float | None
+    severity: str
+    summary: str
+    examples: list[dict[str, str]]
+    direction: int
+    confirmed: bool
+    confirmed_by: str | None
+    details: dict[str, Any]

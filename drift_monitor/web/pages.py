@@ -154,17 +154,20 @@ def incident_page(store: Store, incident: IncidentRow, now: datetime) -> dict[st
                 if incident.last_check_id else [])
     runs = (store.check_run_ids(incident.last_check_id) if incident.last_check_id
             else ([], []))
+    # the page's view of a finding: its row and the word diffs of its examples
+    shown = []
     for f in findings:
-        f["diffs"] = []
-        for ex in f["examples"] or []:
+        diffs = []
+        for ex in f.examples or []:
             probe = ex.get("probe", "")
             before = whole_text(store, runs[0], probe, ex.get("before") or "")
             after = whole_text(store, runs[1], probe, ex.get("after") or "")
-            f["diffs"].append({"probe": probe, "pair": word_diff(before, after)})
+            diffs.append({"probe": probe, "pair": word_diff(before, after)})
+        shown.append({**as_dict(f), "diffs": diffs})
     notifications = store.incident_notifications(
         incident.id, [e.dedup_key for e in events if e.dedup_key])
     silences = store.silences(now=now, active_only=True, target=incident.target)
-    return {"i": incident, "events": events, "findings": findings,
+    return {"i": incident, "events": events, "findings": shown,
             "notifications": notifications,
             "actions": store.operator_actions(incident_id=incident.id),
             "silence": covering_silence(silences, incident.dimension)}

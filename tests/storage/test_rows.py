@@ -9,6 +9,7 @@ import pytest
 from drift_monitor.storage import rows
 from drift_monitor.storage.tables import (
     Base,
+    FindingRow,
     Incident,
     IncidentEvent,
     Notification,
@@ -23,7 +24,8 @@ JOINED = {"target"}  # columns a query adds from another table
                                             (rows.IncidentEventRow, IncidentEvent),
                                             (rows.NotificationRow, Notification),
                                             (rows.SilenceRow, Silence),
-                                            (rows.OperatorActionRow, OperatorAction)])
+                                            (rows.OperatorActionRow, OperatorAction),
+                                            (rows.FindingRecord, FindingRow)])
 def test_a_row_has_exactly_its_tables_columns(row: type, table: type[Base]) -> None:
     columns = [c.name for c in table.__table__.columns]
     names = [f.name for f in fields(row) if f.name not in JOINED]
