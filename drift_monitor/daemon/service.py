@@ -36,6 +36,7 @@ from drift_monitor.daemon.slots import SlotClock
 from drift_monitor.errors import DaemonError, DriftMonitorError
 from drift_monitor.probes import ProbeLibrary
 from drift_monitor.storage.queries import Store
+from drift_monitor.storage.rows import SlotClaimRow
 from drift_monitor.web.server import ConsoleServer
 
 log = logging.getLogger("drift_monitor.daemon")
@@ -144,12 +145,12 @@ class Daemon:
         now = utc_now()
         host = socket.gethostname()
         live = [d for d in self.store.live_daemons(now - timedelta(seconds=self.lease_s))
-                if not (d["host"] == host and not _pid_alive(d["pid"]))]
+                if not (d.host == host and not _pid_alive(d.pid))]
         if live and self.engine.dialect.name == "sqlite":
             other = live[0]
             raise DaemonError(
-                f"another drift-monitor daemon (pid {other['pid']} on {other['host']}, "
-                f"heartbeat {other['heartbeat_at']:%H:%M:%S} UTC) is using this SQLite "
+                f"another drift-monitor daemon (pid {other.pid} on {other.host}, "
+                f"heartbeat {other.heartbeat_at:%H:%M:%S} UTC) is using this SQLite "
                 "database; SQLite supports one daemon: stop it, or use PostgreSQL to run "
                 "several")
         self.store.register_daemon(self.daemon_id, host, os.getpid(), now)
@@ -250,18 +251,18 @@ class Daemon:
                 log.warning("heartbeat failed", extra={"error": _first_line(exc)})
             self._beat_failing = True
 
-    def _recover(self, claim: dict[str, Any], now: datetime) -> None:
+    def _recover(self, claim: SlotClaimRow, now: datetime) -> None:
         """A daemon died mid-round: finish its run so it is not left ``running``."""
         note = "abandoned: the daemon running this round stopped (killed or cut off)"
-        if not self.store.abandon_claim(claim["id"], now, note):
+        if not self.store.abandon_claim(claim.id, now, note):
             return
-        run_id = self.store.running_run(claim["target"], slot=claim["scheduled_for"])
+        run_id = self.store.running_run(claim.target, slot=claim.scheduled_for)
         if run_id is not None:
             # abandoned, not partial: a round cut short by a dead daemon never joins a baseline
             self.store.abandon_run(run_id, note)
         log.warning("abandoned round finished", extra={
-            "target": claim["target"], "slot": claim["scheduled_for"].isoformat(),
-            "run": run_id, "daemon": claim["daemon_id"]})
+            "target": claim.target, "slot": claim.scheduled_for.isoformat(),
+            "run": run_id, "daemon": claim.daemon_id})
 
     def _deliver(self) -> None:
         from drift_monitor.alerting.outbox import deliver

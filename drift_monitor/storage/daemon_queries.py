@@ -16,6 +16,7 @@ from sqlalchemy import delete, func, select, text, update
 
 from drift_monitor.storage.base import StoreBase
 from drift_monitor.storage.engine import insert
+from drift_monitor.storage.rows import DaemonLeaseRow, SlotClaimRow, row_of
 from drift_monitor.storage.tables import (
     DaemonLease,
     Incident,
@@ -31,12 +32,12 @@ class DaemonQueries(StoreBase):
 
     # --- leases ---------------------------------------------------------------------------
 
-    def live_daemons(self, stale_before: datetime) -> list[dict[str, Any]]:
+    def live_daemons(self, stale_before: datetime) -> list[DaemonLeaseRow]:
         """Daemons whose heartbeat is newer than ``stale_before``."""
         with self._read() as conn:
             rows = conn.execute(select(DaemonLease)
                                 .where(DaemonLease.heartbeat_at >= stale_before))
-            return [dict(r._mapping) for r in rows]
+            return [row_of(DaemonLeaseRow, r) for r in rows]
 
     def register_daemon(self, daemon_id: str, host: str, pid: int, now: datetime) -> None:
         with self._write() as conn:
@@ -108,12 +109,12 @@ class DaemonQueries(StoreBase):
                          .values(status=status, finished_at=now, run_id=run_id, note=note,
                                  lease_until=None))
 
-    def expired_claims(self, now: datetime) -> list[dict[str, Any]]:
+    def expired_claims(self, now: datetime) -> list[SlotClaimRow]:
         """Running claims whose lease ran out: their daemon died mid-round."""
         with self._read() as conn:
             rows = conn.execute(select(SlotClaim).where(SlotClaim.status == "running",
                                                         SlotClaim.lease_until < now))
-            return [dict(r._mapping) for r in rows]
+            return [row_of(SlotClaimRow, r) for r in rows]
 
     def abandon_claim(self, claim_id: int, now: datetime, note: str) -> bool:
         """Mark an expired claim abandoned (a conditional UPDATE: one daemon does it)."""
@@ -124,13 +125,13 @@ class DaemonQueries(StoreBase):
                                 .values(status="abandoned", finished_at=now, note=note,
                                         lease_until=None)).rowcount == 1
 
-    def slot_claims(self, target: str | None = None) -> list[dict[str, Any]]:
+    def slot_claims(self, target: str | None = None) -> list[SlotClaimRow]:
         """Every slot row, oldest slot first."""
         q = select(SlotClaim).order_by(SlotClaim.scheduled_for, SlotClaim.id)
         if target is not None:
             q = q.where(SlotClaim.target == target)
         with self._read() as conn:
-            return [dict(r._mapping) for r in conn.execute(q)]
+            return [row_of(SlotClaimRow, r) for r in conn.execute(q)]
 
     def running_run(self, target: str, *, slot: datetime | None = None,
                     trigger: str | None = None) -> int | None:

@@ -164,3 +164,31 @@ class FindingRecord:
     confirmed: bool
     confirmed_by: str | None
     details: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SlotClaimRow:
+    """A scheduled slot of a target, claimed by a daemon or recorded missed (``slot_claims``)."""
+
+    id: int
+    target: str
+    scheduled_for: datetime
+    status: str
+    trigger: str
+    daemon_id: str | None
+    claimed_at: datetime
+    lease_until: datetime | None = None
+    finished_at: datetime | None = None
+    run_id: int | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class DaemonLeaseRow:
+    """A running daemon and its last sign of life (table ``daemon_leases``)."""
+
+    daemon_id: str
+    host: str
+    pid: int
+    started_at: datetime
+    heartbeat_at: datetime

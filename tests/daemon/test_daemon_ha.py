@@ -17,16 +17,16 @@ def _slot_table(store, target: str) -> dict[datetime, dict]:
     rows = store.slot_claims(target)
     by_slot: dict[datetime, dict] = {}
     for r in rows:
-        assert r["scheduled_for"] not in by_slot, "a slot has two rows"
-        by_slot[r["scheduled_for"]] = r
+        assert r.scheduled_for not in by_slot, "a slot has two rows"
+        by_slot[r.scheduled_for] = r
     return by_slot
 
 
 def _runs_per_slot(store, target: str) -> dict[datetime, int]:
     counts: dict[datetime, int] = {}
     for run in store.runs(target, limit=500):
-        claim_slot = next((c["scheduled_for"] for c in store.slot_claims(target)
-                           if c["run_id"] == run.id), None)
+        claim_slot = next((c.scheduled_for for c in store.slot_claims(target)
+                           if c.run_id == run.id), None)
         if claim_slot is not None:
             counts[claim_slot] = counts.get(claim_slot, 0) + 1
     return counts
@@ -83,7 +83,7 @@ def test_sigkill_of_one_daemon_the_other_carries_on_within_two_ticks(
     b_id = _daemon_id(b)
     for s in after:
         assert table[s]["status"] == "done" and table[s]["daemon_id"] == b_id, table[s]
-    assert all(r["status"] != "running" for r in table.values() if r["scheduled_for"]
+    assert all(r.status != "running" for r in table.values() if r.scheduled_for
                < killed_at - timedelta(seconds=4))
 
 

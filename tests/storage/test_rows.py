@@ -9,12 +9,14 @@ import pytest
 from drift_monitor.storage import rows
 from drift_monitor.storage.tables import (
     Base,
+    DaemonLease,
     FindingRow,
     Incident,
     IncidentEvent,
     Notification,
     OperatorAction,
     Silence,
+    SlotClaim,
 )
 
 JOINED = {"target"}  # columns a query adds from another table
@@ -25,10 +27,12 @@ JOINED = {"target"}  # columns a query adds from another table
                                             (rows.NotificationRow, Notification),
                                             (rows.SilenceRow, Silence),
                                             (rows.OperatorActionRow, OperatorAction),
-                                            (rows.FindingRecord, FindingRow)])
+                                            (rows.FindingRecord, FindingRow),
+                                            (rows.SlotClaimRow, SlotClaim),
+                                            (rows.DaemonLeaseRow, DaemonLease)])
 def test_a_row_has_exactly_its_tables_columns(row: type, table: type[Base]) -> None:
     columns = [c.name for c in table.__table__.columns]
-    names = [f.name for f in fields(row) if f.name not in JOINED]
+    names = [f.name for f in fields(row) if f.name in columns or f.name not in JOINED]
     assert names == columns
 
 
