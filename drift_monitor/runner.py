@@ -39,7 +39,8 @@ from drift_monitor.providers.limits import DailyBudget, RateLimiter
 from drift_monitor.providers.retry import RetryPolicy, call_with_retries
 from drift_monitor.storage.bounds import bound_response_row
 from drift_monitor.storage.engine import database_errors
-from drift_monitor.storage.queries import RUN_HEARTBEAT_S, RunSummary, Store
+from drift_monitor.storage.queries import Store
+from drift_monitor.storage.run_queries import RUN_HEARTBEAT_S, RunSummary
 
 log = logging.getLogger(__name__)
 
