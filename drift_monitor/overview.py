@@ -23,7 +23,13 @@ from typing import Any
 from drift_monitor.alerting.operations import covering_silence
 from drift_monitor.config import Config, TargetConfig
 from drift_monitor.storage.queries import Store
-from drift_monitor.storage.rows import IncidentRow, SilenceRow, as_dict
+from drift_monitor.storage.rows import (
+    IncidentRow,
+    LatestCheck,
+    LatestRun,
+    SilenceRow,
+    as_dict,
+)
 
 STATES = ("drifting", "failing", "stale", "confirming", "silenced", "ok")
 STALE_INTERVALS = 2
@@ -37,8 +43,8 @@ class TargetStatus:
     schedule: str
     state: str
     why: str
-    last_run: dict[str, Any] | None = None
-    last_check: dict[str, Any] | None = None
+    last_run: LatestRun | None = None
+    last_check: LatestCheck | None = None
     open_incidents: list[dict[str, Any]] = field(default_factory=list)
     silences: list[SilenceRow] = field(default_factory=list)
     runs_24h: int = 0
@@ -80,21 +86,21 @@ def interval(target: TargetConfig, now: datetime) -> timedelta:
     return (second - first) if first and second else timedelta(days=1)
 
 
-def _state(t: TargetConfig, now: datetime, last_run: dict[str, Any] | None,
-           last_check: dict[str, Any] | None, incidents: list[dict[str, Any]],
+def _state(t: TargetConfig, now: datetime, last_run: LatestRun | None,
+           last_check: LatestCheck | None, incidents: list[dict[str, Any]],
            silences: list[SilenceRow]) -> tuple[str, str]:
     loud = [i for i in incidents if i.get("silenced_by") is None]
     if loud:
         return "drifting", ", ".join(f"#{i['id']} {i['dimension']}" for i in loud)
-    if last_run is not None and last_run["status"] == "failed":
-        return "failing", f"run {last_run['id']} failed"
+    if last_run is not None and last_run.status == "failed":
+        return "failing", f"run {last_run.id} failed"
     if last_run is None:
         return "stale", "no run yet"
     gap = interval(t, now) * STALE_INTERVALS
-    if now - last_run["started_at"] > gap:
-        return "stale", f"no run since {last_run['started_at']:%Y-%m-%d %H:%M} UTC"
-    if last_check is not None and last_check["status"] == "unconfirmed":
-        return "confirming", f"check {last_check['id']} saw unconfirmed drift"
+    if now - last_run.started_at > gap:
+        return "stale", f"no run since {last_run.started_at:%Y-%m-%d %H:%M} UTC"
+    if last_check is not None and last_check.status == "unconfirmed":
+        return "confirming", f"check {last_check.id} saw unconfirmed drift"
     if silences:
         return "silenced", ", ".join(f"silence {s.id}" for s in silences)
     return "ok", ""

@@ -54,7 +54,7 @@ def targets(state: State, as_json: bool) -> None:
         return
     for r in rows:
         run = r.last_run
-        last = "never" if run is None else f"{_t(run['started_at'])} UTC ({run['status']})"
+        last = "never" if run is None else f"{_t(run.started_at)} UTC ({run.status})"
         cost = "n/a" if r.cost_today_usd is None else f"${r.cost_today_usd:.2f}"
         models = ", ".join(r.model_strings_24h) or "none"
         click.echo(f"{r.name}: {r.state.upper()}" + (f" ({r.why})" if r.why else ""))

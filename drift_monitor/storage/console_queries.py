@@ -16,7 +16,13 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import aliased
 
 from drift_monitor.storage.base import StoreBase
-from drift_monitor.storage.rows import FindingRecord, IncidentRow, row_of
+from drift_monitor.storage.rows import (
+    FindingRecord,
+    IncidentRow,
+    LatestCheck,
+    LatestRun,
+    row_of,
+)
 from drift_monitor.storage.tables import (
     Baseline,
     Check,
@@ -39,7 +45,7 @@ class ConsoleQueries(StoreBase):
                                 .where(Target.name.in_(list(names))))
             return {str(n): int(i) for n, i in rows}
 
-    def latest_runs(self, target_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    def latest_runs(self, target_ids: Sequence[int]) -> dict[int, LatestRun]:
         """The most recently started run of each target: per target one backward step on
         ``(target_id, started_at)``, then the run by its key."""
         if not target_ids:
@@ -52,9 +58,9 @@ class ConsoleQueries(StoreBase):
              .select_from(Target).join(Run, Run.id == newest)
              .where(Target.id.in_(list(target_ids))))
         with self._read() as conn:
-            return {r.target_id: dict(r._mapping) for r in conn.execute(q)}
+            return {r.target_id: row_of(LatestRun, r) for r in conn.execute(q)}
 
-    def latest_checks(self, target_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    def latest_checks(self, target_ids: Sequence[int]) -> dict[int, LatestCheck]:
         """The most recent check of each target (as latest_runs, on ``(target_id,
         created_at)``)."""
         if not target_ids:
@@ -67,7 +73,7 @@ class ConsoleQueries(StoreBase):
              .select_from(Target).join(Check, Check.id == newest)
              .where(Target.id.in_(list(target_ids))))
         with self._read() as conn:
-            return {r.target_id: dict(r._mapping) for r in conn.execute(q)}
+            return {r.target_id: row_of(LatestCheck, r) for r in conn.execute(q)}
 
     def run_totals_since(self, target_ids: Sequence[int],
                          since: datetime) -> dict[int, dict[str, int]]:

@@ -192,3 +192,30 @@ class DaemonLeaseRow:
     pid: int
     started_at: datetime
     heartbeat_at: datetime
+
+
+@dataclass(frozen=True)
+class LatestRun:
+    """A target's most recently started run, as the console and ``targets`` show it."""
+
+    id: int
+    target_id: int
+    status: str
+    trigger: str
+    started_at: datetime
+    finished_at: datetime | None
+    ok_count: int
+    failed_count: int
+    note: str | None
+
+
+@dataclass(frozen=True)
+class LatestCheck:
+    """A target's most recent check, as the console and ``targets`` show it."""
+
+    id: int
+    target_id: int
+    status: str
+    drift: bool
+    created_at: datetime
+    error: str | None

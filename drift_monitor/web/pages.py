@@ -23,7 +23,7 @@ _TOKENS = re.compile(r"\s+|\w+|[^\w\s]")
 _CLIPPED = re.compile(r" \[\.\.\. \d+ more chars\]$")
 SORTS = {"name": lambda r: r.name,
          "state": lambda r: (STATES.index(r.state), r.name),
-         "last_run": lambda r: (r.last_run["started_at"].timestamp() if r.last_run else 0.0),
+         "last_run": lambda r: (r.last_run.started_at.timestamp() if r.last_run else 0.0),
          "errors": lambda r: -(r.error_rate_24h or 0.0),
          "cost": lambda r: -(r.cost_today_usd or 0.0)}
 
@@ -84,7 +84,7 @@ def target_page(config: Config, store: Store, name: str, now: datetime, *,
                                           else "-")}
                         for b in history]
     if status.last_run is not None:
-        ctx["probes"] = store.probe_versions_of_run(status.last_run["id"])
+        ctx["probes"] = store.probe_versions_of_run(status.last_run.id)
     ctx["incidents"] = store.target_incidents(tid, limit=30)
     if t.control:
         from drift_monitor.alerting.control import control_lines
