@@ -272,7 +272,7 @@ def rss():
     for line in open('/proc/self/status'):
         if line.startswith('VmRSS:'):
             return int(line.split()[1]) / 1024
-import drift_monitor.alerting.incidents, drift_monitor.detection.check  # what start() loads
+import drift_monitor.alerting.incidents, drift_monitor.app.checks  # what start() loads
 import drift_monitor.daemon.service, drift_monitor.digest
 from apscheduler.schedulers.background import BackgroundScheduler
 from drift_monitor.config import load_config

@@ -24,7 +24,7 @@ database:
   target's previous check still ran;
 - CPU: user + system seconds of each daemon (/proc) per round done; CPU per round alone and per
   check alone measured in this process afterwards (``time.process_time`` around ``probe_round``
-  and ``check_target`` on a few targets of the phase's database; the fake server runs in a
+  and ``run_check`` on a few targets of the phase's database; the fake server runs in a
   subprocess, so its work is not counted);
 - peak RSS of each daemon (VmHWM).
 
@@ -132,9 +132,8 @@ def measure_cpu(config_path: Path, url: str, samples: int = 4) -> dict[str, floa
     """CPU seconds of one round and of one check, in this process."""
     os.environ["DRIFT_MONITOR_DATABASE_URL"] = url
     os.environ["SCALE_KEY"] = "sk-scale-benchmark-key"
-    from drift_monitor.alerting.incidents import check_saver
+    from drift_monitor.app.checks import run_check
     from drift_monitor.config import load_config
-    from drift_monitor.detection.check import check_target
     from drift_monitor.runner import probe_round
     from drift_monitor.storage.engine import make_engine
     from drift_monitor.storage.queries import Store
@@ -150,8 +149,7 @@ def measure_cpu(config_path: Path, url: str, samples: int = 4) -> dict[str, floa
             asyncio.run(probe_round(config, t, store, probes, trigger="manual"))
             rounds.append(time.process_time() - c0)
             c0 = time.process_time()
-            result = check_target(config, t, store, confirm_round=None,
-                                  save=check_saver(config, store, notify=False))
+            result = run_check(config, t, store, notify=False)
             if result.error is None:
                 checks.append(time.process_time() - c0)
     finally:

@@ -103,9 +103,10 @@ def gpt35() -> None:
     import tempfile
     from importlib import resources
 
+    from drift_monitor.app.checks import run_check
+    from drift_monitor.app.demo import SUITES, _write  # reuse the demo's config
+    from drift_monitor.app.rounds import confirm_round
     from drift_monitor.config import load_config
-    from drift_monitor.demo import SUITES, _write  # reuse the demo's config
-    from drift_monitor.detection.check import check_target, make_confirm_round
     from drift_monitor.runner import probe_round
     from drift_monitor.storage.engine import ensure_schema, make_engine
     from drift_monitor.storage.queries import Store
@@ -131,8 +132,9 @@ def gpt35() -> None:
         target = config.target("gpt35")
         asyncio.run(probe_round(config, target, store, library.select(SUITES)))
         t0 = time.perf_counter()
-        result = check_target(config, target, store,
-                              confirm_round=make_confirm_round(config, target, store, library))
+        result = run_check(config, target, store,
+                           confirm=confirm_round(config, target, store,
+                                                 library.select(SUITES)))
         elapsed = time.perf_counter() - t0
         engine.dispose()
     per_suite: dict[str, list] = defaultdict(list)

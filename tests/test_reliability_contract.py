@@ -110,11 +110,11 @@ PROMISES: dict[int, tuple[str, list[str]]] = {
     ]),
     11: ("an outage is a finding: all-failing calls page (operational) and resolve; /healthz "
          "and /metrics show it", [
-             "operations/test_outage.py::"
+             "app/test_outage.py::"
              "test_an_expired_key_pages_within_three_rounds_and_resolves_when_fixed",
-             "operations/test_outage.py::"
+             "app/test_outage.py::"
              "test_two_failed_rounds_make_a_critical_confirmed_operational_finding",
-             "detection/test_check.py::test_a_window_of_failed_calls_is_operational",
+             "app/test_checks.py::test_a_window_of_failed_calls_is_operational",
              "daemon/test_daemon_ha.py::"
              "test_healthz_turns_503_when_the_database_goes_away_and_200_when_it_returns",
              "daemon/test_daemon_process.py::"

@@ -114,7 +114,7 @@ def test_the_sweep_abandons_runs_whose_heartbeat_stopped_and_keeps_live_ones(
 
 
 def test_an_abandoned_run_is_never_pinned_into_the_automatic_baseline(db_url: str) -> None:
-    from drift_monitor.detection.baselines import ensure_baseline
+    from drift_monitor.app.baselines import ensure_baseline
 
     store = _store(db_url)
     tid = store.upsert_target("t", "openai", "m")

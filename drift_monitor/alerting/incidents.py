@@ -42,7 +42,7 @@ from drift_monitor.storage.rows import IncidentRow
 from drift_monitor.storage.transaction import Transaction
 
 if TYPE_CHECKING:
-    from drift_monitor.detection.check import CheckResult
+    from drift_monitor.detection.result import CheckResult
 
 log = logging.getLogger(__name__)
 
@@ -342,7 +342,7 @@ def _interactive(config: Config) -> bool:
 def check_saver(config: Config, store: Store, *, notify: bool = True, now: Clock = utc_now,
                 decisions: list[Decision] | None = None,
                 ) -> Callable[[dict[str, Any], list[dict[str, Any]], CheckResult], int]:
-    """A ``save`` hook for check_target: stores the check, its findings, the incident changes
+    """A ``save`` hook for run_check: stores the check, its findings, the incident changes
     and the notifications they queue in one transaction. Decisions are appended to
     ``decisions`` when given. Raises StorageError when the database fails; then nothing is
     stored."""

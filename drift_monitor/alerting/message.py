@@ -15,7 +15,7 @@ from drift_monitor.detection.findings import Finding, severity_rank
 from drift_monitor.storage.rows import IncidentRow
 
 if TYPE_CHECKING:
-    from drift_monitor.detection.check import CheckResult
+    from drift_monitor.detection.result import CheckResult
 
 MAX_FINDINGS = 12  # per message; the rest are counted ("and 4 more findings")
 MAX_PROBES = 5  # probe names listed per finding

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import click
@@ -24,31 +23,6 @@ def baseline() -> None:
     """Pin, show and accept baselines."""
 
 
-def _pin(state: State, target: str, runs: int, *, reason: str, note: str | None = None,
-         hook: Callable[[Any, int], Any] | None = None, actor: str | None = None) -> Any:
-    """Pin the target's last ``runs`` finished runs; ``hook(store, target_id)`` gives what
-    runs in the same transaction, where who pinned it (``--as`` or $USER) is recorded too."""
-    from drift_monitor.alerting.operations import default_actor
-    from drift_monitor.clock import utc_now
-    from drift_monitor.detection.baselines import pin_latest
-
-    t = state.config.target(target)
-    who = default_actor(actor)
-    store = open_store(state.config)
-    tid = store.upsert_target(t.name, t.provider, t.model)
-    inner = hook(store, tid) if hook else None
-
-    def same_transaction(tx: Any, baseline_id: int, run_ids: list[int]) -> None:
-        tx.record_action({"at": utc_now(), "actor": who, "action": f"baseline_{reason}",
-                          "target": t.name, "baseline_id": baseline_id,
-                          "note": f"runs {run_ids}"})
-        if inner is not None:
-            inner(tx, baseline_id, run_ids)
-
-    return pin_latest(store, tid, t.name, runs, reason=reason, note=note,
-                      same_transaction=same_transaction)
-
-
 @baseline.command("set")
 @click.option("--target", "-t", required=True, help="Target name.")
 @click.option("--runs", type=click.IntRange(1, 100), default=None,
@@ -58,9 +32,9 @@ def _pin(state: State, target: str, runs: int, *, reason: str, note: str | None 
 @handles_errors
 def baseline_set(state: State, target: str, runs: int | None, actor: str | None) -> None:
     """Pin the last N finished runs as the target's baseline."""
-    config = state.config
-    pinned = _pin(state, target, runs or config.settings.baseline.min_runs, reason="set",
-                  actor=actor)
+    from drift_monitor.app.baselines import set_baseline
+
+    pinned = set_baseline(state.config, open_store(state.config), target, runs, actor=actor)
     click.echo(f"{target}: baseline {pinned.id} pinned on runs {pinned.run_ids}")
 
 
@@ -76,14 +50,11 @@ def baseline_accept(state: State, target: str, runs: int | None, actor: str | No
 
     The target's open incidents close as accepted in the same transaction.
     """
-    from drift_monitor.alerting.incidents import accept_hook
+    from drift_monitor.app.baselines import accept_baseline
 
-    config = state.config
     decisions: list[Any] = []
-    pinned = _pin(state, target, runs or config.settings.detection.window_runs, reason="accept",
-                  note="accepted after review",
-                  hook=lambda store, tid: accept_hook(config, store, target, tid,
-                                                      decisions=decisions), actor=actor)
+    pinned = accept_baseline(state.config, open_store(state.config), target, runs, actor=actor,
+                             decisions=decisions)
     click.echo(f"{target}: accepted; baseline {pinned.id} now pins runs {pinned.run_ids}")
     for d in decisions:
         click.echo(f"  incident {d.incident_id} ({d.dimension}) closed as accepted"

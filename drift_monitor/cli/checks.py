@@ -35,25 +35,17 @@ def check(state: State, targets: tuple[str, ...], as_json: bool, no_notify: bool
     """
     import json
 
-    from drift_monitor.alerting.incidents import check_saver
     from drift_monitor.alerting.render import finding_lines
-    from drift_monitor.detection.check import check_target, make_confirm_round
+    from drift_monitor.app.checks import run_checks
 
     config = state.config
     library = config.load_probes()
     config.check_suites(library)
     chosen = config.targets(list(targets))
-    # a control arm is checked before the targets it controls, so their alerts read its
-    # check of this round, not the previous one
-    controls = {t.control for t in config.targets()}
-    chosen.sort(key=lambda t: t.name not in controls)
     store = open_store(config)
-    results = []
     decisions: list[Any] = []
-    save = check_saver(config, store, notify=not no_notify, decisions=decisions)
-    for t in chosen:
-        confirm = make_confirm_round(config, t, store, library)
-        results.append(check_target(config, t, store, confirm_round=confirm, save=save))
+    results = run_checks(config, store, chosen, library, notify=not no_notify,
+                         decisions=decisions)
     if as_json:
         click.echo(json.dumps({"checks": [r.to_json() for r in results]}, indent=2))
     else:

@@ -37,7 +37,7 @@ def compare(state: State, pinned: str, candidate: str, samples: int | None,
 
     Exit 0 when the report was made, 2 on bad input (unknown target, no common probes).
     """
-    from drift_monitor.compare import compare_targets
+    from drift_monitor.app.compare import compare_targets
     from drift_monitor.compare.text import render_text
 
     config = state.config

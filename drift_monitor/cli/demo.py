@@ -16,6 +16,6 @@ from drift_monitor.cli._base import handles_errors, main
 @handles_errors
 def demo(directory: str | None) -> None:
     """A self-contained run on recorded GPT-3.5 data: baseline, silent update, detection."""
-    from drift_monitor.demo import run_demo
+    from drift_monitor.app.demo import run_demo
 
     run_demo(Path(directory) if directory else None, echo=click.echo)

@@ -45,8 +45,8 @@ def _echo_json(obj: Any) -> None:
 def targets(state: State, as_json: bool) -> None:
     """Every target with its state (ok, drifting, confirming, stale, failing, silenced), last
     run, open incidents, error rate and models of the last 24 h, cost today."""
+    from drift_monitor.app.overview import overview
     from drift_monitor.digest import fmt_pct
-    from drift_monitor.overview import overview
 
     rows = overview(state.config, open_store(state.config), _now())
     if as_json:

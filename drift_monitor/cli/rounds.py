@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from typing import Any
 
@@ -13,14 +12,6 @@ from drift_monitor.cli._base import State, handles_errors, main, open_store, pas
 # --- probe ----------------------------------------------------------------------------------
 
 INTERRUPTED_NOTE = "interrupted (Ctrl-C): the responses received before are stored"
-
-
-def _finish_interrupted(store: Any, target: str) -> int | None:
-    """Ctrl-C stopped the round: finish its run (never left ``running``)."""
-    run_id = store.running_run(target, trigger="manual")
-    if run_id is not None:
-        store.finish_run(run_id, note=INTERRUPTED_NOTE)
-    return run_id
 
 
 def _top_error(store: Any, target: str) -> str | None:
@@ -51,10 +42,10 @@ def probe(state: State, targets: tuple[str, ...], samples: int | None, as_json: 
     (possibly partially), 1 when every call of a round failed, 2 on bad input or when the
     database failed mid-round (what was stored is kept), 130 when interrupted.
     """
+    from drift_monitor.app.estimate import estimate
+    from drift_monitor.app.rounds import finish_interrupted, run_round
     from drift_monitor.cli._progress import RoundProgress
     from drift_monitor.errors import StorageError
-    from drift_monitor.estimate import estimate
-    from drift_monitor.runner import probe_round
     from drift_monitor.storage.engine import ensure_schema, make_engine
     from drift_monitor.storage.queries import Store
 
@@ -76,11 +67,12 @@ def probe(state: State, targets: tuple[str, ...], samples: int | None, as_json: 
             click.echo(f"probe {target.name}: {estimate(target, probes, samples).describe()}",
                        err=True)
             try:
-                summary = asyncio.run(probe_round(config, target, store, probes,
-                                                  samples=samples,
-                                                  progress=RoundProgress(target.name)))
+                summary = run_round(config, target, store, probes, samples=samples,
+                                    progress=RoundProgress(target.name))
             except KeyboardInterrupt:
-                run_id = _finish_interrupted(store, target.name)
+                # finish its run (never left ``running``)
+                run_id = finish_interrupted(store, target.name, INTERRUPTED_NOTE,
+                                            trigger="manual")
                 click.echo(f"interrupted: run {run_id} of {target.name} finished with the "
                            "responses received so far", err=True)
                 sys.exit(130)
@@ -125,7 +117,8 @@ def features() -> None:
 @handles_errors
 def features_recompute(state: State, target: str | None) -> None:
     """Compute features for stored responses whose feature-set version is not the current one."""
-    from drift_monitor.features.persist import current_version, recompute
+    from drift_monitor.app.features import recompute
+    from drift_monitor.features.persist import current_version
 
     config = state.config
     if target:

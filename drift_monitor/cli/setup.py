@@ -59,7 +59,7 @@ def validate(state: State, as_json: bool) -> None:
     """Load config and probes, check every target, and print a summary with each target's
     calls and estimated cost per round and per month."""
     from drift_monitor.alerting.routes import route_problems, router_for
-    from drift_monitor.estimate import estimate
+    from drift_monitor.app.estimate import estimate
     from drift_monitor.storage.engine import safe_url
 
     config = state.config
@@ -187,8 +187,8 @@ def db_upgrade(state: State) -> None:
 def db_prune(state: State, dry_run: bool, as_json: bool) -> None:
     """Apply `retention` now: delete responses and runs older than it, in small batches,
     never a baseline's runs or their responses."""
+    from drift_monitor.app.retention import prune
     from drift_monitor.cli._base import open_store
-    from drift_monitor.retention import prune
 
     config = state.config
     retention = config.settings.retention

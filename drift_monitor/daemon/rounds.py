@@ -15,6 +15,7 @@ from collections.abc import Callable, Coroutine
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from drift_monitor.app.rounds import confirm_round, finish_interrupted, run_round
 from drift_monitor.clock import utc_now
 from drift_monitor.config import Config, TargetConfig
 from drift_monitor.daemon.metrics import Metrics
@@ -24,7 +25,7 @@ from drift_monitor.probes import ProbeLibrary
 from drift_monitor.storage.queries import Store
 
 if TYPE_CHECKING:
-    from drift_monitor.detection.check import CheckResult
+    from drift_monitor.detection.result import CheckResult
 
 log = logging.getLogger("drift_monitor.daemon")
 T = TypeVar("T")
@@ -98,6 +99,11 @@ class TargetJobs:
         # one round at a time per target in this daemon; a check may run beside the next round
         self.round_lock = threading.Lock()
         self.check_lock = threading.Lock()
+        # the check's confirmation round, cancellable like the slots' rounds
+        self._confirm_round = confirm_round(
+            config, target, store, self.probes, execute=runner.run,
+            errors=(RoundCancelled, DriftMonitorError), on_error=self._confirmation_failed,
+            stopped=stopping.is_set, on_call=metrics.on_call)
 
     def scheduled(self) -> None:
         """The schedule fired: the slot is the latest one at or before now."""
@@ -170,14 +176,12 @@ class TargetJobs:
                 "last": gap[-1].isoformat()})
 
     def _round(self, slot: datetime, trigger: str, fields: dict[str, Any]) -> bool:
-        from drift_monitor.runner import probe_round
-
         log.info("round started", extra=fields)
         t0 = time.monotonic()
         try:
-            summary = self.runner.run(lambda: probe_round(
-                self.config, self.target, self.store, self.probes, trigger=trigger,
-                scheduled_for=slot, on_call=self.metrics.on_call))
+            summary = run_round(self.config, self.target, self.store, self.probes,
+                                execute=self.runner.run, trigger=trigger, scheduled_for=slot,
+                                on_call=self.metrics.on_call)
         except RoundCancelled:
             run_id = self._finish_orphan(slot, "interrupted: the daemon stopped mid-round; the "
                                                "responses received before are stored")
@@ -210,11 +214,8 @@ class TargetJobs:
     def _finish_orphan(self, slot: datetime | None, note: str) -> int | None:
         """Finish the run a broken round left ``running`` (its stored responses are kept)."""
         try:
-            run_id = self.store.running_run(self.name, slot=slot,
-                                            trigger="confirmation" if slot is None else None)
-            if run_id is not None:
-                self.store.finish_run(run_id, note=note)
-            return run_id
+            return finish_interrupted(self.store, self.name, note, slot=slot,
+                                      trigger="confirmation" if slot is None else None)
         except Exception:
             log.exception("could not finish the interrupted run", extra={"target": self.name})
             return None
@@ -223,8 +224,8 @@ class TargetJobs:
         """Compare the latest window with the baseline; incidents and the outbox are written
         in the check's transaction. Skipped when this target's previous check still runs;
         waits while other targets' checks hold the shared check slots."""
-        from drift_monitor.alerting.incidents import check_saver
-        from drift_monitor.detection.check import check_target
+        # the detection stack (scipy, scikit-learn): loaded by Daemon.start, not at import
+        from drift_monitor.app.checks import run_check
 
         if not self.check_lock.acquire(blocking=False):
             log.info("check skipped: the previous check still runs", extra={"target": self.name})
@@ -236,9 +237,8 @@ class TargetJobs:
             try:
                 if self.stopping.is_set():
                     return
-                save = check_saver(self.config, self.store, notify=True)
-                result = check_target(self.config, self.target, self.store,
-                                      confirm_round=self._confirm_round, save=save)
+                result = run_check(self.config, self.target, self.store,
+                                   confirm=self._confirm_round, notify=True)
             finally:
                 self.check_slots.release()
         except Exception:
@@ -262,22 +262,8 @@ class TargetJobs:
                                           "drift": result.drift,
                                           "findings": len(result.findings)})
 
-    def _confirm_round(self, probe_keys: list[str]) -> int | None:
-        """Like detection.check.make_confirm_round, but cancellable when the daemon stops."""
-        from drift_monitor.runner import probe_round
-
-        by_key = {f"{p.suite}/{p.id}@{p.version}": p for p in self.probes}
-        probes = [by_key[k] for k in probe_keys if k in by_key]
-        if not probes or self.stopping.is_set():
-            return None
-        try:
-            summary = self.runner.run(lambda: probe_round(
-                self.config, self.target, self.store, probes, trigger="confirmation",
-                on_call=self.metrics.on_call))
-        except (RoundCancelled, DriftMonitorError) as exc:
-            if isinstance(exc, RoundCancelled):
-                self._finish_orphan(None, "interrupted: the daemon stopped mid-round")
-            log.warning("confirmation round not done", extra={"target": self.name,
-                                                              "reason": str(exc) or "stopped"})
-            return None
-        return summary.id if summary.ok else None
+    def _confirmation_failed(self, exc: BaseException) -> None:
+        if isinstance(exc, RoundCancelled):
+            self._finish_orphan(None, "interrupted: the daemon stopped mid-round")
+        log.warning("confirmation round not done", extra={"target": self.name,
+                                                          "reason": str(exc) or "stopped"})

@@ -94,7 +94,7 @@ class Daemon:
         clear message when any of that is impossible (nothing is left running then)."""
         # the detection stack (scipy, scikit-learn) loads now, not inside the first slot
         import drift_monitor.alerting.incidents  # noqa: F401
-        import drift_monitor.detection.check  # noqa: F401
+        import drift_monitor.app.checks  # noqa: F401
         from drift_monitor.storage.engine import ensure_schema, make_engine, migration_lock
 
         config = self.config
@@ -205,7 +205,7 @@ class Daemon:
                                id="tick", next_run_time=now)
         self.scheduler.add_job(self._deliver, IntervalTrigger(seconds=self.delivery_s),
                                id="outbox", next_run_time=now)
-        from drift_monitor.retention import DAEMON_EVERY_S
+        from drift_monitor.app.retention import DAEMON_EVERY_S
 
         self.scheduler.add_job(self._prune, IntervalTrigger(seconds=DAEMON_EVERY_S), id="prune",
                                next_run_time=now + timedelta(seconds=30))
@@ -279,7 +279,7 @@ class Daemon:
 
     def _prune(self) -> None:
         """Apply ``retention`` a few small batches at a time (the rest at the next pass)."""
-        from drift_monitor.retention import DAEMON_MAX_BATCHES, prune
+        from drift_monitor.app.retention import DAEMON_MAX_BATCHES, prune
 
         if self.stopping.is_set():
             return

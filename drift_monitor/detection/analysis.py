@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 
 from drift_monitor.detection import stats
-from drift_monitor.detection.compare import (
+from drift_monitor.detection.domain import domain_classifier
+from drift_monitor.detection.feature_tests import (
     ALPHA,
     Comparison,
     aa_noise,
@@ -22,7 +23,6 @@ from drift_monitor.detection.compare import (
     suite_of,
     with_presence,
 )
-from drift_monitor.detection.domain import domain_classifier
 from drift_monitor.detection.findings import (
     MIN_EFFECT_AUC,
     Finding,

@@ -1,8 +1,8 @@
 """One check's decision: analyse the window, add it to the evidence, confirm, and say what pages.
 
-Pure: sides and evidence in, findings and evidence out. ``check_target`` (with the database and
-the provider) and ``benchmarks/detection.py`` (with recordings) both call :func:`decide`, so the
-benchmarks measure exactly what a check does.
+Pure: sides and evidence in, findings and evidence out. ``app.checks.run_check`` (with the
+database and the provider) and ``benchmarks/detection.py`` (with recordings) both call
+:func:`decide`, so the benchmarks measure exactly what a check does.
 
 What pages: a test whose sequential evidence alarms (see sequential.py). The per-check
 candidates (significant after Benjamini-Hochberg, above the minimum effect and the A/A floor)
@@ -23,7 +23,7 @@ import numpy as np
 
 from drift_monitor.detection import sequential
 from drift_monitor.detection.analysis import Analysis, analyse
-from drift_monitor.detection.compare import Comparison, suite_of
+from drift_monitor.detection.feature_tests import Comparison, suite_of
 from drift_monitor.detection.findings import (
     Finding,
     describe,

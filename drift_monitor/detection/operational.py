@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from drift_monitor.detection import stats
-from drift_monitor.detection.compare import Comparison
+from drift_monitor.detection.feature_tests import Comparison
 from drift_monitor.detection.findings import MIN_EFFECT
 from drift_monitor.detection.samples import Side
 

@@ -43,7 +43,7 @@ import numpy as np
 from scipy import stats as _stats
 
 from drift_monitor.detection import stats
-from drift_monitor.detection.compare import Comparison
+from drift_monitor.detection.feature_tests import Comparison
 
 Z_CAP = 8.0  # one check adds at most Z_CAP - K: a single extreme window never pages alone
 K = 0.5  # the per-check drift, in z, tolerated beyond the baseline's own offset

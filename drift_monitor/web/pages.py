@@ -9,11 +9,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from drift_monitor.alerting.operations import covering_silence
+from drift_monitor.app.overview import STATES, TargetStatus, overview
 from drift_monitor.charts import charts_for, svg
 from drift_monitor.config import Config
 from drift_monitor.digest import effect_series
 from drift_monitor.errors import OperationError
-from drift_monitor.overview import STATES, TargetStatus, overview
 from drift_monitor.storage.queries import Store
 from drift_monitor.storage.rows import IncidentRow, as_dict
 
@@ -178,9 +178,14 @@ def compare_report(config: Config, store: Store, pinned: str, candidate: str,
     """``drift-monitor compare`` as HTML, from stored runs only: when either target has no
     run of the last 24 h covering the probes both run, OperationError says which command
     makes one (the console never probes)."""
-    from drift_monitor.compare import compare_targets
+    from drift_monitor.app.compare import (
+        REUSE_HOURS,
+        common_probes,
+        compare_targets,
+        covering_run,
+        probe_key,
+    )
     from drift_monitor.compare.html import render_html
-    from drift_monitor.compare.runs import REUSE_HOURS, common_probes, covering_run, probe_key
 
     pt, ct = config.target(pinned), config.target(candidate)
     if pt.name == ct.name:

@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 
 from drift_monitor.alerting.incidents import Decision, check_saver
+from drift_monitor.app.stored import finding_row as _finding_row
 from drift_monitor.config import Config, load_config
-from drift_monitor.detection.check import CheckResult, _finding_row
 from drift_monitor.detection.findings import Finding
+from drift_monitor.detection.result import CheckResult
 from drift_monitor.storage.engine import ensure_schema, make_engine
 from drift_monitor.storage.queries import Store
 from tests.fakes.slack import BOT_TOKEN, FakeSlack

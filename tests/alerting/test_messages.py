@@ -14,8 +14,8 @@ from drift_monitor.alerting.channels.console import ConsoleChannel
 from drift_monitor.alerting.message import alert_payload
 from drift_monitor.alerting.outbox import deliver
 from drift_monitor.config import Config
-from drift_monitor.detection.check import CheckResult
 from drift_monitor.detection.findings import DIMENSIONS
+from drift_monitor.detection.result import CheckResult
 from drift_monitor.storage.queries import Store
 from drift_monitor.storage.rows import IncidentRow
 from tests.alerting.conftest import Clock, finding, make_config, record_check

@@ -7,7 +7,7 @@ import random
 import pytest
 
 from drift_monitor.detection.analysis import analyse, tarone
-from drift_monitor.detection.compare import Comparison, aa_noise
+from drift_monitor.detection.feature_tests import Comparison, aa_noise
 from drift_monitor.detection.samples import Sample, Side, edited_probes
 from drift_monitor.features import SPECS, compute_features
 

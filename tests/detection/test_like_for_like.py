@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from drift_monitor.detection.analysis import analyse
-from drift_monitor.detection.compare import _indicators, feature_tests, with_presence
+from drift_monitor.detection.feature_tests import _indicators, feature_tests, with_presence
 from drift_monitor.detection.samples import Sample, Side
 from drift_monitor.features import SPECS
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from drift_monitor.detection import sequential
-from drift_monitor.detection.compare import Comparison
+from drift_monitor.detection.feature_tests import Comparison
 from drift_monitor.detection.sequential import Evidence, budget_for, observe
 
 DAY = 86400.0

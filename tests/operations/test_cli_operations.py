@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from drift_monitor.app.estimate import estimate
 from drift_monitor.cli import main
 from drift_monitor.cli._progress import RoundProgress
 from drift_monitor.config import load_config, parse_schedule
 from drift_monitor.daemon.logs import JsonFormatter, SchedulerEvents
-from drift_monitor.estimate import estimate
 from tests.daemon.conftest import write_project
 
 

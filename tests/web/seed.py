@@ -9,9 +9,10 @@ import shutil
 from importlib import resources
 from pathlib import Path
 
-from drift_monitor.alerting.incidents import check_saver
+from drift_monitor.app.checks import run_check
+from drift_monitor.app.rounds import confirm_round
 from drift_monitor.config import Config, load_config
-from drift_monitor.detection.check import CheckResult, check_target, make_confirm_round
+from drift_monitor.detection.result import CheckResult
 from drift_monitor.runner import probe_round
 from drift_monitor.storage.engine import ensure_schema, make_engine
 from drift_monitor.storage.queries import Store
@@ -69,9 +70,8 @@ def seed(directory: Path, database: str, server: str = "") -> tuple[Config, Stor
     config = write_config(directory, database, "2023-06", server)
     target = config.target("gpt35")
     asyncio.run(probe_round(config, target, store, probes))
-    result = check_target(config, target, store,
-                          confirm_round=make_confirm_round(config, target, store, library),
-                          save=check_saver(config, store))
+    result = run_check(config, target, store,
+                       confirm=confirm_round(config, target, store, probes))
     return config, store, result
 
 
@@ -80,6 +80,5 @@ def drift_round(config: Config, store: Store) -> CheckResult:
     library = config.load_probes()
     target = config.target("gpt35")
     asyncio.run(probe_round(config, target, store, library.select(target.suites)))
-    return check_target(config, target, store,
-                        confirm_round=make_confirm_round(config, target, store, library),
-                        save=check_saver(config, store))
+    return run_check(config, target, store,
+                     confirm=confirm_round(config, target, store, library.select(target.suites)))

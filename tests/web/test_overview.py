@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import insert
 
 from drift_monitor.alerting.operations import add_silence
+from drift_monitor.app.overview import overview
 from drift_monitor.config import Config
-from drift_monitor.overview import overview
 from drift_monitor.storage.queries import Store
 from drift_monitor.storage.tables import Check, ProbeVersion, Response, Run
 from tests.alerting.conftest import Clock, finding, record_check

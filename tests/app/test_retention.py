@@ -12,10 +12,10 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select, update
 
+from drift_monitor.app.retention import prune
 from drift_monitor.cli import main
 from drift_monitor.config import load_config
 from drift_monitor.errors import ConfigError
-from drift_monitor.retention import prune
 from drift_monitor.storage.engine import make_engine
 from drift_monitor.storage.queries import Store
 from drift_monitor.storage.tables import Response, ResponseFeatures, Run

@@ -17,9 +17,10 @@ from sqlalchemy import text
 from drift_monitor.alerting.blocks import alert_blocks
 from drift_monitor.alerting.incidents import check_saver
 from drift_monitor.alerting.render import render_payload
+from drift_monitor.app.stored import finding_row as _finding_row
 from drift_monitor.cli import main
-from drift_monitor.detection.check import CheckResult, _finding_row
 from drift_monitor.detection.outage import RoundOutcome, outage_finding, recovered
+from drift_monitor.detection.result import CheckResult
 from drift_monitor.runner import STOP_AFTER_IDENTICAL
 from drift_monitor.storage.engine import ensure_schema, make_engine
 from drift_monitor.storage.queries import Store

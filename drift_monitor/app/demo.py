@@ -7,7 +7,6 @@ what changed, confirms it with an immediate round, and prints the alert that wou
 
 from __future__ import annotations
 
-import asyncio
 import io
 import shutil
 import tempfile
@@ -16,12 +15,11 @@ from importlib import resources
 from pathlib import Path
 
 from drift_monitor.alerting.channels.console import ConsoleChannel
-from drift_monitor.alerting.incidents import check_saver
 from drift_monitor.alerting.outbox import deliver
 from drift_monitor.alerting.render import finding_lines
+from drift_monitor.app.checks import run_check
+from drift_monitor.app.rounds import confirm_round, run_round
 from drift_monitor.config import load_config
-from drift_monitor.detection.check import check_target, make_confirm_round
-from drift_monitor.runner import probe_round
 from drift_monitor.storage.engine import ensure_schema, make_engine
 from drift_monitor.storage.queries import Store
 
@@ -71,17 +69,16 @@ def run_demo(directory: Path | None, *, echo: Callable[[str], None] = print) -> 
         echo(f"1. baseline: 3 rounds of {len(probes)} probes answered as gpt-3.5-turbo did in "
              "March 2023")
         for _ in range(3):
-            s = asyncio.run(probe_round(config, target, store, probes))
+            s = run_round(config, target, store, probes)
             echo(f"   run {s.id}: {s.status}, {s.ok} responses")
         echo("2. silent update: the same model name now answers as it did in June 2023")
         config = load_config(_write(directory, "2023-06"))
         target = config.target("gpt35")
-        s = asyncio.run(probe_round(config, target, store, probes))
+        s = run_round(config, target, store, probes)
         echo(f"   run {s.id}: {s.status}, {s.ok} responses")
         echo("3. check against the baseline (with an immediate confirmation round)")
-        result = check_target(config, target, store,
-                              confirm_round=make_confirm_round(config, target, store, library),
-                              save=check_saver(config, store))
+        result = run_check(config, target, store,
+                           confirm=confirm_round(config, target, store, probes))
         if result.error:
             echo(f"   error: {result.error}")
             return 0

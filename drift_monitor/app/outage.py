@@ -1,4 +1,4 @@
-"""The outage rule wired to the database: called first by every check (detection/check.py).
+"""The outage rule wired to the database: called first by every check (app/checks.py).
 
 When the target's newest rounds keep failing, the check is an *outage check*: it stores the
 outage finding (detection/outage.py) and touches only the ``operational`` incident, so an open
@@ -11,19 +11,15 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
 
+from drift_monitor.app.stored import Save, already_checked, finding_row
 from drift_monitor.config import Config, TargetConfig
 from drift_monitor.detection.outage import METRIC, RoundOutcome, outage_finding, recovered
+from drift_monitor.detection.result import CheckResult
+from drift_monitor.runner import redact
 from drift_monitor.storage.queries import Store
 
-if TYPE_CHECKING:
-    from drift_monitor.detection.check import CheckResult
-
 log = logging.getLogger(__name__)
-
-Save = Callable[[dict[str, Any], list[dict[str, Any]], "CheckResult"], int]
 SCOPE = ("operational",)
 # rounds that sent nothing (the daily budget) are skipped: look a little further back
 LOOKBACK_EXTRA = 5
@@ -31,8 +27,6 @@ LOOKBACK_EXTRA = 5
 
 def _rounds(config: Config, target: TargetConfig, store: Store,
             tid: int) -> list[RoundOutcome]:
-    from drift_monitor.runner import redact
-
     need = config.settings.detection.outage_rounds
     secrets = [os.environ.get(target.api_key_env, "")] if target.api_key_env else []
     out = []
@@ -49,12 +43,10 @@ def _outage_incident_open(store: Store, tid: int) -> bool:
 
 
 def outage_check(config: Config, target: TargetConfig, store: Store, tid: int,
-                 save: Save | None) -> CheckResult | None:
+                 save: Save) -> CheckResult | None:
     """The stored outage check when the target is failing (the caller returns it as the
     check's result); None otherwise, after storing a recovery check when calls succeed again
     after an outage incident."""
-    from drift_monitor.detection.check import CheckResult, _already_checked, _finding_row
-
     detection = config.settings.detection
     rounds = _rounds(config, target, store, tid)
     finding = outage_finding(rounds, rounds_needed=detection.outage_rounds,
@@ -75,7 +67,7 @@ def outage_check(config: Config, target: TargetConfig, store: Store, tid: int,
         if (previous is not None and sorted(previous[0]["window_run_ids"] or [])
                 == result.window_runs and any(f["metric"] == METRIC for f in previous[1])):
             # the same failing rounds were judged already: nothing new is stored or sent
-            return _already_checked(result, previous)
+            return already_checked(result, previous)
     else:
         newest = next(r for r in rounds if r.sent > 0)
         # no window of its own: the drift check that follows judges that run as usual (a
@@ -88,9 +80,8 @@ def outage_check(config: Config, target: TargetConfig, store: Store, tid: int,
                  "window_run_ids": result.window_runs, "baseline_run_ids": result.baseline_runs,
                  "baseline_responses": 0, "window_responses": 0, "confirmation_run_id": None,
                  "model_string_changed": False, "tests_run": 0, "notes": result.notes}
-    rows = [_finding_row(f) for f in result.findings]
-    result.check_id = (store.save_check(check_row, rows) if save is None
-                       else save(check_row, rows, result))
+    rows = [finding_row(f) for f in result.findings]
+    result.check_id = save(check_row, rows, result)
     log.log(logging.WARNING if result.drift else logging.INFO,
             "outage: the target is failing" if result.drift else "outage over",
             extra={"target": target.name, "check": result.check_id,
