@@ -38,9 +38,9 @@ from drift_monitor.providers.base import CallResult, ProbeRequest, Provider
 from drift_monitor.providers.limits import DailyBudget, RateLimiter
 from drift_monitor.providers.retry import RetryPolicy, call_with_retries
 from drift_monitor.storage.bounds import bound_response_row
-from drift_monitor.storage.engine import database_errors
 from drift_monitor.storage.queries import Store
 from drift_monitor.storage.run_queries import RUN_HEARTBEAT_S, RunSummary
+from drift_monitor.storage.sql import database_errors
 
 log = logging.getLogger(__name__)
 

@@ -34,7 +34,7 @@ def handles_errors(fn: F) -> F:
             _fail(str(exc))
         except Exception as exc:
             # SQLAlchemy's, from a path that does not go through Store (migrations)
-            from drift_monitor.storage.engine import as_storage_error
+            from drift_monitor.storage.sql import as_storage_error
 
             error = as_storage_error(exc)
             if error is None:
@@ -105,8 +105,8 @@ def main(ctx: click.Context, config_path: str | None, verbose: int) -> None:
 
 
 def open_store(config: Config) -> Any:
-    from drift_monitor.storage.engine import ensure_schema, make_engine
     from drift_monitor.storage.queries import Store
+    from drift_monitor.storage.engine import ensure_schema, make_engine
 
     engine = make_engine(config.database_url)
     ensure_schema(engine)

@@ -2,7 +2,7 @@
 
 Store's methods open their connections through :meth:`StoreBase._read` and
 :meth:`StoreBase._write`, so no SQLAlchemy exception reaches a caller (see
-``engine.database_errors``); a caller sees only the StorageError tree of ``drift_monitor.errors``.
+``sql.database_errors``); a caller sees only the StorageError tree of ``drift_monitor.errors``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from contextlib import contextmanager
 
 from sqlalchemy import Connection, Engine
 
-from drift_monitor.storage.engine import database_errors
+from drift_monitor.storage.sql import database_errors
 
 
 class StoreBase:

@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import delete, func, select, text, update
 
 from drift_monitor.storage.base import StoreBase
-from drift_monitor.storage.engine import insert
 from drift_monitor.storage.rows import DaemonLeaseRow, SlotClaimRow, row_of
+from drift_monitor.storage.sql import insert
 from drift_monitor.storage.tables import (
     DaemonLease,
     Incident,

@@ -4,9 +4,8 @@ SQLite runs in WAL mode with foreign keys on; PostgreSQL goes through psycopg 3.
 created and changed only by the Alembic migrations; commands that write call
 :func:`ensure_schema`, which migrates an empty database and refuses one that is behind.
 
-SQLAlchemy's exceptions never leave the storage package: :func:`database_errors` turns them
-into the StorageError tree of ``drift_monitor.errors`` (StorageUnavailable when another attempt
-may succeed, StatementRejected when it cannot).
+SQLAlchemy's exceptions never leave the storage package: ``sql.database_errors`` turns them
+into the StorageError tree of ``drift_monitor.errors``.
 """
 
 from __future__ import annotations
@@ -17,23 +16,22 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import (
     ArgumentError,
     DBAPIError,
     NoSuchModuleError,
     OperationalError,
-    SQLAlchemyError,
 )
 
 from drift_monitor.errors import (
     SchemaError,
-    StatementRejected,
     StorageError,
     StorageUnavailable,
 )
+from drift_monitor.storage.queries import Store
+from drift_monitor.storage.sql import database_errors
 
 MIGRATION_LOCK_KEY = 0x6472696674  # "drift": a PostgreSQL advisory lock key of our own
 
@@ -114,50 +112,6 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             if parsed.get_backend_name() == "postgresql" else ""
         raise StorageError(f"no driver for {safe_url(url)}: {exc}{hint}") from None
     return engine
-
-
-def insert(bind: Engine | Connection, table: Any) -> Any:
-    """An INSERT for ``table`` in the bind's dialect, so that ``on_conflict_do_nothing`` and
-    ``returning`` work on SQLite and PostgreSQL alike (the one insert helper of the package)."""
-    dialect = postgresql if bind.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table)
-
-
-def db_error_reason(exc: BaseException) -> str:
-    """The first line of a database error: the driver's message without the SQL statement,
-    its parameters (which may hold an answer's text) or a password."""
-    orig = getattr(exc, "orig", None) or exc
-    line = (str(orig).strip().splitlines() or [""])[0][:300]
-    return f"{type(orig).__name__}: {line}"
-
-
-def transient(exc: BaseException) -> bool:
-    """True when another attempt may succeed: the database is away, the connection dropped,
-    a lock or a read-only file (OperationalError), or the pool saw the connection die."""
-    return isinstance(exc, OperationalError) or (
-        isinstance(exc, DBAPIError) and bool(exc.connection_invalidated))
-
-
-def translate(exc: SQLAlchemyError) -> StorageError:
-    """The StorageError for one of SQLAlchemy's: one line, no SQL, parameters or password."""
-    reason = db_error_reason(exc)
-    if transient(exc):
-        return StorageUnavailable(reason)
-    return StatementRejected(reason)
-
-
-def as_storage_error(exc: BaseException) -> StorageError | None:
-    """``exc`` translated when it is one of SQLAlchemy's, else None."""
-    return translate(exc) if isinstance(exc, SQLAlchemyError) else None
-
-
-@contextmanager
-def database_errors() -> Iterator[None]:
-    """Run the block with SQLAlchemy's exceptions translated (see :func:`translate`)."""
-    try:
-        yield
-    except SQLAlchemyError as exc:
-        raise translate(exc) from None
 
 
 @contextmanager
@@ -261,7 +215,6 @@ def ensure_schema(engine: Engine) -> None:
     command that writes comes through here)."""
     with database_errors():
         _ensure_schema(engine)
-    from drift_monitor.storage.queries import Store
 
     swept = Store(engine).sweep_stale_runs()
     if swept:

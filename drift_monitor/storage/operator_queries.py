@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import func, select, update
 
 from drift_monitor.storage.base import StoreBase
-from drift_monitor.storage.engine import insert
 from drift_monitor.storage.rows import IncidentRow, OperatorActionRow, SilenceRow, row_of
+from drift_monitor.storage.sql import insert
 from drift_monitor.storage.tables import (
     Incident,
     IncidentEvent,

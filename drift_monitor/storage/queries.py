@@ -15,11 +15,11 @@ from drift_monitor.storage.alert_queries import AlertQueries
 from drift_monitor.storage.console_queries import ConsoleQueries
 from drift_monitor.storage.daemon_queries import DaemonQueries
 from drift_monitor.storage.digest_queries import DigestQueries
-from drift_monitor.storage.engine import insert
 from drift_monitor.storage.operator_queries import OperatorQueries
 from drift_monitor.storage.ops_queries import OpsQueries
 from drift_monitor.storage.rows import BaselineSummary
 from drift_monitor.storage.run_queries import RunQueries
+from drift_monitor.storage.sql import insert
 from drift_monitor.storage.tables import (
     Baseline,
     BaselineRun,

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from drift_monitor.clock import utc_now
 from drift_monitor.storage.base import StoreBase
 from drift_monitor.storage.bounds import bound_response_row, clean_json, cut
-from drift_monitor.storage.engine import database_errors, insert
+from drift_monitor.storage.sql import database_errors, insert
 from drift_monitor.storage.tables import Response, ResponseFeatures, Run, Target
 
 # a running run whose heartbeat is this old belongs to a process that stopped (rounds renew

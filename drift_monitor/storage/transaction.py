@@ -16,8 +16,8 @@ from typing import Any
 from sqlalchemy import Connection, delete, select, update
 
 from drift_monitor.clock import utc_now
-from drift_monitor.storage.engine import insert
 from drift_monitor.storage.rows import IncidentRow, SilenceRow, row_of
+from drift_monitor.storage.sql import insert
 from drift_monitor.storage.tables import (
     Baseline,
     BaselineRun,
