@@ -105,8 +105,8 @@ def main(ctx: click.Context, config_path: str | None, verbose: int) -> None:
 
 
 def open_store(config: Config) -> Any:
-    from drift_monitor.storage.queries import Store
     from drift_monitor.storage.engine import ensure_schema, make_engine
+    from drift_monitor.storage.queries import Store
 
     engine = make_engine(config.database_url)
     ensure_schema(engine)
