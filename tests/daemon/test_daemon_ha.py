@@ -53,12 +53,12 @@ def test_two_daemons_on_postgresql_run_20_slots_once_each_with_no_gap(
     window = [s for s in sorted(table) if s >= both_up + timedelta(seconds=1)][:20]
     # no gap: 20 consecutive seconds, every one with its row
     assert len(window) == 20 and window[-1] - window[0] == timedelta(seconds=19)
-    done = [s for s in window if table[s]["status"] == "done"]
-    assert len(done) >= 18, [(s, table[s]["status"], table[s]["note"]) for s in window]
+    done = [s for s in window if table[s].status == "done"]
+    assert len(done) >= 18, [(s, table[s].status, table[s].note) for s in window]
     # no duplicate: one run per slot, and the daemons shared the work
     per_slot = _runs_per_slot(store, "alpha")
     assert all(per_slot.get(s) == 1 for s in done)
-    owners = {table[s]["daemon_id"] for s in done}
+    owners = {table[s].daemon_id for s in done}
     assert owners <= {_daemon_id(a), _daemon_id(b)}
 
 
@@ -82,7 +82,7 @@ def test_sigkill_of_one_daemon_the_other_carries_on_within_two_ticks(
     assert len(after) >= 3
     b_id = _daemon_id(b)
     for s in after:
-        assert table[s]["status"] == "done" and table[s]["daemon_id"] == b_id, table[s]
+        assert table[s].status == "done" and table[s].daemon_id == b_id, table[s]
     assert all(r.status != "running" for r in table.values() if r.scheduled_for
                < killed_at - timedelta(seconds=4))
 
