@@ -50,8 +50,8 @@ PROMISES: dict[int, tuple[str, list[str]]] = {
         ]),
     4: ("alerts go through the outbox: an outage delays, never loses; a permanent error is "
         "visible", [
-            "alerting/test_slack_delivery.py::test_slack_outage_delays_but_never_loses_the_alert",
-            "alerting/test_slack_delivery.py::"
+            "alerting/channels/slack/test_slack_delivery.py::test_slack_outage_delays_but_never_loses_the_alert",
+            "alerting/channels/slack/test_slack_delivery.py::"
             "test_permanent_errors_are_marked_failed_and_never_retried",
             "alerting/test_incidents.py::"
             "test_a_failed_check_transaction_leaves_no_incident_and_no_notification",
@@ -101,7 +101,7 @@ PROMISES: dict[int, tuple[str, list[str]]] = {
         "test_config.py::test_unknown_key_is_an_error_with_its_line",
     ]),
     10: ("secrets never appear in the database, logs, reports or alerts", [
-        "alerting/test_slack_delivery.py::test_no_secret_reaches_the_database_logs_or_messages",
+        "alerting/channels/slack/test_slack_delivery.py::test_no_secret_reaches_the_database_logs_or_messages",
         "daemon/test_slots_and_logs.py::test_log_lines_are_one_line_and_never_hold_a_secret",
         "test_input_bounds.py::test_cli_debug_logs_never_show_a_key_embedded_in_base_url",
         "alerting/test_channel_secrets.py::"

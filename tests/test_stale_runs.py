@@ -78,7 +78,7 @@ def test_a_kill_9_probe_leaves_a_run_the_next_command_finishes_as_abandoned(
     assert baseline is not None and run.id not in baseline[1]
     assert run.id not in store.finished_runs(tid)
     from drift_monitor.config import load_config
-    from drift_monitor.digest import _target_digest
+    from drift_monitor.digest.build import _target_digest
 
     config = load_config(project / "drift-monitor.yaml")
     now = utc_now()

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from drift_monitor.digest import render_digest_text
+
 if TYPE_CHECKING:
     from drift_monitor.detection.findings import Finding
 
@@ -108,8 +110,6 @@ def render_payload(p: dict[str, Any]) -> str:
 
     kind = p.get("kind")
     if kind == "digest":
-        from drift_monitor.digest import render_digest_text
-
         return render_digest_text(p)
     dims = ", ".join(p.get("dimensions", []))
     if kind in ("resolved", "accepted"):

@@ -15,11 +15,13 @@ from typing import Any
 
 from drift_monitor.config import TargetConfig
 from drift_monitor.probes import Probe
+from drift_monitor.slots import SlotClock
 
 CHARS_PER_TOKEN = 4
 TOKENS_PER_MESSAGE = 4
 DEFAULT_OUTPUT_TOKENS = 300
 MONTH = timedelta(days=30)
+MAX_MONTH_SLOTS = 100_000  # a cron schedule firing every minute stays countable
 
 
 @dataclass(frozen=True)
@@ -64,10 +66,8 @@ def rounds_per_month(target: TargetConfig, now: datetime | None = None) -> float
     schedule = target.parsed_schedule
     if schedule.interval_seconds:
         return MONTH.total_seconds() / schedule.interval_seconds
-    from drift_monitor.digest import expected_slots
-
     start = now or datetime.now(UTC)
-    return float(expected_slots(target, start, start + MONTH))
+    return float(SlotClock(schedule).count(start, start + MONTH, limit=MAX_MONTH_SLOTS))
 
 
 def probe_input_tokens(probe: Probe) -> int:

@@ -219,7 +219,8 @@ def digest(state: State, days: int, send: bool, html_path: str | None, as_json: 
 
     from drift_monitor.alerting.outbox import deliver
     from drift_monitor.alerting.routes import make_router
-    from drift_monitor.digest import build_digest, queue_digest, render_digest_text
+    from drift_monitor.app.digest import build_digest, queue_digest
+    from drift_monitor.digest import render_digest_text
 
     config = state.config
     store = open_store(config)
@@ -229,7 +230,7 @@ def digest(state: State, days: int, send: bool, html_path: str | None, as_json: 
     elif not (send and make_router(config).digest == ("console",)):  # the console prints it
         click.echo(render_digest_text(payload))
     if html_path:
-        from drift_monitor.digest_report import render_html
+        from drift_monitor.digest import render_html
 
         write_report(html_path, render_html(payload))
     if not send:

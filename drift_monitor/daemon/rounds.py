@@ -19,9 +19,9 @@ from drift_monitor.app.rounds import confirm_round, finish_interrupted, run_roun
 from drift_monitor.clock import utc_now
 from drift_monitor.config import Config, TargetConfig
 from drift_monitor.daemon.metrics import Metrics
-from drift_monitor.daemon.slots import MAX_SLOTS, SlotClock
 from drift_monitor.errors import DriftMonitorError, StatementRejected, StorageUnavailable
 from drift_monitor.probes import ProbeLibrary
+from drift_monitor.slots import MAX_SLOTS, SlotClock
 from drift_monitor.storage.queries import Store
 
 if TYPE_CHECKING:

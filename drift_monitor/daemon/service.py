@@ -32,9 +32,9 @@ from drift_monitor.config import Config, parse_schedule
 from drift_monitor.daemon.metrics import Metrics
 from drift_monitor.daemon.rounds import RoundRunner, TargetJobs
 from drift_monitor.daemon.server import HealthCache, StatusServer
-from drift_monitor.daemon.slots import SlotClock
 from drift_monitor.errors import DaemonError, DriftMonitorError
 from drift_monitor.probes import ProbeLibrary
+from drift_monitor.slots import SlotClock
 from drift_monitor.storage.queries import Store
 from drift_monitor.storage.rows import SlotClaimRow
 from drift_monitor.web.server import ConsoleServer
@@ -292,7 +292,7 @@ class Daemon:
             log.info("pruned", extra=report.to_json())
 
     def _digest(self) -> None:
-        from drift_monitor.digest import build_digest, queue_digest
+        from drift_monitor.app.digest import build_digest, queue_digest
 
         now = utc_now()
         slot = self.digest_clock.current(now)

@@ -145,8 +145,7 @@ def create_app(config: Config, store: Store, *, actions: bool, token: str | None
                     targets=[t.name for t in config.targets()], now=now())
 
     def digest(request: Request) -> Response:
-        from drift_monitor.digest import build_digest
-        from drift_monitor.digest_report import render_html
+        from drift_monitor.digest import build_digest, render_html
 
         try:
             days = max(1, min(366, int(request.query_params.get("days", "7"))))

@@ -10,9 +10,8 @@ from typing import Any
 
 from drift_monitor.alerting.operations import covering_silence
 from drift_monitor.app.overview import STATES, TargetStatus, overview
-from drift_monitor.charts import charts_for, svg
 from drift_monitor.config import Config
-from drift_monitor.digest import effect_series
+from drift_monitor.digest import charts_for, effect_series, svg
 from drift_monitor.errors import OperationError
 from drift_monitor.storage.queries import Store
 from drift_monitor.storage.rows import IncidentRow, as_dict
@@ -42,12 +41,6 @@ def overview_page(config: Config, store: Store, now: datetime, *, state: str | N
             "sort": sort if sort in SORTS else "state", "sorts": list(SORTS)}
 
 
-def _ticks(start: datetime, end: datetime, n: int = 4) -> list[tuple[float, str]]:
-    span = end - start
-    fmt = "%H:%M" if span <= timedelta(days=1) else "%b %d"
-    return [(k / (n - 1), (start + span * k / (n - 1)).strftime(fmt)) for k in range(n)]
-
-
 def target_page(config: Config, store: Store, name: str, now: datetime, *,
                 days: int) -> dict[str, Any]:
     """Everything of one target; ConfigError for an unknown name."""
@@ -71,8 +64,7 @@ def target_page(config: Config, store: Store, name: str, now: datetime, *,
     _, series = effect_series(downsample(checks, start, now))
     payload = {"start": start.isoformat(), "end": now.isoformat(),
                "targets": [{"name": name, "series": series}]}
-    ticks = _ticks(start, now)
-    charts += [svg(c, width=340, height=140, ticks=ticks) for c in charts_for(payload)]
+    charts += [svg(c) for c in charts_for(payload)]
     ctx["checks"] = len(checks)
     ctx["runs"] = store.recent_runs(tid, limit=50)
     accepted = store.accepted_incidents(tid)

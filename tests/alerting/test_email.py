@@ -13,8 +13,8 @@ import pytest
 
 from drift_monitor.alerting.channels.email import EmailChannel, html_body
 from drift_monitor.alerting.outbox import deliver
+from drift_monitor.app.digest import build_digest, queue_digest
 from drift_monitor.config import Config
-from drift_monitor.digest import build_digest, queue_digest
 from drift_monitor.errors import ConfigError
 from drift_monitor.storage.queries import Store
 from tests.alerting.conftest import Clock, db_dump, finding, free_port, make_config, record_check

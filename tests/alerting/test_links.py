@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from drift_monitor.alerting.blocks import alert_blocks, closed_blocks, digest_blocks
+from drift_monitor.alerting.channels.slack.blocks import alert_blocks, closed_blocks, digest_blocks
 from drift_monitor.alerting.render import render_payload
+from drift_monitor.app.digest import build_digest
 from drift_monitor.config import Config, load_config
-from drift_monitor.digest import build_digest
 from drift_monitor.storage.queries import Store
 from tests.alerting.conftest import Clock, finding, make_config, record_check
 

@@ -8,9 +8,9 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from drift_monitor.alerting import blocks as bk
 from drift_monitor.alerting.channels import channel_names
 from drift_monitor.alerting.channels.console import ConsoleChannel
+from drift_monitor.alerting.channels.slack import blocks as bk
 from drift_monitor.alerting.message import alert_payload
 from drift_monitor.alerting.outbox import deliver
 from drift_monitor.config import Config

@@ -11,9 +11,9 @@ from click.testing import CliRunner
 
 from drift_monitor.alerting.outbox import deliver
 from drift_monitor.alerting.routes import make_router, route_problems, router_for
+from drift_monitor.app.digest import build_digest, queue_digest
 from drift_monitor.cli import main
 from drift_monitor.config import Config, load_config
-from drift_monitor.digest import build_digest, queue_digest
 from drift_monitor.errors import ConfigError
 from drift_monitor.storage.queries import Store
 from tests.alerting.conftest import Clock, finding, record_check

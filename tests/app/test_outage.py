@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import text
 
-from drift_monitor.alerting.blocks import alert_blocks
+from drift_monitor.alerting.channels.slack.blocks import alert_blocks
 from drift_monitor.alerting.incidents import check_saver
 from drift_monitor.alerting.render import render_payload
 from drift_monitor.app.stored import finding_row as _finding_row

@@ -18,8 +18,8 @@ REVOKED_KEY = "revokedRoutingKey0123456789abcde"
 
 def test_a_pagerduty_key_that_stopped_working_shows_in_health_and_metrics(
         tmp_path: Path, daemons, store_for) -> None:  # type: ignore[no-untyped-def]
+    from drift_monitor.app.digest import build_digest, queue_digest
     from drift_monitor.config import load_config
-    from drift_monitor.digest import build_digest, queue_digest
     from drift_monitor.storage.engine import ensure_schema
 
     pagerduty = FakePagerDuty().start()  # knows another key: every event is refused (400)

@@ -142,8 +142,8 @@ def test_a_second_daemon_on_one_sqlite_database_is_refused(tmp_path, daemons) ->
 
 def test_the_daemon_delivers_queued_notifications_from_the_outbox(tmp_path, daemons,
                                                                   store_for) -> None:
+    from drift_monitor.app.digest import build_digest, queue_digest
     from drift_monitor.config import load_config
-    from drift_monitor.digest import build_digest, queue_digest
     from drift_monitor.storage.engine import ensure_schema
 
     config_path = write_project(tmp_path, _sqlite(tmp_path), schedule="every 1h")

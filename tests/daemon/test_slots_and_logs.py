@@ -12,7 +12,7 @@ import pytest
 
 from drift_monitor.config import parse_schedule
 from drift_monitor.daemon.logs import JsonFormatter, RedactSecrets, TextFormatter
-from drift_monitor.daemon.slots import SlotClock
+from drift_monitor.slots import SlotClock
 from drift_monitor.storage.engine import ensure_schema, make_engine
 from drift_monitor.storage.queries import Store
 

@@ -13,7 +13,7 @@ import pytest
 from slack_sdk.signature import SignatureVerifier
 from starlette.testclient import TestClient
 
-from drift_monitor.alerting.blocks import alert_blocks
+from drift_monitor.alerting.channels.slack.blocks import alert_blocks
 from drift_monitor.config import Config, load_config
 from drift_monitor.storage.queries import Store
 from drift_monitor.web.app import create_app

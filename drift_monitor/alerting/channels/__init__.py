@@ -1,5 +1,5 @@
 """Notification channels. The registry key, the config key under ``notify:`` and the module name
-are the same string: ``slack`` -> ``notify.slack`` -> ``channels/slack.py`` (likewise
+are the same string: ``slack`` -> ``notify.slack`` -> ``channels/slack/`` (likewise
 ``webhook``, ``pagerduty`` and ``email``). ``console`` needs no configuration and is used when no
 other channel is configured. Which channel hears about what is alerting/routes.py's business.
 """

@@ -24,7 +24,7 @@ __all__ = ["Channel", "ChannelError"]
 
 
 class Channel(ABC):
-    """Delivers outbox payloads (see alerting/message.py and digest.py for their shapes)."""
+    """Delivers outbox payloads (see alerting/message.py and digest/build.py for their shapes)."""
 
     name: ClassVar[str]
     # False for a channel that only carries incidents (PagerDuty): routes never send it a digest

@@ -38,6 +38,7 @@ from drift_monitor.alerting.render import (
     render_payload,
 )
 from drift_monitor.config import Config
+from drift_monitor.digest import target_lines
 
 SUBJECT_CHARS = 200
 
@@ -100,8 +101,6 @@ def _closed_html(p: dict[str, Any]) -> list[str]:
 
 
 def _digest_html(p: dict[str, Any]) -> list[str]:
-    from drift_monitor.digest import target_lines
-
     out = [f"<h2>Drift digest, {escape(p['start'][:10])} to {escape(p['end'][:10])} "
            f"({p['days']} days)</h2>"]
     for t in p["targets"]:

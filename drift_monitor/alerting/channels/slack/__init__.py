@@ -1,5 +1,7 @@
 """The ``slack`` channel on slack-sdk: an incoming webhook (``WebhookClient``), or a bot token and a
-channel (``WebClient.chat_postMessage``; the digest's chart goes up with ``files_upload_v2``).
+channel (``WebClient.chat_postMessage``; the digest's chart goes up with ``files_upload_v2``,
+upload.py). Its Block Kit messages are built in blocks.py; nothing outside this package knows
+Slack's format.
 
 Retries happen at two levels. Inside one send, slack-sdk's retry handlers absorb short blips:
 a 429 whose Retry-After is short (waited in-process), 500/503 and refused or reset connections
@@ -24,6 +26,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.error import URLError
 
+import httpx
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.http_retry import (
@@ -39,9 +42,10 @@ from slack_sdk.http_retry import (
 from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
 from slack_sdk.webhook import WebhookClient
 
-from drift_monitor.alerting import blocks as bk
-from drift_monitor.alerting.channels._http import Redactor
+from drift_monitor.alerting.channels._http import Redactor, retry_after
 from drift_monitor.alerting.channels.base import Channel, ChannelError
+from drift_monitor.alerting.channels.slack import blocks as bk
+from drift_monitor.alerting.channels.slack.upload import upload_chart
 from drift_monitor.config import Config
 
 log = logging.getLogger(__name__)
@@ -61,15 +65,15 @@ _sdk_log = logging.getLogger(SDK_LOGGER)
 _sdk_log.addFilter(_redactor)
 
 
-def _retry_after(headers: dict[str, Any] | Any) -> float | None:
+def _headers(headers: dict[str, Any] | Any) -> httpx.Headers:
+    """slack-sdk's response headers as httpx's, for the channels' one Retry-After parser. They
+    come as a plain dict, a value a string or a list of them, sometimes with a name twice in
+    different case (slack-sdk adds a lower-case copy): the first value of a name counts."""
+    first: dict[str, str] = {}
     for k, v in dict(headers or {}).items():
-        if k.lower() == "retry-after":
-            value = v[0] if isinstance(v, list) else v
-            try:
-                return max(0.0, float(value))
-            except (TypeError, ValueError):
-                return None
-    return None
+        value = v[0] if isinstance(v, list) and v else v
+        first.setdefault(str(k).lower(), str(value))
+    return httpx.Headers(first)
 
 
 class _ShortRateLimitHandler(RateLimitErrorRetryHandler):
@@ -89,14 +93,14 @@ class _ShortRateLimitHandler(RateLimitErrorRetryHandler):
                    error: Exception | None = None) -> bool:
         if not super()._can_retry(state=state, request=request, response=response, error=error):
             return False
-        wait = _retry_after(response.headers if response else {})
+        wait = retry_after(_headers(response.headers if response else {}))
         return wait is None or wait <= self.max_wait
 
     def prepare_for_next_attempt(self, *, state: RetryState, request: HttpRequest,
                                  response: HttpResponse | None = None,
                                  error: Exception | None = None) -> None:
         state.next_attempt_requested = True
-        wait = _retry_after(response.headers if response else {})
+        wait = retry_after(_headers(response.headers if response else {}))
         self.sleep((1.0 if wait is None else wait) + random.random() * 0.1)
         state.increment_current_attempt()
 
@@ -191,7 +195,7 @@ class SlackChannel(Channel):
         detail = f"incoming webhook answered {status} {body!r}"
         if status == 429:
             raise ChannelError(self.name, detail, permanent=False, status=status,
-                               retry_after=_retry_after(response.headers))
+                               retry_after=retry_after(_headers(response.headers)))
         raise ChannelError(self.name, detail, permanent=400 <= status < 500, status=status)
 
     def _client(self) -> WebClient:
@@ -216,7 +220,7 @@ class SlackChannel(Channel):
         detail = self._redact(f"{method} failed: {error}")
         if status == 429 or error == "ratelimited":
             return ChannelError(self.name, detail, permanent=False, status=status,
-                                retry_after=_retry_after(response.headers))
+                                retry_after=retry_after(_headers(response.headers)))
         retryable = status >= 500 or error in RETRYABLE_API_ERRORS
         return ChannelError(self.name, detail, permanent=not retryable, status=status)
 
@@ -226,16 +230,10 @@ class SlackChannel(Channel):
         The digest itself is already delivered, so a failed upload is logged, not raised:
         retrying would post the digest twice.
         """
-        from drift_monitor.charts import digest_png
-
-        png = digest_png(payload)
-        if png is None or not posted.get("channel"):
+        if not posted.get("channel"):
             return
         try:
-            self._client().files_upload_v2(
-                content=png, filename="drift-digest.png", title="Drift digest: last "
-                f"{payload.get('days')} days", channel=posted["channel"],
-                thread_ts=posted.get("ts"), alt_txt="Drift effect per dimension and target")
+            upload_chart(self._client(), payload, posted)
         except SlackApiError as exc:
             log.warning("slack: digest posted, chart upload failed: %s",
                         self._api_error("files_upload_v2", exc).detail)

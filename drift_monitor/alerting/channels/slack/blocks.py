@@ -1,4 +1,5 @@
-"""Block Kit messages for Slack, always within Slack's limits.
+"""Block Kit messages for Slack, always within Slack's limits (the slack channel's own format:
+nothing outside alerting/channels/slack/ builds or reads them).
 
 Limits (Slack's Block Kit reference): at most 50 blocks a message, 3,000 characters in a
 section's text, 150 in a header, 10 fields of 2,000 characters in a section, 10 elements in a
@@ -11,7 +12,14 @@ from __future__ import annotations
 from typing import Any
 
 from drift_monitor.alerting.links import slack_buttons, slack_links
-from drift_monitor.alerting.render import REASON_WORDS, _value, confidence, model_string_line
+from drift_monitor.alerting.render import (
+    REASON_WORDS,
+    _value,
+    confidence,
+    model_string_line,
+    render_payload,
+)
+from drift_monitor.digest import silence_lines, target_lines
 
 MAX_BLOCKS = 50
 SECTION_CHARS = 3000
@@ -176,16 +184,12 @@ def closed_blocks(p: dict[str, Any]) -> list[Block]:
 
 def fallback_text(p: dict[str, Any]) -> str:
     """The message's ``text``: what Slack shows in notifications and where blocks cannot be."""
-    from drift_monitor.alerting.render import render_payload
-
     head = render_payload(p).splitlines()[:2]
     return truncate("\n".join(head), FALLBACK_CHARS)
 
 
 def digest_blocks(p: dict[str, Any]) -> list[Block]:
     """The weekly digest: one header, then per target its numbers as fields."""
-    from drift_monitor.digest import silence_lines, target_lines
-
     blocks = [header(f":bar_chart: Drift digest: {p['start'][:10]} to {p['end'][:10]}")]
     for t in p["targets"]:
         blocks.append(divider())

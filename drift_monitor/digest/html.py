@@ -1,13 +1,13 @@
-"""The digest as one self-contained HTML file: inline CSS and inline SVG charts, no script and no
-network, so it opens offline, in a mail attachment or from a CI artefact."""
+"""The digest as one self-contained HTML file: inline CSS and inline SVG charts (charts.py), no
+script and no network, so it opens offline, in a mail attachment or from a CI artefact."""
 
 from __future__ import annotations
 
 from html import escape
 from typing import Any
 
-from drift_monitor.charts import COLORS, PAGED, charts_for, svg
-from drift_monitor.digest import fmt_ms, fmt_pct
+from drift_monitor.digest.charts import COLORS, PAGED, charts_for, svg
+from drift_monitor.digest.text import fmt_ms, fmt_pct, silence_lines
 
 CSS = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #0f172a;
@@ -20,9 +20,7 @@ h1 { font-size: 22px; margin: 0 0 4px; } h2 { font-size: 18px; margin: 28px 0 8p
 .stat { background: #f1f5f9; border-radius: 6px; padding: 8px 10px; }
 .stat b { display: block; font-size: 18px; } .stat span { color: #475569; font-size: 12px; }
 .charts { display: grid; grid-template-columns: repeat(3, 1fr); gap: 8px; }
-.chart .title { font-size: 12px; font-weight: 600; fill: #0f172a; }
-.chart .tick, .chart .empty { font-size: 10px; fill: #64748b; }
-.chart .axis { stroke: #94a3b8; } .chart .grid { stroke: #e2e8f0; stroke-dasharray: 3 3; }
+.charts svg.chart { width: 100%; height: auto; }
 table { border-collapse: collapse; width: 100%; font-size: 13px; }
 th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid #e2e8f0; }
 .pill { display: inline-block; padding: 0 8px; border-radius: 999px; font-size: 12px;
@@ -116,8 +114,6 @@ def render_html(payload: dict[str, Any]) -> str:
 
 
 def _silences(payload: dict[str, Any]) -> str:
-    from drift_monitor.digest import silence_lines
-
     lines = silence_lines(payload)
     if not lines:
         return ""

@@ -1,6 +1,7 @@
-"""The weekly digest: per target, what ran, what it cost, what drifted, and how stable it was.
+"""Building the weekly digest: per target, what ran, what it cost, what drifted, and how stable
+it was.
 
-``build_digest`` reads the last ``days`` from the database and returns a JSON payload (what the
+``build_digest`` reads the last ``days`` from the store and returns a JSON payload (what the
 outbox stores and every renderer reads): runs done / missed / failed, responses, error rate,
 latency p50/p95, tokens and cost, findings and incidents of the period, a stability score per
 dimension, the model strings seen, and per dimension a time series of the drift effect of each
@@ -27,28 +28,18 @@ from typing import Any
 from drift_monitor.clock import Clock, utc_now
 from drift_monitor.config import Config, TargetConfig
 from drift_monitor.detection.findings import DIMENSIONS
+from drift_monitor.slots import SlotClock
 from drift_monitor.storage.queries import Store
 
-MAX_SCHEDULE_SLOTS = 100_000  # a "every 1s" schedule over a year stays countable
+MAX_SCHEDULE_SLOTS = 100_000  # a cron schedule firing every minute stays countable over a year
 
 
 def expected_slots(target: TargetConfig, start: datetime, end: datetime) -> int:
-    """How many times the target's schedule fired in [start, end)."""
+    """How many times the target's schedule fired in [start, end): the daemon's own slots
+    (``every N`` anchored at the epoch, cron in UTC)."""
     if end <= start:
         return 0
-    schedule = target.parsed_schedule
-    if schedule.interval_seconds:
-        return int((end - start).total_seconds() // schedule.interval_seconds)
-    from apscheduler.triggers.cron import CronTrigger
-
-    trigger = CronTrigger.from_crontab(schedule.cron or "", timezone="UTC")
-    count, previous, t = 0, None, start - timedelta(microseconds=1)
-    while count < MAX_SCHEDULE_SLOTS:
-        nxt = trigger.get_next_fire_time(previous, t)
-        if nxt is None or nxt >= end:
-            break
-        count, previous, t = count + 1, nxt, nxt
-    return count
+    return SlotClock(target.parsed_schedule).count(start, end, limit=MAX_SCHEDULE_SLOTS)
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -135,7 +126,8 @@ def effect_series(checks: list[dict[str, Any]],
 
 def build_digest(config: Config, store: Store, *, days: int = 7,
                  now: Clock = utc_now) -> dict[str, Any]:
-    """The digest of the ``days`` before now, as the outbox payload of kind ``digest``."""
+    """The digest of the ``days`` before now, as the outbox payload of kind ``digest``
+    (without console links: :func:`drift_monitor.app.digest.build_digest` adds them)."""
     end = now()
     start = end - timedelta(days=days)
     payload = {"kind": "digest", "reason": "digest", "days": days,
@@ -150,10 +142,6 @@ def build_digest(config: Config, store: Store, *, days: int = 7,
                     "target": n["target"], "channel": n["channel"], "error": n["last_error"],
                     "at": n["last_attempt_at"].isoformat(timespec="seconds")}
                    for n in store.failed_notifications_between(start, end)]}
-    if config.settings.server.public_url:
-        from drift_monitor.alerting.links import add_digest_links
-
-        add_digest_links(payload, config.settings.server.public_url)
     return payload
 
 
@@ -176,94 +164,3 @@ def silence_summary(store: Store, start: datetime, end: datetime) -> list[dict[s
                     "held_back": len(events),
                     "incidents": sorted({e["incident_id"] for e in events})})
     return out
-
-
-def silence_lines(p: dict[str, Any]) -> list[str]:
-    """One line per silence of the digest's period (text, Slack and HTML share them)."""
-    lines = []
-    for s in p.get("silences", []):
-        state = "active until" if s["active"] else (
-            "expired early at" if s["expired_early"] else "ended")
-        incidents = ", ".join(f"#{i}" for i in s["incidents"]) or "none"
-        lines.append(f"silence {s['id']} on {s['target']}/{s['dimension'] or 'all dimensions'} "
-                     f"by {s['created_by']} ({s['reason']}), {state} "
-                     f"{s['ends_at'][:16].replace('T', ' ')} UTC: held back {s['held_back']} "
-                     f"notification(s), incidents {incidents}")
-    return lines
-
-
-def digest_key(payload: dict[str, Any], channel: str) -> str:
-    """One digest per period and channel: sending the same day's digest twice sends it once."""
-    return f"digest/{payload['start'][:10]}..{payload['end'][:10]}/{channel}"
-
-
-def queue_digest(config: Config, store: Store, payload: dict[str, Any], *,
-                 now: Clock = utc_now) -> list[str]:
-    """Queue the digest for its channel (``digest.channel``, else the default route); returns
-    the dedup keys (already queued ones included, so the caller can deliver exactly these).
-    Raises ConfigError when that channel is unknown or not configured."""
-    from drift_monitor.alerting.routes import make_router
-
-    keys = []
-    for channel in make_router(config).digest:
-        key = digest_key(payload, channel)
-        store.enqueue_notification({
-            "dedup_key": key, "channel": channel, "kind": "digest", "reason": "digest",
-            "payload": payload, "status": "pending", "attempts": 0, "created_at": now(),
-            "next_attempt_at": now()})
-        keys.append(key)
-    return keys
-
-
-# --- text ----------------------------------------------------------------------------------
-
-def fmt_ms(v: float | None) -> str:
-    return "n/a" if v is None else (f"{v / 1000:.2f} s" if v >= 1000 else f"{v:.0f} ms")
-
-
-def fmt_pct(v: float | None) -> str:
-    return "n/a" if v is None else f"{100 * v:.1f}%"
-
-
-def target_lines(t: dict[str, Any]) -> list[str]:
-    """The digest numbers of one target as short lines (text, Slack fields and HTML share)."""
-    cost = "n/a (no price set)" if t["cost_usd"] is None else f"${t['cost_usd']:.2f}"
-    stab = ", ".join(f"{d} {'n/a' if s is None else s}" for d, s in t["stability"].items())
-    models = ", ".join(f"{m} ({n})" for m, n in t["model_strings"].items()) or "none"
-    findings = ", ".join(f"{n} {s}" for s, n in sorted(t["findings"].items())) or "none"
-    opened = [i for i in t["incidents"]]
-    return [
-        f"runs: {t['runs_done']} done, {t['runs_missed']} missed, {t['runs_failed']} failed"
-        + (f", {t['runs_abandoned']} abandoned" if t.get("runs_abandoned") else ""),
-        f"responses: {t['responses']} ({fmt_pct(t['error_rate'])} errors)",
-        f"latency: p50 {fmt_ms(t['latency_p50_ms'])}, p95 {fmt_ms(t['latency_p95_ms'])}",
-        f"tokens: {t['input_tokens']:,} in, {t['output_tokens']:,} out; cost {cost}",
-        f"checks: {t['checks']}; findings: {findings} ({t['confirmed_findings']} confirmed)",
-        f"incidents: {len(opened)} (" + (", ".join(f"#{i['id']} {i['dimension']} {i['status']}"
-                                                  for i in opened) or "none") + ")",
-        f"stability: {stab}",
-        f"model strings: {models}",
-    ]
-
-
-def render_digest_text(p: dict[str, Any]) -> str:
-    """The digest as plain text (console channel, `digest` without --send)."""
-    lines = [f"Drift digest, {p['start'][:10]} to {p['end'][:10]} ({p['days']} days)"]
-    for t in p["targets"]:
-        lines.append(f"{t['name']} ({t['provider']} {t['model']}, {t['schedule']}):")
-        lines += [f"  {line}" for line in target_lines(t)]
-    failed = p.get("failed_notifications") or []
-    if failed:
-        lines.append(f"notifications that failed permanently in this period: {len(failed)} "
-                     "(never delivered; 'drift-monitor notify retry ID' after fixing the cause)")
-        lines += [f"  #{n['id']} {n['kind']} ({n['reason']}) for {n['target'] or 'all targets'}"
-                  f" via {n['channel']} at {n['at'][:16].replace('T', ' ')} UTC: {n['error']}"
-                  for n in failed[:20]]
-    silenced = silence_lines(p)
-    if silenced:
-        lines.append("Silences:")
-        lines += [f"  {line}" for line in silenced]
-    links = p.get("links") or {}
-    if links:
-        lines.append(f"Console: {links['digest']}")
-    return "\n".join(lines)
