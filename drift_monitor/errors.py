@@ -5,7 +5,17 @@
     DriftMonitorError                 anything the CLI turns into a clear message and exit code 2
      ├── ConfigError                  drift-monitor.yaml is wrong (names file, key, line)
      ├── ProbeError                   a probe suite file is wrong (names file, key, line)
-     ├── StorageError                 database unreachable or not migrated (URL, no password)
+     ├── StorageError                 the database failed or refused (``detail``, ``url`` without
+     │    │                           password, ``retryable``); Store raises nothing else
+     │    ├── StorageUnavailable      unreachable, connection lost, locked, read-only
+     │    │                           (``reason``: the driver's first line; ``retryable`` True)
+     │    ├── StatementRejected       a statement refused for its values, a constraint or a
+     │    │                           broken schema (``reason``; retrying cannot help)
+     │    └── SchemaError             the schema is not this version's: not migrated, newer,
+     │                                or foreign tables (``current``, ``head`` revisions)
+     ├── BaselineError                a baseline cannot be formed or found (too few runs)
+     ├── DaemonError                  the daemon cannot start (another daemon on SQLite, a
+     │                                port in use, the database changed on reload)
      ├── OperationError               an incident operation was refused (unknown incident or
      │                                silence, a silence already over, a bad duration)
      ├── CompareError                 ``compare`` was asked something it cannot answer (the same
@@ -66,7 +76,56 @@ class CompareError(DriftMonitorError):
 
 
 class StorageError(DriftMonitorError):
-    """The database cannot be reached or migrated. The URL in the message never has a password."""
+    """The database failed, or cannot be used. ``url`` (when known) and the message never
+    hold a password. ``retryable`` says whether the same call may succeed later."""
+
+    retryable = False
+
+    def __init__(self, detail: str, *, url: str | None = None) -> None:
+        self.detail = detail
+        self.url = url
+        super().__init__(detail)
+
+
+class StorageUnavailable(StorageError):
+    """The database cannot serve the call now: unreachable, the connection lost, locked or
+    read-only. ``reason`` is the driver's first line (no SQL, no parameters, no password);
+    with ``url`` the message names the database it could not reach."""
+
+    retryable = True
+
+    def __init__(self, reason: str, *, url: str | None = None) -> None:
+        self.reason = reason
+        super().__init__(f"cannot reach the database {url}: {reason}" if url
+                         else f"database error: {reason}", url=url)
+
+
+class StatementRejected(StorageError):
+    """The database refused a statement: a value it cannot hold, a constraint, a table that
+    is not there. Another attempt of the same statement cannot help."""
+
+    def __init__(self, reason: str, *, url: str | None = None) -> None:
+        self.reason = reason
+        super().__init__(f"database error: {reason}", url=url)
+
+
+class SchemaError(StorageError):
+    """The database's schema is not the one this version writes: empty of our schema but
+    holding tables, behind ``head``, or at a revision this version does not know."""
+
+    def __init__(self, detail: str, *, current: str | None = None, head: str | None = None,
+                 url: str | None = None) -> None:
+        self.current = current
+        self.head = head
+        super().__init__(detail, url=url)
+
+
+class BaselineError(DriftMonitorError):
+    """A baseline cannot be formed or found (with what the user can do about it)."""
+
+
+class DaemonError(DriftMonitorError):
+    """The daemon cannot start (another daemon on a SQLite database, a port in use...)."""
 
 
 class ErrorKind(StrEnum):

@@ -25,7 +25,13 @@ from typing import Any, TypeVar
 import httpx
 
 from drift_monitor.config import Config, TargetConfig, samples_for
-from drift_monitor.errors import ErrorKind, ProviderCallError, StorageError
+from drift_monitor.errors import (
+    ErrorKind,
+    ProviderCallError,
+    StatementRejected,
+    StorageError,
+    StorageUnavailable,
+)
 from drift_monitor.probes import Probe
 from drift_monitor.providers import make_provider
 from drift_monitor.providers._limits import DailyBudget, RateLimiter
@@ -33,8 +39,9 @@ from drift_monitor.providers._retry import RetryPolicy, call_with_retries
 from drift_monitor.providers.base import CallResult, ProbeRequest, Provider
 from drift_monitor.redaction import redact
 from drift_monitor.storage.bounds import bound_response_row
-from drift_monitor.storage.engine import db_error_reason
-from drift_monitor.storage.queries import RUN_HEARTBEAT_S, RunSummary, Store
+from drift_monitor.storage.queries import Store
+from drift_monitor.storage.run_queries import RUN_HEARTBEAT_S, RunSummary
+from drift_monitor.storage.sql import database_errors
 
 log = logging.getLogger(__name__)
 
@@ -162,19 +169,16 @@ def with_storage_retries(fn: Callable[[], T], retry_for_s: float, *, what: str,
     """``fn()``, retried with backoff (0.25 s doubling to 8 s) while the database refuses it
     for a connection reason, for up to ``retry_for_s`` seconds. Raises StorageError (one line,
     no password) when it still fails, or as soon as ``abort`` is set."""
-    from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
-
     deadline = time.monotonic() + retry_for_s
     delay = 0.25
     warned = False
     while True:
         try:
-            return fn()
-        except SQLAlchemyError as exc:
-            reason = db_error_reason(exc)
-            transient = isinstance(exc, OperationalError) or (
-                isinstance(exc, DBAPIError) and exc.connection_invalidated)
-            if not transient:  # a dropped table, a broken schema: retrying cannot help
+            with database_errors():  # what fn() did not go through Store for
+                return fn()
+        except (StorageUnavailable, StatementRejected) as exc:
+            reason = exc.reason
+            if not exc.retryable:  # a dropped table, a broken schema: retrying cannot help
                 raise StorageError(f"the database failed while {what}: {reason}") from None
             if time.monotonic() + delay > deadline:
                 raise StorageError(f"the database failed while {what}: {reason}") from None

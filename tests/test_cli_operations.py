@@ -83,7 +83,7 @@ def test_silence_add_list_expire(setup: tuple[Config, Store]) -> None:
     assert s["created_by"] == "alice" and s["reason"] == "vendor incident"
     code, out = cli(config, "silence", "expire", "1", "--json")
     assert code == 0 and json.loads(out)["silence"]["expired_at"] is not None
-    assert store.silence(1)["expired_by"] == "ops-user"  # $USER without --as
+    assert store.silence(1).expired_by == "ops-user"  # $USER without --as
     code, out = cli(config, "silence", "list")
     assert "no silences in force" in out
     assert "silence 1" in cli(config, "silence", "list", "--all")[1]
@@ -138,7 +138,7 @@ def test_who_pinned_a_baseline_is_stored_and_shown(tmp_path: Path,
     engine = make_engine(config.database_url)
     store = Store(engine)
     actions = list(reversed(store.operator_actions(target="quiet-bot")))
-    assert [(a["action"], a["actor"]) for a in actions] == [("baseline_set", "alice"),
+    assert [(a.action, a.actor) for a in actions] == [("baseline_set", "alice"),
                                                             ("baseline_accept", "ops-user")]
     page = TestClient(create_app(load_config(config.path), store, actions=False, token=None),
                       base_url="http://127.0.0.1").get("/targets/quiet-bot").text

@@ -32,19 +32,21 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection
-
 from drift_monitor.alerting.message import alert_payload, closed_payload
 from drift_monitor.alerting.routes import Router, make_router
 from drift_monitor.clock import Clock, utc_now
 from drift_monitor.config import Config, parse_duration
 from drift_monitor.detection.findings import Finding, severity_rank
 from drift_monitor.storage.queries import Store
+from drift_monitor.storage.rows import IncidentRow
+from drift_monitor.storage.transaction import Transaction
 
 if TYPE_CHECKING:
     from drift_monitor.detection.result import CheckResult
 
 log = logging.getLogger(__name__)
+
+
 
 
 class Reason(StrEnum):
@@ -95,6 +97,7 @@ class Decision:
     queued: int = 0  # notifications queued (one per channel; 0 when deduplicated or silent)
 
 
+
 def finding_key(f: Finding) -> str:
     # what makes an open incident news: a suite not yet announced. Probe-level detail churns
     # between windows, and with evidence carried over windows more metrics of an announced
@@ -102,18 +105,18 @@ def finding_key(f: Finding) -> str:
     return f.suite or f.probe or ""
 
 
-def decide_open(incident: dict[str, Any], paging: list[Finding], now: datetime,
+def decide_open(incident: IncidentRow, paging: list[Finding], now: datetime,
                 policy: Policy, notify: bool) -> Reason:
     """The reason for an open incident whose dimension still pages."""
     keys = {finding_key(f) for f in paging}
     severity = max((f.severity for f in paging), key=severity_rank)
-    if incident["last_notified_at"] is None:
+    if incident.last_notified_at is None:
         reason = Reason.FIRST_NOTIFICATION
-    elif (keys - set(incident["notified_keys"] or [])
-          or severity_rank(severity) > severity_rank(incident["notified_severity"] or "info")):
+    elif (keys - set(incident.notified_keys or [])
+          or severity_rank(severity) > severity_rank(incident.notified_severity or "info")):
         reason = Reason.CHANGED
-    elif now - incident["last_notified_at"] >= policy.repeat_interval:
-        if incident.get("acked_at") is not None:
+    elif now - incident.last_notified_at >= policy.repeat_interval:
+        if incident.acked_at is not None:
             return Reason.ACKNOWLEDGED
         reason = Reason.REPEAT_INTERVAL_ELAPSED
     else:
@@ -121,8 +124,8 @@ def decide_open(incident: dict[str, Any], paging: list[Finding], now: datetime,
     return reason if notify else Reason.NOTIFY_DISABLED
 
 
-def _closing_reason(incident: dict[str, Any], announced: Reason, notify: bool) -> Reason:
-    if incident["last_notified_at"] is None:
+def _closing_reason(incident: IncidentRow, announced: Reason, notify: bool) -> Reason:
+    if incident.last_notified_at is None:
         return Reason.NEVER_ANNOUNCED
     return announced if notify else Reason.NOTIFY_DISABLED
 
@@ -132,14 +135,15 @@ class Announcement:
     """One incident a check (or an accept) is about to announce: the decision's reason, what was
     done to the incident (``open``, ``update``, ``resolve``, ``accept``) and its findings."""
 
-    incident: dict[str, Any]
+    incident: IncidentRow
     reason: Reason
     action: str
     findings: list[Finding] = field(default_factory=list)
 
 
 class IncidentBook:
-    """Applies decisions inside one transaction: incidents, events and outbox rows together.
+    """Applies decisions inside one transaction (``tx``, from ``store.transaction()``):
+    incidents, events and outbox rows together.
 
     One check announces at most one alert and one resolution per target and channel, however
     many dimensions moved; each incident still has its own decision, event and sequence.
@@ -147,18 +151,18 @@ class IncidentBook:
     list of channels that get every message.
     """
 
-    def __init__(self, store: Store, conn: Connection, *, channels: Sequence[str] | Router,
+    def __init__(self, tx: Transaction, *, channels: Sequence[str] | Router,
                  now: datetime, public_url: str | None = None,
                  interactive: bool = False) -> None:
-        self.store, self.conn, self.now = store, conn, now
+        self.tx, self.now = tx, now
         self.router = channels if isinstance(channels, Router) else Router.fixed(channels)
         self.public_url, self.interactive = public_url, interactive
         self.held: dict[int, int] = {}  # incident id -> the silence that held its alert back
 
-    def _channels(self, kind: str, target: str, incident: dict[str, Any]) -> list[str]:
+    def _channels(self, kind: str, target: str, incident: IncidentRow) -> list[str]:
         if kind == "alert":
-            return self.router.alert_channels(target, incident["dimension"],
-                                              incident["severity"])
+            return self.router.alert_channels(target, incident.dimension,
+                                              incident.severity)
         return self.router.closing_channels(incident, target)
 
     def _announce(self, kind: str, target: str, target_id: int, items: list[Announcement],
@@ -170,8 +174,8 @@ class IncidentBook:
         key: str | None = None
         queued: dict[int, int] = {}
         if notifying:
-            base = "+".join(f"{a.incident['id']}:{a.reason.value}:"
-                            f"{a.incident['notifications'] + 1}" for a in notifying)
+            base = "+".join(f"{a.incident.id}:{a.reason.value}:{a.incident.notifications + 1}"
+                            for a in notifying)
             key = f"{kind}/{base}"
             by_channel: dict[str, list[Announcement]] = {}
             for a in notifying:
@@ -183,39 +187,39 @@ class IncidentBook:
                     from drift_monitor.alerting.links import add_links
 
                     add_links(body, self.public_url, interactive=self.interactive)
-                added = self.store.enqueue(self.conn, {
+                added = self.tx.enqueue({
                     "dedup_key": f"{key}/{channel}", "channel": channel, "kind": kind,
                     "reason": body["reason"], "target_id": target_id,
-                    "incident_id": group[0].incident["id"] if len(group) == 1 else None,
+                    "incident_id": group[0].incident.id if len(group) == 1 else None,
                     "payload": body, "status": "pending", "attempts": 0,
                     "created_at": self.now, "next_attempt_at": self.now})
                 for a in group:
-                    queued[a.incident["id"]] = queued.get(a.incident["id"], 0) + int(added)
+                    queued[a.incident.id] = queued.get(a.incident.id, 0) + int(added)
             for inc in [a.incident for a in notifying]:
-                values = {"notifications": inc["notifications"] + 1,
-                          "last_notified_at": self.now, "notified_keys": inc["finding_keys"],
-                          "notified_severity": inc["severity"]}
+                values = {"notifications": inc.notifications + 1,
+                          "last_notified_at": self.now, "notified_keys": inc.finding_keys,
+                          "notified_severity": inc.severity}
                 if kind == "alert":
                     told = [c for c, group in by_channel.items()
-                            if any(g.incident["id"] == inc["id"] for g in group)]
+                            if any(g.incident.id == inc.id for g in group)]
                     values["notified_channels"] = list(dict.fromkeys(
-                        [*(inc.get("notified_channels") or []), *told]))
-                self.store.update_incident(self.conn, inc["id"], values)
+                        [*(inc.notified_channels or []), *told]))
+                self.tx.update_incident(inc.id, values)
         return [self.record(target, a.incident, a.action, a.reason, check_id,
-                            queued.get(a.incident["id"], 0) if a.reason in NOTIFYING else 0,
+                            queued.get(a.incident.id, 0) if a.reason in NOTIFYING else 0,
                             key if a.reason in NOTIFYING else None)
                 for a in items]
 
-    def record(self, target: str, incident: dict[str, Any], action: str, reason: Reason,
+    def record(self, target: str, incident: IncidentRow, action: str, reason: Reason,
                check_id: int | None, queued: int, dedup_key: str | None) -> Decision:
-        self.store.add_incident_event(self.conn, {
-            "incident_id": incident["id"], "check_id": check_id, "at": self.now,
+        self.tx.add_incident_event({
+            "incident_id": incident.id, "check_id": check_id, "at": self.now,
             "action": action, "reason": reason.value, "notified": queued > 0,
-            "dedup_key": dedup_key, "silence_id": self.held.get(incident["id"])})
+            "dedup_key": dedup_key, "silence_id": self.held.get(incident.id)})
         log.info("incident decision", extra={
-            "incident": incident["id"], "target": target, "dimension": incident["dimension"],
+            "incident": incident.id, "target": target, "dimension": incident.dimension,
             "action": action, "reason": reason.value, "queued": dedup_key if queued else None})
-        return Decision(target, incident["dimension"], incident["id"], action, reason, queued)
+        return Decision(target, incident.dimension, incident.id, action, reason, queued)
 
     def apply_check(self, result: CheckResult, target_id: int, check_id: int, *,
                     policy: Policy, notify: bool, control: dict[str, Any] | None = None,
@@ -229,9 +233,9 @@ class IncidentBook:
                 holding.add(f.dimension)
             if policy.pages(f):
                 paging.setdefault(f.dimension, []).append(f)
-        open_by_dim = {i["dimension"]: i for i in self.store.open_incidents(self.conn,
+        open_by_dim = {i.dimension: i for i in self.tx.open_incidents(
                                                                             target_id)
-                       if result.scope is None or i["dimension"] in result.scope}
+                       if result.scope is None or i.dimension in result.scope}
         alerts: list[Announcement] = []
         closes: list[Announcement] = []
         decisions = []
@@ -242,7 +246,7 @@ class IncidentBook:
                 alerts.append(self._drifting(target_id, check_id, incident, dim, found,
                                              policy, notify))
             elif incident is not None and dim in holding:
-                self.store.update_incident(self.conn, incident["id"], {
+                self.tx.update_incident(incident.id, {
                     "updated_at": self.now, "last_check_id": check_id})
                 decisions.append(self.record(result.target, incident, "hold", Reason.HELD,
                                              check_id, 0, None))
@@ -275,47 +279,47 @@ class IncidentBook:
 
         if not any(a.reason in NOTIFYING for a in alerts):
             return alerts
-        silences = self.store.active_silences(self.conn, target, self.now)
+        silences = self.tx.active_silences(target, self.now)
         out = []
         for a in alerts:
-            silence = covering_silence(silences, a.incident["dimension"])
+            silence = covering_silence(silences, a.incident.dimension)
             if a.reason in NOTIFYING and silence is not None:
-                self.held[a.incident["id"]] = silence["id"]
+                self.held[a.incident.id] = silence.id
                 a = replace(a, reason=Reason.SILENCED)
             out.append(a)
         return out
 
-    def _drifting(self, target_id: int, check_id: int, incident: dict[str, Any] | None,
+    def _drifting(self, target_id: int, check_id: int, incident: IncidentRow | None,
                   dim: str, found: list[Finding], policy: Policy,
                   notify: bool) -> Announcement:
         severity = max((f.severity for f in found), key=severity_rank)
         top = max(found, key=lambda f: (severity_rank(f.severity), abs(f.effect or 0)))
-        state = {"severity": severity, "summary": top.summary, "updated_at": self.now,
-                 "last_check_id": check_id,
-                 "finding_keys": sorted({finding_key(f) for f in found})}
+        state: dict[str, Any] = {
+            "severity": severity, "summary": top.summary, "updated_at": self.now,
+            "last_check_id": check_id, "finding_keys": sorted({finding_key(f) for f in found})}
         if incident is None:
             values = {"target_id": target_id, "dimension": dim, "status": "open",
                       "opened_at": self.now, "first_check_id": check_id,
                       "notified_keys": [], "notifications": 0, **state}
-            incident = {**values, "id": self.store.insert_incident(self.conn, values),
-                        "last_notified_at": None, "notified_severity": None}
+            incident = IncidentRow(id=self.tx.insert_incident(values), notified_severity=None,
+                                   notified_channels=None, **values)
             action = "open"
         else:
-            self.store.update_incident(self.conn, incident["id"], state)
+            self.tx.update_incident(incident.id, state)
             action = "update"
         reason = decide_open(incident, found, self.now, policy, notify)
-        if reason is Reason.CHANGED and incident.get("acked_at") is not None:
+        if reason is Reason.CHANGED and incident.acked_at is not None:
             # the acknowledgement was for what it was; a change is news again
             cleared = {"acked_at": None, "acked_by": None, "ack_note": None}
-            self.store.update_incident(self.conn, incident["id"], cleared)
+            self.tx.update_incident(incident.id, cleared)
             state = {**state, **cleared}
-        return Announcement({**incident, **state}, reason, action, found)
+        return Announcement(replace(incident, **state), reason, action, found)
 
-    def _close(self, incident: dict[str, Any], action: str, announced: Reason, notify: bool,
+    def _close(self, incident: IncidentRow, action: str, announced: Reason, notify: bool,
                *, check_id: int | None = None,
                baseline_id: int | None = None) -> Announcement:
         status = "resolved" if action == "resolve" else "accepted"
-        self.store.update_incident(self.conn, incident["id"], {
+        self.tx.update_incident(incident.id, {
             "status": status, "closed_at": self.now, "updated_at": self.now,
             "closed_by_check_id": check_id, "accepted_baseline_id": baseline_id})
         return Announcement(incident, _closing_reason(incident, announced, notify), action)
@@ -324,11 +328,12 @@ class IncidentBook:
                run_ids: list[int]) -> list[Decision]:
         """Close every open incident of the target as accepted by baseline ``baseline_id``."""
         items = [self._close(incident, "accept", Reason.ACCEPTED, True, baseline_id=baseline_id)
-                 for incident in self.store.open_incidents(self.conn, target_id)]
+                 for incident in self.tx.open_incidents(target_id)]
 
         def accepted(items: list[Announcement]) -> dict[str, Any]:
-            return closed_payload("accepted", target, [(a.incident, a.reason.value) for a in items],
-                                  self.now, baseline_id=baseline_id, baseline_runs=run_ids)
+            return closed_payload("accepted", target,
+                                  [(a.incident, a.reason.value) for a in items], self.now,
+                                  baseline_id=baseline_id, baseline_runs=run_ids)
 
         return self._announce("accepted", target, target_id, items, None, accepted)
 
@@ -345,7 +350,8 @@ def check_saver(config: Config, store: Store, *, notify: bool = True, now: Clock
                 ) -> Callable[[dict[str, Any], list[dict[str, Any]], CheckResult], int]:
     """A ``save`` hook for run_check: stores the check, its findings, the incident changes
     and the notifications they queue in one transaction. Decisions are appended to
-    ``decisions`` when given. Raises what the database raises; then nothing is stored."""
+    ``decisions`` when given. Raises StorageError when the database fails; then nothing is
+    stored."""
     policy = Policy.from_config(config)
     channels = make_router(config)
 
@@ -359,31 +365,31 @@ def check_saver(config: Config, store: Store, *, notify: bool = True, now: Clock
         control = (control_status(config, store, target, at)
                    if result.drift and target is not None else None)
 
-        def in_transaction(conn: Connection, check_id: int) -> None:
+        with store.transaction() as tx:
+            check_id = tx.save_check(check_row, rows, evidence=result.evidence)
             result.check_id = check_id
-            book = IncidentBook(store, conn, channels=channels, now=at,
+            book = IncidentBook(tx, channels=channels, now=at,
                                 public_url=config.settings.server.public_url,
                                 interactive=_interactive(config))
             made = book.apply_check(result, check_row["target_id"], check_id,
                                     policy=policy, notify=notify, control=control,
                                     model=target.model if target is not None else None)
-            if decisions is not None:
-                decisions.extend(made)
-
-        return store.save_check(check_row, rows, evidence=result.evidence,
-                                same_transaction=in_transaction)
+        if decisions is not None:
+            decisions.extend(made)
+        return check_id
 
     return save
 
 
 def accept_hook(config: Config, store: Store, target: str, target_id: int, *,
                 now: Clock = utc_now, decisions: list[Decision] | None = None,
-                ) -> Callable[[Connection, int, list[int]], None]:
-    """A hook for pin_baseline's transaction that closes the target's incidents as accepted."""
+                ) -> Callable[[Transaction, int, list[int]], None]:
+    """``hook(tx, baseline_id, run_ids)``, for the transaction that pins the baseline: closes
+    the target's open incidents as accepted by it, in that transaction."""
     channels = make_router(config)
 
-    def hook(conn: Connection, baseline_id: int, run_ids: list[int]) -> None:
-        book = IncidentBook(store, conn, channels=channels, now=now(),
+    def hook(tx: Transaction, baseline_id: int, run_ids: list[int]) -> None:
+        book = IncidentBook(tx, channels=channels, now=now(),
                             public_url=config.settings.server.public_url)
         made = book.accept(target, target_id, baseline_id, run_ids)
         if decisions is not None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from drift_monitor.alerting.control import control_lines
 from drift_monitor.detection.findings import Finding, clip, rounded, severity_rank
 from drift_monitor.probes import probe_name
+from drift_monitor.storage.rows import IncidentRow
 
 if TYPE_CHECKING:
     from drift_monitor.detection.result import CheckResult
@@ -52,14 +53,14 @@ def model_strings(result: CheckResult) -> dict[str, Any] | None:
     return None
 
 
-def alert_payload(result: CheckResult, items: list[tuple[dict[str, Any], str, list[Finding]]],
+def alert_payload(result: CheckResult, items: list[tuple[IncidentRow, str, list[Finding]]],
                   now: datetime, *, control: dict[str, Any] | None = None,
                   model: str | None = None) -> dict[str, Any]:
     """One alert for the incidents a check decided to announce, as (incident, reason, its
     findings); grouped so one check pages once however many dimensions moved. ``control`` is
     alerting.control.control_status of the target's control arm (None without one) and
     ``model`` the target's configured model, named when the provider changed it."""
-    incidents = []
+    incidents: list[dict[str, Any]] = []
     examples: list[dict[str, str]] = []
     for incident, reason, findings in items:
         ordered = sorted(findings, key=lambda f: (-severity_rank(f.severity),
@@ -72,9 +73,9 @@ def alert_payload(result: CheckResult, items: list[tuple[dict[str, Any], str, li
                                      "before": clip(ex.get("before"), STORED_EXAMPLE_CHARS),
                                      "after": clip(ex.get("after"), STORED_EXAMPLE_CHARS)})
         incidents.append({
-            "incident_id": incident["id"], "dimension": incident["dimension"],
-            "severity": incident["severity"], "reason": reason,
-            "opened_at": _iso(incident["opened_at"]),
+            "incident_id": incident.id, "dimension": incident.dimension,
+            "severity": incident.severity, "reason": reason,
+            "opened_at": _iso(incident.opened_at),
             "findings": [finding_entry(f) for f in ordered[:MAX_FINDINGS]],
             "more_findings": max(0, len(ordered) - MAX_FINDINGS)})
     severity = max((i["severity"] for i in incidents), key=severity_rank)
@@ -106,15 +107,15 @@ def main_reason(reasons: list[str]) -> str:
     return min(reasons, key=lambda r: REASON_ORDER.index(r) if r in REASON_ORDER else 99)
 
 
-def closed_payload(kind: str, target: str, items: list[tuple[dict[str, Any], str]],
+def closed_payload(kind: str, target: str, items: list[tuple[IncidentRow, str]],
                    now: datetime, *, check_id: int | None = None,
                    baseline_id: int | None = None,
                    baseline_runs: list[int] | None = None) -> dict[str, Any]:
     """A ``resolved`` or ``accepted`` message for incidents that were announced."""
     return {"kind": kind, "reason": main_reason([r for _, r in items]), "target": target,
-            "incidents": [{"incident_id": i["id"], "dimension": i["dimension"],
-                           "severity": i["severity"], "summary": i["summary"],
-                           "opened_at": _iso(i["opened_at"]), "reason": r} for i, r in items],
-            "dimensions": [i["dimension"] for i, _ in items],
+            "incidents": [{"incident_id": i.id, "dimension": i.dimension,
+                           "severity": i.severity, "summary": i.summary,
+                           "opened_at": _iso(i.opened_at), "reason": r} for i, r in items],
+            "dimensions": [i.dimension for i, _ in items],
             "closed_at": _iso(now), "sent_at": _iso(now), "check_id": check_id,
             "baseline_id": baseline_id, "baseline_runs": baseline_runs or []}

@@ -22,12 +22,12 @@ import getpass
 import os
 import re
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from drift_monitor.config import Config, parse_duration
 from drift_monitor.detection.findings import DIMENSIONS
 from drift_monitor.errors import OperationError
 from drift_monitor.storage.queries import Store
+from drift_monitor.storage.rows import IncidentRow, SilenceRow
 
 MAX_SILENCE = timedelta(days=90)  # a forgotten silence must end by itself
 MAX_ACTOR = 100
@@ -95,7 +95,7 @@ def silence_end(now: datetime, *, for_: str | None, until: str | None) -> dateti
 
 def add_silence(config: Config, store: Store, *, target: str, dimension: str | None,
                 reason: str | None, actor: str, now: datetime, for_: str | None = None,
-                until: str | None = None) -> dict[str, Any]:
+                until: str | None = None) -> SilenceRow:
     """Create a silence; returns its row. ConfigError for an unknown target."""
     config.target(target)  # an unknown name fails with the list of known ones
     if dimension is not None and dimension not in DIMENSIONS:
@@ -110,7 +110,7 @@ def add_silence(config: Config, store: Store, *, target: str, dimension: str | N
 
 
 def expire_silence(store: Store, silence_id: int, *, actor: str, now: datetime,
-                   note: str | None = None) -> dict[str, Any]:
+                   note: str | None = None) -> SilenceRow:
     """End a silence now; OperationError when it does not exist or is already over."""
     row = store.silence(silence_id)
     if row is None:
@@ -119,21 +119,21 @@ def expire_silence(store: Store, silence_id: int, *, actor: str, now: datetime,
     if not store.expire_silence(silence_id, actor=default_actor(actor), now=now,
                                 note=_note(note, "note")):
         raise OperationError(f"silence {silence_id} is already over (it ended "
-                             f"{(row['expired_at'] or row['ends_at']):%Y-%m-%d %H:%M} UTC)")
+                             f"{(row.expired_at or row.ends_at):%Y-%m-%d %H:%M} UTC)")
     done = store.silence(silence_id)
     assert done is not None
     return done
 
 
 def ack_incident(store: Store, incident_id: int, *, actor: str, now: datetime,
-                 note: str | None = None) -> dict[str, Any]:
+                 note: str | None = None) -> IncidentRow:
     """Acknowledge an open incident; OperationError when it does not exist or is closed."""
     row = store.incident(incident_id)
     if row is None:
         raise OperationError(f"there is no incident {incident_id} ('drift-monitor incidents "
                              "list' shows them)")
-    if row["status"] != "open":
-        raise OperationError(f"incident {incident_id} is {row['status']}: only open incidents "
+    if row.status != "open":
+        raise OperationError(f"incident {incident_id} is {row.status}: only open incidents "
                              "can be acknowledged")
     if not store.ack_incident(incident_id, actor=default_actor(actor), now=now,
                               note=_note(note, "note")):
@@ -143,22 +143,22 @@ def ack_incident(store: Store, incident_id: int, *, actor: str, now: datetime,
     return done
 
 
-def covering_silence(silences: list[dict[str, Any]], dimension: str) -> dict[str, Any] | None:
+def covering_silence(silences: list[SilenceRow], dimension: str) -> SilenceRow | None:
     """The silence (of those in force for the target) that covers ``dimension``: one for that
     dimension first, else one for the whole target; the oldest of each kind."""
     for s in silences:
-        if s["dimension"] == dimension:
+        if s.dimension == dimension:
             return s
     for s in silences:
-        if s["dimension"] is None:
+        if s.dimension is None:
             return s
     return None
 
 
-def silence_state(s: dict[str, Any], now: datetime) -> str:
+def silence_state(s: SilenceRow, now: datetime) -> str:
     """``active``, ``pending`` (not started), ``expired`` (ended early) or ``ended``."""
-    if s["expired_at"] is not None:
+    if s.expired_at is not None:
         return "expired"
-    if s["ends_at"] <= now:
+    if s.ends_at <= now:
         return "ended"
-    return "pending" if s["starts_at"] > now else "active"
+    return "pending" if s.starts_at > now else "active"

@@ -27,6 +27,7 @@ from drift_monitor.clock import Clock, utc_now
 from drift_monitor.config import Config
 from drift_monitor.errors import ChannelError, DriftMonitorError
 from drift_monitor.storage.queries import Store
+from drift_monitor.storage.rows import NotificationRow
 
 log = logging.getLogger(__name__)
 
@@ -103,12 +104,12 @@ def deliver(config: Config, store: Store, *, now: Clock = utc_now, due_only: boo
         row = store.claim_notification(nid, t, t + timedelta(seconds=LEASE_S))
         if row is None:  # delivered or claimed by another process meanwhile
             continue
-        name = row["channel"]
+        name = row.channel
 
         def attempt(outcome: str, error: str | None = None,
-                    next_at: datetime | None = None, row: dict = row) -> Attempt:
-            return Attempt(row["id"], row["dedup_key"], row["channel"], row["kind"],
-                           row["reason"], row["payload"].get("target"), outcome, error, next_at)
+                    next_at: datetime | None = None, row: NotificationRow = row) -> Attempt:
+            return Attempt(row.id, row.dedup_key, row.channel, row.kind,
+                           row.reason, row.payload.get("target"), outcome, error, next_at)
 
         if name in failing:
             store.release_claim(nid)
@@ -117,20 +118,20 @@ def deliver(config: Config, store: Store, *, now: Clock = utc_now, due_only: boo
         try:
             if name not in built:
                 built[name] = factory(name, config)
-            built[name].send(row["payload"])
+            built[name].send(row.payload)
         except ChannelError as exc:
             if exc.permanent:
                 store.finish_attempt(nid, now=t, status="failed", error=str(exc))
                 log.error("notification failed permanently", extra={
-                    "notification": nid, "key": row["dedup_key"], "error": str(exc)})
+                    "notification": nid, "key": row.dedup_key, "error": str(exc)})
                 report.attempts.append(attempt("failed", str(exc)))
                 continue
-            next_at = t + timedelta(seconds=backoff_seconds(row["attempts"] + 1,
+            next_at = t + timedelta(seconds=backoff_seconds(row.attempts + 1,
                                                             exc.retry_after))
             store.finish_attempt(nid, now=t, status="pending", error=str(exc),
                                  next_attempt_at=next_at)
             log.warning("notification not delivered", extra={
-                "notification": nid, "key": row["dedup_key"],
+                "notification": nid, "key": row.dedup_key,
                 "retry_at": next_at.isoformat(timespec="seconds"), "error": str(exc)})
             failing.add(name)
             report.attempts.append(attempt("retry", str(exc), next_at))
@@ -140,7 +141,7 @@ def deliver(config: Config, store: Store, *, now: Clock = utc_now, due_only: boo
             raise
         except Exception as exc:  # a bug in rendering or a channel: keep the message, retry
             error = f"unexpected {type(exc).__name__} in channel {name}"
-            next_at = t + timedelta(seconds=backoff_seconds(row["attempts"] + 1))
+            next_at = t + timedelta(seconds=backoff_seconds(row.attempts + 1))
             store.finish_attempt(nid, now=t, status="pending", error=error,
                                  next_attempt_at=next_at)
             log.exception("notification not delivered", extra={"notification": nid,
@@ -150,7 +151,7 @@ def deliver(config: Config, store: Store, *, now: Clock = utc_now, due_only: boo
             continue
         store.finish_attempt(nid, now=t, status="delivered")
         log.info("notification delivered", extra={"notification": nid,
-                                                  "key": row["dedup_key"], "channel": name})
+                                                  "key": row.dedup_key, "channel": name})
         report.attempts.append(attempt("delivered"))
     report.pending = len(store.pending_notification_ids(now(), due_only=False, keys=keys))
     return report

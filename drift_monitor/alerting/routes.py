@@ -25,6 +25,7 @@ from drift_monitor.alerting.channels import CHANNELS, channel_names
 from drift_monitor.config import DIMENSIONS, Config, RouteConfig
 from drift_monitor.detection.findings import severity_rank
 from drift_monitor.errors import ConfigError
+from drift_monitor.storage.rows import IncidentRow
 from drift_monitor.yamlio import Path_, dotted, line_for
 
 PAGING_SEVERITIES = ("warning", "critical")  # info never pages
@@ -61,14 +62,12 @@ class Router:
                 return [route.channel]
         return list(self.default)
 
-    def closing_channels(self, incident: dict[str, object], target: str) -> list[str]:
+    def closing_channels(self, incident: IncidentRow, target: str) -> list[str]:
         """Where an incident's resolution or acceptance goes: the channels its alerts went to;
         for an incident announced before they were recorded, where an alert would go now."""
-        notified = incident.get("notified_channels")
-        if isinstance(notified, list) and notified:
-            return [str(c) for c in notified]
-        return self.alert_channels(target, str(incident["dimension"]),
-                                   str(incident["severity"]))
+        if incident.notified_channels:
+            return [str(c) for c in incident.notified_channels]
+        return self.alert_channels(target, incident.dimension, incident.severity)
 
 
 def _default(config: Config) -> tuple[str, ...]:

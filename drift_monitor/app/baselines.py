@@ -11,18 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Connection
-
 from drift_monitor.alerting.incidents import Decision, accept_hook
 from drift_monitor.alerting.operations import default_actor
 from drift_monitor.clock import utc_now
 from drift_monitor.config import Config
-from drift_monitor.errors import DriftMonitorError
+from drift_monitor.errors import BaselineError
 from drift_monitor.storage.queries import Store
-
-
-class BaselineError(DriftMonitorError):
-    """A baseline cannot be formed or found (with what the user can do about it)."""
+from drift_monitor.storage.transaction import Transaction
 
 
 @dataclass(frozen=True)
@@ -54,11 +49,11 @@ def ensure_baseline(store: Store, target_id: int, target: str, min_runs: int) ->
 
 def pin_latest(store: Store, target_id: int, target: str, runs: int, *, reason: str,
                note: str | None = None,
-               same_transaction: Callable[[Connection, int, list[int]], None] | None = None,
+               same_transaction: Callable[[Transaction, int, list[int]], None] | None = None,
                ) -> PinnedBaseline:
     """Pin the last ``runs`` finished runs. Raises BaselineError if there are fewer.
 
-    ``same_transaction(conn, baseline_id, run_ids)`` runs inside the pinning transaction
+    ``same_transaction(tx, baseline_id, run_ids)`` runs inside the pinning transaction
     (``baseline accept`` closes the target's incidents there).
     """
     latest = store.finished_runs(target_id, newest_first=True, limit=runs)
@@ -66,17 +61,16 @@ def pin_latest(store: Store, target_id: int, target: str, runs: int, *, reason: 
         raise BaselineError(f"target '{target}' has {len(latest)} finished run(s); "
                             f"cannot pin {runs}")
     ids = sorted(latest)
-    hook = None
-    if same_transaction is not None:
-        def hook(conn: Connection, baseline_id: int) -> None:
-            same_transaction(conn, baseline_id, ids)
-    return PinnedBaseline(store.pin_baseline(target_id, ids, reason=reason, note=note,
-                                             same_transaction=hook), ids, created=True)
+    with store.transaction() as tx:
+        bid = tx.pin_baseline(target_id, ids, reason=reason, note=note)
+        if same_transaction is not None:
+            same_transaction(tx, bid, ids)
+    return PinnedBaseline(bid, ids, created=True)
 
 
 def _pin(config: Config, store: Store, target: str, runs: int, *, reason: str,
          note: str | None = None, actor: str | None = None,
-         hook: Callable[[int], Callable[[Connection, int, list[int]], None]] | None = None,
+         hook: Callable[[int], Callable[[Transaction, int, list[int]], None]] | None = None,
          ) -> PinnedBaseline:
     """Pin the target's last ``runs`` finished runs; ``hook(target_id)`` gives what runs in the
     same transaction, where who pinned it (``actor`` or $USER) is recorded too."""
@@ -85,12 +79,12 @@ def _pin(config: Config, store: Store, target: str, runs: int, *, reason: str,
     tid = store.upsert_target(t.name, t.provider, t.model)
     inner = hook(tid) if hook else None
 
-    def same_transaction(conn: Connection, baseline_id: int, run_ids: list[int]) -> None:
-        store.record_action(conn, {"at": utc_now(), "actor": who, "action": f"baseline_{reason}",
-                                   "target": t.name, "baseline_id": baseline_id,
-                                   "note": f"runs {run_ids}"})
+    def same_transaction(tx: Transaction, baseline_id: int, run_ids: list[int]) -> None:
+        tx.record_action({"at": utc_now(), "actor": who, "action": f"baseline_{reason}",
+                          "target": t.name, "baseline_id": baseline_id,
+                          "note": f"runs {run_ids}"})
         if inner is not None:
-            inner(conn, baseline_id, run_ids)
+            inner(tx, baseline_id, run_ids)
 
     return pin_latest(store, tid, t.name, runs, reason=reason, note=note,
                       same_transaction=same_transaction)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from drift_monitor.alerting.incidents import Decision, check_saver
-from drift_monitor.app.baselines import BaselineError, ensure_baseline
+from drift_monitor.app.baselines import ensure_baseline
 from drift_monitor.app.features import fill_missing
 from drift_monitor.app.outage import outage_check
 from drift_monitor.app.rounds import ConfirmRound, confirm_round
@@ -24,6 +24,7 @@ from drift_monitor.detection.findings import PAGE_SEVERITIES
 from drift_monitor.detection.result import CheckResult
 from drift_monitor.detection.samples import Sample, Side, edited_probes
 from drift_monitor.detection.sequential import Evidence
+from drift_monitor.errors import BaselineError
 from drift_monitor.features import SPECS
 from drift_monitor.probes import ProbeKey, ProbeLibrary
 from drift_monitor.storage.queries import Store

@@ -37,8 +37,8 @@ def _rounds(config: Config, target: TargetConfig, store: Store,
 
 
 def _outage_incident_open(store: Store, tid: int) -> bool:
-    return any(i["dimension"] == "operational" and i["status"] == "open"
-               and any(k.startswith(f"{METRIC}|") for k in (i["finding_keys"] or []))
+    return any(i.dimension == "operational" and i.status == "open"
+               and any(k.startswith(f"{METRIC}|") for k in (i.finding_keys or []))
                for i in store.incidents(target_id=tid, status="open"))
 
 

@@ -23,6 +23,13 @@ from typing import Any
 from drift_monitor.alerting.operations import covering_silence
 from drift_monitor.config import Config, TargetConfig
 from drift_monitor.storage.queries import Store
+from drift_monitor.storage.rows import (
+    IncidentRow,
+    LatestCheck,
+    LatestRun,
+    SilenceRow,
+    as_dict,
+)
 
 STATES = ("drifting", "failing", "stale", "confirming", "silenced", "ok")
 STALE_INTERVALS = 2
@@ -36,10 +43,10 @@ class TargetStatus:
     schedule: str
     state: str
     why: str
-    last_run: dict[str, Any] | None = None
-    last_check: dict[str, Any] | None = None
+    last_run: LatestRun | None = None
+    last_check: LatestCheck | None = None
     open_incidents: list[dict[str, Any]] = field(default_factory=list)
-    silences: list[dict[str, Any]] = field(default_factory=list)
+    silences: list[SilenceRow] = field(default_factory=list)
     runs_24h: int = 0
     error_rate_24h: float | None = None
     cost_today_usd: float | None = None
@@ -79,23 +86,23 @@ def interval(target: TargetConfig, now: datetime) -> timedelta:
     return (second - first) if first and second else timedelta(days=1)
 
 
-def _state(t: TargetConfig, now: datetime, last_run: dict[str, Any] | None,
-           last_check: dict[str, Any] | None, incidents: list[dict[str, Any]],
-           silences: list[dict[str, Any]]) -> tuple[str, str]:
+def _state(t: TargetConfig, now: datetime, last_run: LatestRun | None,
+           last_check: LatestCheck | None, incidents: list[dict[str, Any]],
+           silences: list[SilenceRow]) -> tuple[str, str]:
     loud = [i for i in incidents if i.get("silenced_by") is None]
     if loud:
         return "drifting", ", ".join(f"#{i['id']} {i['dimension']}" for i in loud)
-    if last_run is not None and last_run["status"] == "failed":
-        return "failing", f"run {last_run['id']} failed"
+    if last_run is not None and last_run.status == "failed":
+        return "failing", f"run {last_run.id} failed"
     if last_run is None:
         return "stale", "no run yet"
     gap = interval(t, now) * STALE_INTERVALS
-    if now - last_run["started_at"] > gap:
-        return "stale", f"no run since {last_run['started_at']:%Y-%m-%d %H:%M} UTC"
-    if last_check is not None and last_check["status"] == "unconfirmed":
-        return "confirming", f"check {last_check['id']} saw unconfirmed drift"
+    if now - last_run.started_at > gap:
+        return "stale", f"no run since {last_run.started_at:%Y-%m-%d %H:%M} UTC"
+    if last_check is not None and last_check.status == "unconfirmed":
+        return "confirming", f"check {last_check.id} saw unconfirmed drift"
     if silences:
-        return "silenced", ", ".join(f"silence {s['id']}" for s in silences)
+        return "silenced", ", ".join(f"silence {s.id}" for s in silences)
     return "ok", ""
 
 
@@ -110,20 +117,21 @@ def overview(config: Config, store: Store, now: datetime,
     totals = store.run_totals_since(tids, now - timedelta(hours=24))
     day = now.replace(hour=0, minute=0, second=0, microsecond=0)
     usage = store.usage_since(tids, min(day, now - timedelta(hours=24)), day)
-    incidents: dict[int, list[dict[str, Any]]] = {}
+    incidents: dict[int, list[IncidentRow]] = {}
     for i in store.open_incident_rows(tids):
-        incidents.setdefault(i["target_id"], []).append(i)
-    silences: dict[str, list[dict[str, Any]]] = {}
+        incidents.setdefault(i.target_id, []).append(i)
+    silences: dict[str, list[SilenceRow]] = {}
     for s in store.silences(now=now, active_only=True):
-        silences.setdefault(s["target"], []).append(s)
+        silences.setdefault(s.target, []).append(s)
     out = []
     for t in targets:
         tid = ids.get(t.name)
         mine = silences.get(t.name, [])
-        open_ = [dict(i) for i in incidents.get(tid, [])] if tid is not None else []
-        for i in open_:
-            cover = covering_silence(mine, i["dimension"])
-            i["silenced_by"] = cover["id"] if cover else None
+        # the console's view of an incident: its row and the silence that covers it
+        open_ = [as_dict(i) for i in incidents.get(tid, [])] if tid is not None else []
+        for view in open_:
+            cover = covering_silence(mine, view["dimension"])
+            view["silenced_by"] = cover.id if cover else None
         last_run = runs.get(tid) if tid is not None else None
         last_check = checks.get(tid) if tid is not None else None
         state, why = _state(t, now, last_run, last_check, open_, mine)

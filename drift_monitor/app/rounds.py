@@ -17,7 +17,8 @@ from drift_monitor.config import Config, TargetConfig
 from drift_monitor.errors import DriftMonitorError
 from drift_monitor.probes import Probe
 from drift_monitor.runner import probe_round
-from drift_monitor.storage.queries import RunSummary, Store
+from drift_monitor.storage.queries import Store
+from drift_monitor.storage.run_queries import RunSummary
 
 log = logging.getLogger(__name__)
 

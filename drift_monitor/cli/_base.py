@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from drift_monitor import __version__
-from drift_monitor.errors import DriftMonitorError
+from drift_monitor.errors import DriftMonitorError, StorageError
 from drift_monitor.redaction import Redactor
 
 if TYPE_CHECKING:
@@ -36,17 +36,19 @@ def handles_errors(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
+        except StorageError as exc:
+            # a database fault mid-command (dropped, read-only, locked, gone): one line
+            _fail(_redact(str(exc)))
         except DriftMonitorError as exc:
             _fail(str(exc))
         except Exception as exc:
-            from sqlalchemy.exc import SQLAlchemyError
+            # SQLAlchemy's, from a path that does not go through Store (migrations)
+            from drift_monitor.storage.sql import as_storage_error
 
-            if not isinstance(exc, SQLAlchemyError):
+            error = as_storage_error(exc)
+            if error is None:
                 raise
-            # a database fault mid-command (dropped, read-only, locked, gone): one line
-            from drift_monitor.storage.engine import db_error_reason
-
-            _fail(f"database error: {_redact(db_error_reason(exc))}")
+            _fail(_redact(str(error)))
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)

@@ -14,6 +14,7 @@ from drift_monitor.cli._base import (
     open_store,
     pass_state,
 )
+from drift_monitor.storage.rows import as_dict
 
 # --- baseline -------------------------------------------------------------------------------
 
@@ -77,7 +78,8 @@ def baseline_show(state: State, target: str | None, as_json: bool) -> None:
     if as_json:
         import json
 
-        click.echo(json.dumps({"targets": [{"target": name, "baselines": h}
+        click.echo(json.dumps({"targets": [{"target": name,
+                                            "baselines": [as_dict(b) for b in h]}
                                            for name, h in histories.items()]},
                               indent=2, default=json_default))
         return
@@ -89,10 +91,10 @@ def baseline_show(state: State, target: str | None, as_json: bool) -> None:
             continue
         click.echo(f"{t.name}:")
         for b in history:
-            state_word = ("active" if b["active"]
-                          else f"superseded {b['superseded_at']:%Y-%m-%d %H:%M}")
-            click.echo(f"  baseline {b['id']} ({b['reason']}, {state_word}): runs {b['runs']}, "
-                       f"{b['responses']} responses, pinned {b['created_at']:%Y-%m-%d %H:%M} UTC"
-                       + (f" - {b['note']}" if b["note"] else ""))
+            state_word = ("active" if b.active
+                          else f"superseded {b.superseded_at:%Y-%m-%d %H:%M}")
+            click.echo(f"  baseline {b.id} ({b.reason}, {state_word}): runs {b.runs}, "
+                       f"{b.responses} responses, pinned {b.created_at:%Y-%m-%d %H:%M} UTC"
+                       + (f" - {b.note}" if b.note else ""))
 
 

@@ -16,6 +16,7 @@ from drift_monitor.cli._base import (
     pass_state,
     write_report,
 )
+from drift_monitor.storage.rows import NotificationRow
 
 # --- check ----------------------------------------------------------------------------------
 
@@ -81,17 +82,17 @@ def _attempt_json(a: Any) -> dict[str, Any]:
             "next_attempt_at": a.next_attempt_at.isoformat() if a.next_attempt_at else None}
 
 
-def _failed_json(n: dict[str, Any]) -> dict[str, Any]:
-    return {"id": n["id"], "kind": n["kind"], "reason": n["reason"], "target": n["target"],
-            "channel": n["channel"], "attempts": n["attempts"], "error": n["last_error"],
-            "last_attempt_at": n["last_attempt_at"].isoformat() if n["last_attempt_at"]
+def _failed_json(n: NotificationRow) -> dict[str, Any]:
+    return {"id": n.id, "kind": n.kind, "reason": n.reason, "target": n.target,
+            "channel": n.channel, "attempts": n.attempts, "error": n.last_error,
+            "last_attempt_at": n.last_attempt_at.isoformat() if n.last_attempt_at
             else None}
 
 
-def _failed_line(n: dict[str, Any]) -> str:
-    when = f"{n['last_attempt_at']:%Y-%m-%d %H:%M} UTC" if n["last_attempt_at"] else "?"
-    return (f"  failed #{n['id']} {when}: {n['kind']} ({n['reason']}) for "
-            f"{n['target'] or 'all targets'} via {n['channel']}: {n['last_error']}")
+def _failed_line(n: NotificationRow) -> str:
+    when = f"{n.last_attempt_at:%Y-%m-%d %H:%M} UTC" if n.last_attempt_at else "?"
+    return (f"  failed #{n.id} {when}: {n.kind} ({n.reason}) for "
+            f"{n.target or 'all targets'} via {n.channel}: {n.last_error}")
 
 
 @main.group(invoke_without_command=True)
@@ -122,7 +123,7 @@ def notify(ctx: click.Context, as_json: bool) -> None:
     counts = store.notification_counts()
     shown = {a.id for a in report.attempts}
     # earlier permanent failures stay visible until retried or dropped
-    failed = [n for n in store.notifications(status="failed", limit=20) if n["id"] not in shown]
+    failed = [n for n in store.notifications(status="failed", limit=20) if n.id not in shown]
     if as_json:
         click.echo(json.dumps({"attempts": [_attempt_json(a) for a in report.attempts],
                                "delivered": report.delivered, "pending": report.pending,
@@ -161,8 +162,8 @@ def notify_retry(state: State, notification_id: int | None, all_failed: bool) ->
     store = open_store(config)
     if notification_id is not None:
         row = store.notification(notification_id)
-        if row is None or row["status"] != "failed":
-            state_word = "does not exist" if row is None else f"is {row['status']}"
+        if row is None or row.status != "failed":
+            state_word = "does not exist" if row is None else f"is {row.status}"
             click.echo(f"error: notification {notification_id} {state_word}; only failed "
                        "ones can be retried ('drift-monitor notify' lists them)", err=True)
             sys.exit(2)
@@ -170,7 +171,7 @@ def notify_retry(state: State, notification_id: int | None, all_failed: bool) ->
     if not ids:
         click.echo("no notification failed permanently: nothing to retry")
         sys.exit(0)
-    keys = [n["dedup_key"] for n in (store.notification(i) for i in ids) if n]
+    keys = [n.dedup_key for n in (store.notification(i) for i in ids) if n]
     report = deliver(config, store, keys=keys)
     for a in report.attempts:
         click.echo(f"#{a.id} {a.describe()}")
@@ -189,12 +190,12 @@ def notify_drop(state: State, notification_id: int) -> None:
     store = open_store(state.config)
     row = store.notification(notification_id)
     if row is None or not store.drop_notification(notification_id, utc_now()):
-        state_word = "does not exist" if row is None else f"is {row['status']}"
+        state_word = "does not exist" if row is None else f"is {row.status}"
         click.echo(f"error: notification {notification_id} {state_word}; only failed or "
                    "pending ones can be dropped", err=True)
         sys.exit(2)
-    click.echo(f"dropped notification #{notification_id}: {row['kind']} ({row['reason']}) for "
-               f"{row['target'] or 'all targets'} via {row['channel']}")
+    click.echo(f"dropped notification #{notification_id}: {row.kind} ({row.reason}) for "
+               f"{row.target or 'all targets'} via {row.channel}")
 
 
 # --- digest ---------------------------------------------------------------------------------
@@ -240,13 +241,13 @@ def digest(state: State, days: int, send: bool, html_path: str | None, as_json: 
     for a in report.attempts:
         out(a.describe())
     rows = [store.notification_by_key(k) for k in keys]
-    failed = [r for r in rows if r is not None and r["status"] == "failed"]
+    failed = [r for r in rows if r is not None and r.status == "failed"]
     attempted = {a.id for a in report.attempts}
     for r in failed:
-        if r["id"] not in attempted:  # an earlier send of this period failed for good
-            out(f"this period's digest failed permanently via {r['channel']} "
-                f"(#{r['id']}): {r['last_error']}; fix it, then 'drift-monitor notify retry "
-                f"{r['id']}'")
+        if r.id not in attempted:  # an earlier send of this period failed for good
+            out(f"this period's digest failed permanently via {r.channel} "
+                f"(#{r.id}): {r.last_error}; fix it, then 'drift-monitor notify retry "
+                f"{r.id}'")
     if not report.attempts and not failed:
         out("this period's digest was already sent")
     elif report.pending:

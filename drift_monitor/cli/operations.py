@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from drift_monitor.cli._base import State, handles_errors, open_store, pass_state
+from drift_monitor.storage.rows import IncidentRow, SilenceRow, as_dict
 
 AS_HELP = "Who is acting (stored with the action; default $USER)."
 
@@ -53,7 +54,7 @@ def targets(state: State, as_json: bool) -> None:
         return
     for r in rows:
         run = r.last_run
-        last = "never" if run is None else f"{_t(run['started_at'])} UTC ({run['status']})"
+        last = "never" if run is None else f"{_t(run.started_at)} UTC ({run.status})"
         cost = "n/a" if r.cost_today_usd is None else f"${r.cost_today_usd:.2f}"
         models = ", ".join(r.model_strings_24h) or "none"
         click.echo(f"{r.name}: {r.state.upper()}" + (f" ({r.why})" if r.why else ""))
@@ -69,11 +70,11 @@ def incidents() -> None:
     """List, show and acknowledge incidents."""
 
 
-def _incident_json(i: dict[str, Any]) -> dict[str, Any]:
+def _incident_json(i: IncidentRow) -> dict[str, Any]:
     keys = ("id", "target", "dimension", "status", "severity", "summary", "opened_at",
             "updated_at", "closed_at", "last_notified_at", "notifications", "acked_at",
             "acked_by", "ack_note", "first_check_id", "last_check_id", "accepted_baseline_id")
-    return {k: i.get(k) for k in keys}
+    return {k: getattr(i, k) for k in keys}
 
 
 @incidents.command("list")
@@ -99,9 +100,9 @@ def incidents_list(state: State, target: str | None, open_only: bool, as_json: b
     if not rows:
         click.echo("no incidents")
     for i in rows:
-        ack = f", acked by {i['acked_by']}" if i.get("acked_at") else ""
-        click.echo(f"#{i['id']} {i['target']}/{i['dimension']} {i['status']} "
-                   f"{i['severity']}, opened {_t(i['opened_at'])} UTC{ack}: {i['summary']}")
+        ack = f", acked by {i.acked_by}" if i.acked_at else ""
+        click.echo(f"#{i.id} {i.target}/{i.dimension} {i.status} "
+                   f"{i.severity}, opened {_t(i.opened_at)} UTC{ack}: {i.summary}")
 
 
 @incidents.command("show")
@@ -118,51 +119,52 @@ def incidents_show(state: State, incident_id: int, as_json: bool) -> None:
     if i is None:
         raise OperationError(f"there is no incident {incident_id}")
     events = store.incident_events(incident_id)
-    findings = (store.check_findings(i["target_id"], i["last_check_id"], i["dimension"])
-                if i["last_check_id"] else [])
+    findings = (store.check_findings(i.target_id, i.last_check_id, i.dimension)
+                if i.last_check_id else [])
     notes = store.incident_notifications(incident_id,
-                                         [e["dedup_key"] for e in events if e["dedup_key"]])
+                                         [e.dedup_key for e in events if e.dedup_key])
     actions = store.operator_actions(incident_id=incident_id)
     if as_json:
         _echo_json({"incident": _incident_json(i),
-                    "findings": [{k: f[k] for k in ("metric", "probe", "suite", "severity",
-                                                    "effect", "q_value", "confirmed",
-                                                    "summary")} for f in findings],
-                    "events": [{k: e[k] for k in ("at", "action", "reason", "notified",
-                                                  "check_id", "silence_id")} for e in events],
+                    "findings": [{k: getattr(f, k) for k in (
+                        "metric", "probe", "suite", "severity", "effect", "q_value",
+                        "confirmed", "summary")} for f in findings],
+                    "events": [{k: getattr(e, k) for k in (
+                        "at", "action", "reason", "notified", "check_id", "silence_id")}
+                               for e in events],
                     "notifications": [{k: n[k] for k in ("id", "channel", "kind", "status",
                                                          "attempts", "delivered_at",
                                                          "last_error")} for n in notes],
-                    "actions": [{k: a[k] for k in ("at", "actor", "action", "note")}
+                    "actions": [{k: getattr(a, k) for k in ("at", "actor", "action", "note")}
                                 for a in actions]})
         return
-    click.echo(f"incident #{i['id']} on {i['target']}, {i['dimension']}: {i['status']} "
-               f"({i['severity']})")
-    click.echo(f"  {i['summary']}")
-    click.echo(f"  opened {_t(i['opened_at'])} UTC, updated {_t(i['updated_at'])} UTC"
-               + (f", closed {_t(i['closed_at'])} UTC" if i["closed_at"] else ""))
-    if i.get("acked_at"):
-        click.echo(f"  acknowledged by {i['acked_by']} at {_t(i['acked_at'])} UTC"
-                   + (f": {i['ack_note']}" if i["ack_note"] else ""))
+    click.echo(f"incident #{i.id} on {i.target}, {i.dimension}: {i.status} "
+               f"({i.severity})")
+    click.echo(f"  {i.summary}")
+    click.echo(f"  opened {_t(i.opened_at)} UTC, updated {_t(i.updated_at)} UTC"
+               + (f", closed {_t(i.closed_at)} UTC" if i.closed_at else ""))
+    if i.acked_at:
+        click.echo(f"  acknowledged by {i.acked_by} at {_t(i.acked_at)} UTC"
+                   + (f": {i.ack_note}" if i.ack_note else ""))
     click.echo("findings (latest check):")
     for f in findings:
-        click.echo(f"  [{f['severity']}] {f['metric']}: {f['summary']}")
+        click.echo(f"  [{f.severity}] {f.metric}: {f.summary}")
     click.echo("events:")
     for e in events:
-        extra = f" (silence {e['silence_id']})" if e.get("silence_id") else ""
-        click.echo(f"  {_t(e['at'])} {e['action']}: {e['reason']}{extra}"
-                   + (", notified" if e["notified"] else ""))
+        extra = f" (silence {e.silence_id})" if e.silence_id else ""
+        click.echo(f"  {_t(e.at)} {e.action}: {e.reason}{extra}"
+                   + (", notified" if e.notified else ""))
     click.echo("notifications:")
     for n in notes:
         click.echo(f"  #{n['id']} {n['kind']} via {n['channel']}: {n['status']}"
                    + (f" ({n['last_error']})" if n["last_error"] else ""))
     for a in actions:
-        click.echo(f"  {_t(a['at'])} {a['actor']}: {a['action']}"
-                   + (f" ({a['note']})" if a["note"] else ""))
-    if i["status"] == "open":
-        click.echo(f"accept: drift-monitor baseline accept --target {i['target']}")
-        click.echo(f"silence: drift-monitor silence add --target {i['target']} --dimension "
-                   f"{i['dimension']} --for 4h --reason '...'")
+        click.echo(f"  {_t(a.at)} {a.actor}: {a.action}"
+                   + (f" ({a.note})" if a.note else ""))
+    if i.status == "open":
+        click.echo(f"accept: drift-monitor baseline accept --target {i.target}")
+        click.echo(f"silence: drift-monitor silence add --target {i.target} --dimension "
+                   f"{i.dimension} --for 4h --reason '...'")
 
 
 @incidents.command("ack")
@@ -182,8 +184,8 @@ def incidents_ack(state: State, incident_id: int, note: str | None, actor: str |
     if as_json:
         _echo_json({"incident": _incident_json(i)})
         return
-    click.echo(f"incident #{i['id']} ({i['target']}/{i['dimension']}) acknowledged by "
-               f"{i['acked_by']}: no repeats until it changes")
+    click.echo(f"incident #{i.id} ({i.target}/{i.dimension}) acknowledged by "
+               f"{i.acked_by}: no repeats until it changes")
 
 
 # --- silence --------------------------------------------------------------------------------
@@ -193,14 +195,14 @@ def silence() -> None:
     """Hold back a target's alerts for a while (incidents are still recorded and shown)."""
 
 
-def _silence_line(s: dict[str, Any], now: datetime) -> str:
+def _silence_line(s: SilenceRow, now: datetime) -> str:
     from drift_monitor.alerting.operations import silence_state
 
     state = silence_state(s, now)
-    end = s["expired_at"] or s["ends_at"]
-    return (f"silence {s['id']}: {s['target']}/{s['dimension'] or 'all dimensions'}, "
-            f"{state} ({_t(s['starts_at'])} to {_t(end)} UTC), by {s['created_by']}: "
-            f"{s['reason']}")
+    end = s.expired_at or s.ends_at
+    return (f"silence {s.id}: {s.target}/{s.dimension or 'all dimensions'}, "
+            f"{state} ({_t(s.starts_at)} to {_t(end)} UTC), by {s.created_by}: "
+            f"{s.reason}")
 
 
 @silence.command("add")
@@ -223,7 +225,7 @@ def silence_add(state: State, target: str, dimension: str | None, for_: str | No
     s = add_silence(state.config, open_store(state.config), target=target, dimension=dimension,
                     reason=reason, actor=default_actor(actor), now=now, for_=for_, until=until)
     if as_json:
-        _echo_json({"silence": s})
+        _echo_json({"silence": as_dict(s)})
     else:
         click.echo(_silence_line(s, now))
 
@@ -238,7 +240,7 @@ def silence_list(state: State, show_all: bool, as_json: bool) -> None:
     now = _now()
     rows = open_store(state.config).silences(now=now, active_only=not show_all)
     if as_json:
-        _echo_json({"silences": rows})
+        _echo_json({"silences": [as_dict(s) for s in rows]})
         return
     if not rows:
         click.echo("no silences in force" if not show_all else "no silences")
@@ -260,6 +262,6 @@ def silence_expire(state: State, silence_id: int, actor: str | None, as_json: bo
     s = expire_silence(open_store(state.config), silence_id, actor=default_actor(actor),
                        now=now)
     if as_json:
-        _echo_json({"silence": s})
+        _echo_json({"silence": as_dict(s)})
     else:
         click.echo(_silence_line(s, now))

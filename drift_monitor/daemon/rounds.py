@@ -15,13 +15,11 @@ from collections.abc import Callable, Coroutine
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy.exc import DBAPIError
-
 from drift_monitor.app.rounds import confirm_round, finish_interrupted, run_round
 from drift_monitor.clock import utc_now
 from drift_monitor.config import Config, TargetConfig
 from drift_monitor.daemon.metrics import Metrics
-from drift_monitor.errors import DriftMonitorError
+from drift_monitor.errors import DriftMonitorError, StatementRejected, StorageUnavailable
 from drift_monitor.probes import ProbeLibrary
 from drift_monitor.slots import MAX_SLOTS, SlotClock
 from drift_monitor.storage.queries import Store
@@ -148,11 +146,9 @@ class TargetJobs:
                 return
             self.metrics.slots.labels(self.name, "run").inc()
             ran = self._round(slot, trigger, fields)
-        except DBAPIError as exc:
+        except (StorageUnavailable, StatementRejected) as exc:
             # the database is away: one line, not a traceback per target per slot
-            reason = str(exc.orig or exc).strip().splitlines()
-            log.error("slot failed: database error", extra={
-                **fields, "error": (reason[0] if reason else type(exc).__name__)[:300]})
+            log.error("slot failed: database error", extra={**fields, "error": exc.reason})
             return
         except Exception:
             log.exception("slot failed", extra=fields)

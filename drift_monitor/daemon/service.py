@@ -26,7 +26,6 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy import text
 
 from drift_monitor.clock import utc_now
 from drift_monitor.config import Config, parse_schedule
@@ -34,11 +33,12 @@ from drift_monitor.daemon.metrics import Metrics
 from drift_monitor.daemon.rounds import RoundRunner, TargetJobs
 from drift_monitor.daemon.server import HealthCache, StatusServer
 from drift_monitor.digest.charts import warm as warm_charts
-from drift_monitor.errors import DriftMonitorError
+from drift_monitor.errors import DaemonError, DriftMonitorError
 from drift_monitor.probes import ProbeLibrary
 from drift_monitor.redaction import Redactor
 from drift_monitor.slots import SlotClock
 from drift_monitor.storage.queries import Store
+from drift_monitor.storage.rows import SlotClaimRow
 from drift_monitor.web.server import ConsoleServer
 
 log = logging.getLogger("drift_monitor.daemon")
@@ -47,11 +47,6 @@ DIGEST_SLOT = "(digest)"
 # checks load two windows of responses and fit a classifier: one at a time keeps the peak RSS
 # of a daemon with many targets near that of one check (benchmarks/daemon_footprint.py)
 MAX_CONCURRENT_CHECKS = 1
-MIGRATION_LOCK_KEY = 0x6472696674  # "drift": an advisory lock key of our own
-
-
-class DaemonError(DriftMonitorError):
-    """The daemon cannot start (another daemon on a SQLite database, a port in use...)."""
 
 
 def _first_line(exc: BaseException) -> str:
@@ -102,7 +97,7 @@ class Daemon:
         # the detection stack (scipy, scikit-learn) loads now, not inside the first slot
         import drift_monitor.alerting.incidents  # noqa: F401
         import drift_monitor.app.checks  # noqa: F401
-        from drift_monitor.storage.engine import ensure_schema, make_engine
+        from drift_monitor.storage.engine import ensure_schema, make_engine, migration_lock
 
         config = self.config
         library = config.load_probes()
@@ -113,17 +108,8 @@ class Daemon:
 
         make_router(config)  # so does a route to a channel that cannot deliver
         self.engine = make_engine(config.database_url)
-        if self.engine.dialect.name == "postgresql":
-            # daemons started together on an empty database would race to migrate it
-            with self.engine.connect() as conn:
-                conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
-                try:
-                    ensure_schema(self.engine)
-                finally:
-                    conn.execute(text("SELECT pg_advisory_unlock(:k)"),
-                                 {"k": MIGRATION_LOCK_KEY})
-                    conn.commit()
-        else:
+        # daemons started together on an empty database would race to migrate it
+        with migration_lock(self.engine):
             ensure_schema(self.engine)
         self.store = Store(self.engine)
         # health has its own engine: a slow database must not block rounds' connections
@@ -161,12 +147,12 @@ class Daemon:
         now = utc_now()
         host = socket.gethostname()
         live = [d for d in self.store.live_daemons(now - timedelta(seconds=self.lease_s))
-                if not (d["host"] == host and not _pid_alive(d["pid"]))]
+                if not (d.host == host and not _pid_alive(d.pid))]
         if live and self.engine.dialect.name == "sqlite":
             other = live[0]
             raise DaemonError(
-                f"another drift-monitor daemon (pid {other['pid']} on {other['host']}, "
-                f"heartbeat {other['heartbeat_at']:%H:%M:%S} UTC) is using this SQLite "
+                f"another drift-monitor daemon (pid {other.pid} on {other.host}, "
+                f"heartbeat {other.heartbeat_at:%H:%M:%S} UTC) is using this SQLite "
                 "database; SQLite supports one daemon: stop it, or use PostgreSQL to run "
                 "several")
         self.store.register_daemon(self.daemon_id, host, os.getpid(), now)
@@ -270,18 +256,18 @@ class Daemon:
                 log.warning("heartbeat failed", extra={"error": _first_line(exc)})
             self._beat_failing = True
 
-    def _recover(self, claim: dict[str, Any], now: datetime) -> None:
+    def _recover(self, claim: SlotClaimRow, now: datetime) -> None:
         """A daemon died mid-round: finish its run so it is not left ``running``."""
         note = "abandoned: the daemon running this round stopped (killed or cut off)"
-        if not self.store.abandon_claim(claim["id"], now, note):
+        if not self.store.abandon_claim(claim.id, now, note):
             return
-        run_id = self.store.running_run(claim["target"], slot=claim["scheduled_for"])
+        run_id = self.store.running_run(claim.target, slot=claim.scheduled_for)
         if run_id is not None:
             # abandoned, not partial: a round cut short by a dead daemon never joins a baseline
             self.store.abandon_run(run_id, note)
         log.warning("abandoned round finished", extra={
-            "target": claim["target"], "slot": claim["scheduled_for"].isoformat(),
-            "run": run_id, "daemon": claim["daemon_id"]})
+            "target": claim.target, "slot": claim.scheduled_for.isoformat(),
+            "run": run_id, "daemon": claim.daemon_id})
 
     def _deliver(self) -> None:
         from drift_monitor.alerting.outbox import deliver

@@ -90,11 +90,11 @@ def _target_digest(config: Config, store: Store, target: TargetConfig, start: da
     out["stability"], out["series"] = effect_series(checks)
     incidents = store.incidents(target_id=tid, since=start) if tid is not None else []
     out["incidents"] = [
-        {"id": i["id"], "dimension": i["dimension"], "status": i["status"],
-         "severity": i["severity"], "summary": i["summary"],
-         "opened_at": i["opened_at"].isoformat(timespec="seconds"),
-         "closed_at": i["closed_at"].isoformat(timespec="seconds") if i["closed_at"] else None}
-        for i in incidents if i["opened_at"] < end]
+        {"id": i.id, "dimension": i.dimension, "status": i.status,
+         "severity": i.severity, "summary": i.summary,
+         "opened_at": i.opened_at.isoformat(timespec="seconds"),
+         "closed_at": i.closed_at.isoformat(timespec="seconds") if i.closed_at else None}
+        for i in incidents if i.opened_at < end]
     return out
 
 
@@ -153,14 +153,14 @@ def silence_summary(store: Store, start: datetime, end: datetime) -> list[dict[s
         held.setdefault(e["silence_id"], []).append(e)
     out = []
     for s in store.silences_between(start, end):
-        events = held.get(s["id"], [])
-        ended = s["expired_at"] or s["ends_at"]
-        out.append({"id": s["id"], "target": s["target"], "dimension": s["dimension"],
-                    "starts_at": s["starts_at"].isoformat(timespec="seconds"),
+        events = held.get(s.id, [])
+        ended = s.expired_at or s.ends_at
+        out.append({"id": s.id, "target": s.target, "dimension": s.dimension,
+                    "starts_at": s.starts_at.isoformat(timespec="seconds"),
                     "ends_at": ended.isoformat(timespec="seconds"),
-                    "active": ended > end and s["starts_at"] <= end,
-                    "expired_early": s["expired_at"] is not None,
-                    "reason": s["reason"], "created_by": s["created_by"],
+                    "active": ended > end and s.starts_at <= end,
+                    "expired_early": s.expired_at is not None,
+                    "reason": s.reason, "created_by": s.created_by,
                     "held_back": len(events),
                     "incidents": sorted({e["incident_id"] for e in events})})
     return out

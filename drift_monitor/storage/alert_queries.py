@@ -1,8 +1,8 @@
 """Queries for incidents and the notification outbox (a part of Store, kept in its own module).
 
-Methods that take a ``conn`` run inside the caller's transaction: a check's findings, its
-incident changes and the notifications they queue are committed together or not at all.
-The others open their own short transactions.
+Each method opens its own short transaction. The writes that must commit with a check's
+findings (incident changes and the notifications they queue) are Transaction's
+(storage/transaction.py), reached through ``store.transaction()``.
 """
 
 from __future__ import annotations
@@ -11,58 +11,28 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import func, or_, select, update
 
+from drift_monitor.storage.base import StoreBase
+from drift_monitor.storage.rows import IncidentEventRow, IncidentRow, NotificationRow, row_of
 from drift_monitor.storage.tables import Incident, IncidentEvent, Notification, Target
+from drift_monitor.storage.transaction import Transaction
 
 
-def _insert(conn: Connection | Engine, table: Any) -> Any:
-    return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(table)
-
-
-class AlertQueries:
-    """Mixed into Store; ``self.engine`` is the Store's engine."""
-
-    engine: Engine
-
-    # --- incidents (inside the check's transaction) ---------------------------------------
-
-    def open_incidents(self, conn: Connection, target_id: int) -> list[dict[str, Any]]:
-        """The target's open incidents, one per dimension at most."""
-        rows = conn.execute(select(Incident).where(Incident.target_id == target_id,
-                                                   Incident.status == "open")
-                            .order_by(Incident.id))
-        return [dict(r._mapping) for r in rows]
-
-    def insert_incident(self, conn: Connection, values: dict[str, Any]) -> int:
-        return int(conn.execute(_insert(conn, Incident).values(**values)
-                                .returning(Incident.id)).scalar_one())
-
-    def update_incident(self, conn: Connection, incident_id: int, values: dict[str, Any]) -> None:
-        conn.execute(update(Incident).where(Incident.id == incident_id).values(**values))
-
-    def add_incident_event(self, conn: Connection, values: dict[str, Any]) -> None:
-        conn.execute(_insert(conn, IncidentEvent).values(**values))
-
-    def enqueue(self, conn: Connection, row: dict[str, Any]) -> bool:
-        """Queue a notification; False when its dedup key is already queued (nothing added)."""
-        stmt = (_insert(conn, Notification).values(**row)
-                .on_conflict_do_nothing(index_elements=["dedup_key"])
-                .returning(Notification.id))
-        return conn.execute(stmt).first() is not None
+class AlertQueries(StoreBase):
+    """Mixed into Store."""
 
     # --- the outbox (own transactions) ----------------------------------------------------
 
     def enqueue_notification(self, row: dict[str, Any]) -> bool:
-        with self.engine.begin() as conn:
-            return self.enqueue(conn, row)
+        with self._write() as conn:
+            return Transaction(conn).enqueue(row)
 
-    def notification_by_key(self, dedup_key: str) -> dict[str, Any] | None:
-        with self.engine.connect() as conn:
+    def notification_by_key(self, dedup_key: str) -> NotificationRow | None:
+        with self._read() as conn:
             row = conn.execute(select(Notification)
                                .where(Notification.dedup_key == dedup_key)).first()
-            return dict(row._mapping) if row else None
+            return row_of(NotificationRow, row) if row else None
 
     def pending_notification_ids(self, now: datetime, *, due_only: bool,
                                  keys: Sequence[str] | None = None) -> list[int]:
@@ -73,17 +43,17 @@ class AlertQueries:
             q = q.where(Notification.next_attempt_at <= now)
         if keys is not None:
             q = q.where(Notification.dedup_key.in_(list(keys)))
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return list(conn.execute(q.order_by(Notification.id)).scalars())
 
     def claim_notification(self, notification_id: int, now: datetime,
-                           lease_until: datetime) -> dict[str, Any] | None:
+                           lease_until: datetime) -> NotificationRow | None:
         """Claim a pending notification for one delivery attempt with a conditional UPDATE.
 
         Returns the row, or None when it was delivered, failed or claimed by another process
         meanwhile. A claim that is never released (a crash) expires at ``lease_until``.
         """
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             claimed = conn.execute(
                 update(Notification)
                 .where(Notification.id == notification_id, Notification.status == "pending",
@@ -94,7 +64,7 @@ class AlertQueries:
                 return None
             row = conn.execute(select(Notification)
                                .where(Notification.id == notification_id)).one()
-            return dict(row._mapping)
+            return row_of(NotificationRow, row)
 
     def finish_attempt(self, notification_id: int, *, now: datetime, status: str,
                        error: str | None = None, next_attempt_at: datetime | None = None,
@@ -107,29 +77,29 @@ class AlertQueries:
             values["delivered_at"] = now
         if next_attempt_at is not None:
             values["next_attempt_at"] = next_attempt_at
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             conn.execute(update(Notification).where(Notification.id == notification_id)
                          .values(**values))
 
     def release_claim(self, notification_id: int) -> None:
         """Give a claimed notification back untouched (it was not attempted)."""
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             conn.execute(update(Notification).where(Notification.id == notification_id)
                          .values(claimed_until=None))
 
     def notifications(self, *, status: str | None = None,
-                      limit: int = 100) -> list[dict[str, Any]]:
+                      limit: int = 100) -> list[NotificationRow]:
         """Notifications newest first, with their target's name."""
         q = (select(Notification, Target.name.label("target"))
              .outerjoin(Target, Target.id == Notification.target_id)
              .order_by(Notification.id.desc()).limit(limit))
         if status is not None:
             q = q.where(Notification.status == status)
-        with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(q)]
+        with self._read() as conn:
+            return [row_of(NotificationRow, r) for r in conn.execute(q)]
 
     def notification_counts(self) -> dict[str, int]:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(select(Notification.status, func.count())
                                 .group_by(Notification.status))
             return {str(s): int(n) for s, n in rows}
@@ -137,7 +107,7 @@ class AlertQueries:
     # --- reading incidents ----------------------------------------------------------------
 
     def incidents(self, *, target_id: int | None = None, since: datetime | None = None,
-                  status: str | None = None) -> list[dict[str, Any]]:
+                  status: str | None = None) -> list[IncidentRow]:
         """Incidents oldest first; with ``since``, those open at or after that time."""
         q = select(Incident, Target.name.label("target")).join(Target,
                                                                Target.id == Incident.target_id)
@@ -147,12 +117,12 @@ class AlertQueries:
             q = q.where(Incident.status == status)
         if since is not None:
             q = q.where(or_(Incident.closed_at.is_(None), Incident.closed_at >= since))
-        with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(q.order_by(Incident.id))]
+        with self._read() as conn:
+            return [row_of(IncidentRow, r) for r in conn.execute(q.order_by(Incident.id))]
 
-    def incident_events(self, incident_id: int) -> list[dict[str, Any]]:
-        with self.engine.connect() as conn:
+    def incident_events(self, incident_id: int) -> list[IncidentEventRow]:
+        with self._read() as conn:
             rows = conn.execute(select(IncidentEvent)
                                 .where(IncidentEvent.incident_id == incident_id)
                                 .order_by(IncidentEvent.id))
-            return [dict(r._mapping) for r in rows]
+            return [row_of(IncidentEventRow, r) for r in rows]

@@ -12,9 +12,17 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, func, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import aliased
 
+from drift_monitor.storage.base import StoreBase
+from drift_monitor.storage.rows import (
+    FindingRecord,
+    IncidentRow,
+    LatestCheck,
+    LatestRun,
+    row_of,
+)
 from drift_monitor.storage.tables import (
     Baseline,
     Check,
@@ -28,18 +36,16 @@ from drift_monitor.storage.tables import (
 )
 
 
-class ConsoleQueries:
-    """Mixed into Store; ``self.engine`` is the Store's engine."""
-
-    engine: Engine
+class ConsoleQueries(StoreBase):
+    """Mixed into Store."""
 
     def target_ids(self, names: Sequence[str]) -> dict[str, int]:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(select(Target.name, Target.id)
                                 .where(Target.name.in_(list(names))))
             return {str(n): int(i) for n, i in rows}
 
-    def latest_runs(self, target_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    def latest_runs(self, target_ids: Sequence[int]) -> dict[int, LatestRun]:
         """The most recently started run of each target: per target one backward step on
         ``(target_id, started_at)``, then the run by its key."""
         if not target_ids:
@@ -51,10 +57,10 @@ class ConsoleQueries:
                     Run.finished_at, Run.ok_count, Run.failed_count, Run.note)
              .select_from(Target).join(Run, Run.id == newest)
              .where(Target.id.in_(list(target_ids))))
-        with self.engine.connect() as conn:
-            return {r.target_id: dict(r._mapping) for r in conn.execute(q)}
+        with self._read() as conn:
+            return {r.target_id: row_of(LatestRun, r) for r in conn.execute(q)}
 
-    def latest_checks(self, target_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    def latest_checks(self, target_ids: Sequence[int]) -> dict[int, LatestCheck]:
         """The most recent check of each target (as latest_runs, on ``(target_id,
         created_at)``)."""
         if not target_ids:
@@ -66,8 +72,8 @@ class ConsoleQueries:
                     Check.error)
              .select_from(Target).join(Check, Check.id == newest)
              .where(Target.id.in_(list(target_ids))))
-        with self.engine.connect() as conn:
-            return {r.target_id: dict(r._mapping) for r in conn.execute(q)}
+        with self._read() as conn:
+            return {r.target_id: row_of(LatestCheck, r) for r in conn.execute(q)}
 
     def run_totals_since(self, target_ids: Sequence[int],
                          since: datetime) -> dict[int, dict[str, int]]:
@@ -78,7 +84,7 @@ class ConsoleQueries:
                     func.coalesce(func.sum(Run.failed_count), 0))
              .where(Run.target_id.in_(list(target_ids)), Run.started_at >= since)
              .group_by(Run.target_id))
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return {int(t): {"runs": int(n), "ok": int(ok), "failed": int(bad)}
                     for t, n, ok, bad in conn.execute(q)}
 
@@ -94,7 +100,7 @@ class ConsoleQueries:
         every response, measured with benchmarks/console_pages.py)."""
         if not target_ids:
             return {}
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             runs = {int(i): (int(t), bool(today)) for i, t, today in conn.execute(
                 select(Run.id, Run.target_id, Run.started_at >= day)
                 .where(Run.target_id.in_(list(target_ids)), Run.started_at >= since))}
@@ -114,15 +120,15 @@ class ConsoleQueries:
                                                           + int(n))
         return out
 
-    def open_incident_rows(self, target_ids: Sequence[int]) -> list[dict[str, Any]]:
+    def open_incident_rows(self, target_ids: Sequence[int]) -> list[IncidentRow]:
         """Open incidents of the targets (at most one per target and dimension)."""
         if not target_ids:
             return []
         q = (select(Incident).where(Incident.status == "open",
                                     Incident.target_id.in_(list(target_ids)))
              .order_by(Incident.id))
-        with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(q)]
+        with self._read() as conn:
+            return [row_of(IncidentRow, r) for r in conn.execute(q)]
 
     # --- the target page ------------------------------------------------------------------
 
@@ -134,7 +140,7 @@ class ConsoleQueries:
              .where(Run.target_id == target_id).order_by(Run.started_at.desc()).limit(limit))
         if before is not None:
             q = q.where(Run.started_at < before)
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             runs = [dict(r._mapping) for r in conn.execute(q)]
             failed = [r["id"] for r in runs if r["failed_count"]]
             kinds: dict[int, dict[str, int]] = {}
@@ -151,7 +157,7 @@ class ConsoleQueries:
                      until: datetime) -> list[dict[str, Any]]:
         """The target's checks in [since, until), oldest first, with their findings'
         dimension, severity, confirmation and effect (for the charts)."""
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             checks = [dict(r._mapping) for r in conn.execute(
                 select(Check.id, Check.created_at, Check.status, Check.drift)
                 .where(Check.target_id == target_id, Check.created_at >= since,
@@ -178,7 +184,7 @@ class ConsoleQueries:
                     ProbeVersion.created_at)
              .join(ids, ids.c.probe_version_id == ProbeVersion.id)
              .order_by(ProbeVersion.suite, ProbeVersion.probe_id))
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return [dict(r._mapping) for r in conn.execute(q)]
 
     def accepted_incidents(self, target_id: int) -> dict[int, list[int]]:
@@ -187,36 +193,35 @@ class ConsoleQueries:
              .where(Incident.target_id == target_id, Incident.accepted_baseline_id.is_not(None))
              .order_by(Incident.id))
         out: dict[int, list[int]] = {}
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             for bid, iid in conn.execute(q):
                 if bid is not None:
                     out.setdefault(int(bid), []).append(int(iid))
         return out
 
-    def target_incidents(self, target_id: int, *, limit: int = 50) -> list[dict[str, Any]]:
+    def target_incidents(self, target_id: int, *, limit: int = 50) -> list[IncidentRow]:
         """The target's incidents, newest first."""
         q = (select(Incident).where(Incident.target_id == target_id)
              .order_by(Incident.opened_at.desc()).limit(limit))
-        with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(q)]
+        with self._read() as conn:
+            return [row_of(IncidentRow, r) for r in conn.execute(q)]
 
     def baselines_count(self, target_id: int) -> int:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return int(conn.execute(select(func.count()).select_from(Baseline)
                                     .where(Baseline.target_id == target_id)).scalar_one())
 
     # --- the incident page ----------------------------------------------------------------
 
     def check_findings(self, target_id: int, check_id: int,
-                       dimension: str | None = None) -> list[dict[str, Any]]:
+                       dimension: str | None = None) -> list[FindingRecord]:
         """Findings of one check (of one dimension), strongest first."""
         q = select(FindingRow).where(FindingRow.target_id == target_id,
                                      FindingRow.check_id == check_id)
         if dimension is not None:
             q = q.where(FindingRow.dimension == dimension)
-        with self.engine.connect() as conn:
-            rows = [dict(r._mapping) for r in conn.execute(q.order_by(FindingRow.id))]
-        return rows
+        with self._read() as conn:
+            return [row_of(FindingRecord, r) for r in conn.execute(q.order_by(FindingRow.id))]
 
     def incident_notifications(self, incident_id: int,
                                keys: Sequence[str]) -> list[dict[str, Any]]:
@@ -230,12 +235,12 @@ class ConsoleQueries:
                     Notification.delivered_at, Notification.last_attempt_at,
                     Notification.last_error)
              .where(or_(*cond)).order_by(Notification.id))
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return [dict(r._mapping) for r in conn.execute(q)]
 
     def check_run_ids(self, check_id: int) -> tuple[list[int], list[int]]:
         """(baseline run ids, window run ids incl. the confirmation round) of a check."""
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             row = conn.execute(select(Check.baseline_run_ids, Check.window_run_ids,
                                       Check.confirmation_run_id)
                                .where(Check.id == check_id)).first()
@@ -255,5 +260,5 @@ class ConsoleQueries:
                                         ProbeVersion.id == Response.probe_version_id)
              .where(Response.run_id.in_(list(run_ids)), ProbeVersion.probe_id == probe_id,
                     Response.ok.is_(True)).limit(200))
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return [str(t) for t in conn.execute(q).scalars() if t is not None]

@@ -12,9 +12,11 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import delete, func, select, text, update
 
+from drift_monitor.storage.base import StoreBase
+from drift_monitor.storage.rows import DaemonLeaseRow, SlotClaimRow, row_of
+from drift_monitor.storage.sql import insert
 from drift_monitor.storage.tables import (
     DaemonLease,
     Incident,
@@ -25,32 +27,26 @@ from drift_monitor.storage.tables import (
 )
 
 
-def _insert(engine: Engine, table: Any) -> Any:
-    return (postgresql if engine.dialect.name == "postgresql" else sqlite).insert(table)
-
-
-class DaemonQueries:
-    """Mixed into Store; ``self.engine`` is the Store's engine."""
-
-    engine: Engine
+class DaemonQueries(StoreBase):
+    """Mixed into Store."""
 
     # --- leases ---------------------------------------------------------------------------
 
-    def live_daemons(self, stale_before: datetime) -> list[dict[str, Any]]:
+    def live_daemons(self, stale_before: datetime) -> list[DaemonLeaseRow]:
         """Daemons whose heartbeat is newer than ``stale_before``."""
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(select(DaemonLease)
                                 .where(DaemonLease.heartbeat_at >= stale_before))
-            return [dict(r._mapping) for r in rows]
+            return [row_of(DaemonLeaseRow, r) for r in rows]
 
     def register_daemon(self, daemon_id: str, host: str, pid: int, now: datetime) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(_insert(self.engine, DaemonLease).values(
+        with self._write() as conn:
+            conn.execute(insert(self.engine, DaemonLease).values(
                 daemon_id=daemon_id, host=host, pid=pid, started_at=now, heartbeat_at=now))
 
     def heartbeat(self, daemon_id: str, now: datetime, lease_until: datetime) -> None:
         """Renew the daemon's lease and the leases of the slots it is running."""
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             conn.execute(update(DaemonLease).where(DaemonLease.daemon_id == daemon_id)
                          .values(heartbeat_at=now))
             conn.execute(update(SlotClaim).where(SlotClaim.daemon_id == daemon_id,
@@ -58,7 +54,7 @@ class DaemonQueries:
                          .values(lease_until=lease_until))
 
     def unregister_daemon(self, daemon_id: str) -> None:
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             conn.execute(delete(DaemonLease).where(DaemonLease.daemon_id == daemon_id))
 
     # --- slots ----------------------------------------------------------------------------
@@ -66,12 +62,12 @@ class DaemonQueries:
     def claim_slot(self, target: str, slot: datetime, *, daemon_id: str, now: datetime,
                    lease_until: datetime, trigger: str) -> bool:
         """True when this call claimed the slot; False when it was already claimed or missed."""
-        stmt = (_insert(self.engine, SlotClaim).values(
+        stmt = (insert(self.engine, SlotClaim).values(
             target=target, scheduled_for=slot, status="running", trigger=trigger,
             daemon_id=daemon_id, claimed_at=now, lease_until=lease_until)
             .on_conflict_do_nothing(index_elements=["target", "scheduled_for"])
             .returning(SlotClaim.id))
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             return conn.execute(stmt).first() is not None
 
     def record_missed(self, target: str, slots: Iterable[datetime], *, now: datetime,
@@ -82,10 +78,10 @@ class DaemonQueries:
                    "run_id": None, "note": note} for s in slots]
         if not values:
             return 0
-        stmt = (_insert(self.engine, SlotClaim)
+        stmt = (insert(self.engine, SlotClaim)
                 .on_conflict_do_nothing(index_elements=["target", "scheduled_for"])
                 .returning(SlotClaim.id))
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             return len(conn.execute(stmt, values).all())
 
     def last_slot(self, target: str, before: datetime | None = None) -> datetime | None:
@@ -93,13 +89,13 @@ class DaemonQueries:
         q = select(func.max(SlotClaim.scheduled_for)).where(SlotClaim.target == target)
         if before is not None:
             q = q.where(SlotClaim.scheduled_for < before)
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             # max() keeps the column's type, so the value comes back as an aware UTC datetime
             return conn.execute(q).scalar_one_or_none()
 
     def running_elsewhere(self, target: str, slot: datetime, now: datetime) -> bool:
         """True while an earlier slot of ``target`` is still running under a live lease."""
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             n = conn.execute(select(func.count()).select_from(SlotClaim).where(
                 SlotClaim.target == target, SlotClaim.status == "running",
                 SlotClaim.scheduled_for < slot, SlotClaim.lease_until > now)).scalar_one()
@@ -107,35 +103,35 @@ class DaemonQueries:
 
     def finish_slot(self, target: str, slot: datetime, *, status: str, now: datetime,
                     run_id: int | None = None, note: str | None = None) -> None:
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             conn.execute(update(SlotClaim).where(SlotClaim.target == target,
                                                  SlotClaim.scheduled_for == slot)
                          .values(status=status, finished_at=now, run_id=run_id, note=note,
                                  lease_until=None))
 
-    def expired_claims(self, now: datetime) -> list[dict[str, Any]]:
+    def expired_claims(self, now: datetime) -> list[SlotClaimRow]:
         """Running claims whose lease ran out: their daemon died mid-round."""
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(select(SlotClaim).where(SlotClaim.status == "running",
                                                         SlotClaim.lease_until < now))
-            return [dict(r._mapping) for r in rows]
+            return [row_of(SlotClaimRow, r) for r in rows]
 
     def abandon_claim(self, claim_id: int, now: datetime, note: str) -> bool:
         """Mark an expired claim abandoned (a conditional UPDATE: one daemon does it)."""
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             return conn.execute(update(SlotClaim).where(SlotClaim.id == claim_id,
                                                         SlotClaim.status == "running",
                                                         SlotClaim.lease_until < now)
                                 .values(status="abandoned", finished_at=now, note=note,
                                         lease_until=None)).rowcount == 1
 
-    def slot_claims(self, target: str | None = None) -> list[dict[str, Any]]:
+    def slot_claims(self, target: str | None = None) -> list[SlotClaimRow]:
         """Every slot row, oldest slot first."""
         q = select(SlotClaim).order_by(SlotClaim.scheduled_for, SlotClaim.id)
         if target is not None:
             q = q.where(SlotClaim.target == target)
-        with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(q)]
+        with self._read() as conn:
+            return [row_of(SlotClaimRow, r) for r in conn.execute(q)]
 
     def running_run(self, target: str, *, slot: datetime | None = None,
                     trigger: str | None = None) -> int | None:
@@ -147,13 +143,13 @@ class DaemonQueries:
             q = q.where(Run.scheduled_for == slot)
         if trigger is not None:
             q = q.where(Run.trigger == trigger)
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return conn.execute(q).scalar_one_or_none()
 
     # --- health ---------------------------------------------------------------------------
 
     def ping(self) -> None:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             conn.execute(text("SELECT 1"))
 
     def last_runs(self) -> dict[str, dict[str, Any]]:
@@ -163,14 +159,14 @@ class DaemonQueries:
         q = (select(Target.name, Run.id, Run.status, Run.started_at, Run.finished_at,
                     Run.scheduled_for)
              .join(latest, latest.c.id == Run.id).join(Target, Target.id == Run.target_id))
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return {r.name: {k: v for k, v in r._mapping.items() if k != "name"}
                     for r in conn.execute(q)}
 
     def gauges(self) -> dict[str, Any]:
         """Open incidents per target, notifications per status and per channel and status, for
         health and metrics."""
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             incidents = {str(n): int(c) for n, c in conn.execute(
                 select(Target.name, func.count()).select_from(Incident)
                 .join(Target, Target.id == Incident.target_id)

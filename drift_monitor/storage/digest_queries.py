@@ -5,15 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import select
 
+from drift_monitor.storage.base import StoreBase
 from drift_monitor.storage.tables import Check, FindingRow, Response, Run
 
 
-class DigestQueries:
-    """Mixed into Store; ``self.engine`` is the Store's engine."""
-
-    engine: Engine
+class DigestQueries(StoreBase):
+    """Mixed into Store."""
 
     def runs_between(self, target_id: int, start: datetime,
                      end: datetime) -> list[dict[str, Any]]:
@@ -21,11 +20,11 @@ class DigestQueries:
         q = (select(Run.id, Run.status, Run.trigger, Run.started_at)
              .where(Run.target_id == target_id, Run.started_at >= start, Run.started_at < end)
              .order_by(Run.id))
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return [dict(r._mapping) for r in conn.execute(q)]
 
     def first_run_at(self, target_id: int) -> datetime | None:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return conn.execute(select(Run.started_at).where(Run.target_id == target_id)
                                 .order_by(Run.id).limit(1)).scalar_one_or_none()
 
@@ -36,14 +35,14 @@ class DigestQueries:
         q = (select(Response.ok, Response.latency_ms, Response.input_tokens,
                     Response.output_tokens, Response.cost_usd, Response.model_returned)
              .where(Response.run_id.in_(run_ids)))
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return [dict(r._mapping) for r in conn.execute(q)]
 
     def checks_between(self, target_id: int, start: datetime,
                        end: datetime) -> list[dict[str, Any]]:
         """The target's checks in [start, end), oldest first, each with its findings'
         dimension, severity, confirmation and effect."""
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             checks = [dict(r._mapping) for r in conn.execute(
                 select(Check.id, Check.created_at, Check.status, Check.drift)
                 .where(Check.target_id == target_id, Check.created_at >= start,

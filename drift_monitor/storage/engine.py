@@ -1,22 +1,40 @@
-"""Database engines and migrations.
+"""Database engines, migrations, the migration lock and the translation of driver errors.
 
 SQLite runs in WAL mode with foreign keys on; PostgreSQL goes through psycopg 3. The schema is
 created and changed only by the Alembic migrations; commands that write call
 :func:`ensure_schema`, which migrates an empty database and refuses one that is behind.
+
+SQLAlchemy's exceptions never leave the storage package: ``sql.database_errors`` turns them
+into the StorageError tree of ``drift_monitor.errors``.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    NoSuchModuleError,
+    OperationalError,
+)
 
-from drift_monitor.errors import StorageError
-from drift_monitor.storage.urls import safe_url
+from drift_monitor.errors import (
+    SchemaError,
+    StorageError,
+    StorageUnavailable,
+)
+from drift_monitor.storage.queries import Store
+from drift_monitor.storage.sql import database_errors
+from drift_monitor.storage.urls import safe_url, url_password
+
+MIGRATION_LOCK_KEY = 0x6472696674  # "drift": a PostgreSQL advisory lock key of our own
 
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
 log = logging.getLogger(__name__)
@@ -48,10 +66,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 def _scrub(message: str, url: str) -> str:
-    try:
-        password = make_url(url).password
-    except ArgumentError:
-        password = None
+    password = url_password(url)
     if password:
         message = message.replace(str(password), "***")
     return message
@@ -80,24 +95,32 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return engine
 
 
-def db_error_reason(exc: BaseException) -> str:
-    """The first line of a database error: the driver's message without the SQL statement,
-    its parameters (which may hold an answer's text) or a password."""
-    orig = getattr(exc, "orig", None) or exc
-    line = (str(orig).strip().splitlines() or [""])[0][:300]
-    return f"{type(orig).__name__}: {line}"
+@contextmanager
+def migration_lock(engine: Engine) -> Iterator[None]:
+    """Hold the migration lock for the block: daemons started together on an empty
+    PostgreSQL database would race to migrate it. A no-op on SQLite (one writer anyway)."""
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    with database_errors(), engine.connect() as conn:
+        conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK_KEY})
+            conn.commit()
 
 
 def check_connection(engine: Engine) -> None:
-    """Raise StorageError naming the URL (without password) if the database is unreachable."""
+    """Raise StorageUnavailable naming the URL (without password) if the database is
+    unreachable."""
     url = engine.url.render_as_string(hide_password=False)
     try:
         with engine.connect():
             pass
     except (OperationalError, DBAPIError) as exc:
         reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0:2]
-        raise StorageError(f"cannot reach the database {safe_url(url)}: "
-                           f"{_scrub(' '.join(reason), url)}") from None
+        raise StorageUnavailable(_scrub(' '.join(reason), url), url=safe_url(url)) from None
 
 
 def _alembic_config(engine: Engine) -> Any:
@@ -150,7 +173,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     cfg = _alembic_config(engine)
     current = current_revision(engine)
     if current is not None and not _known_revision(engine, current):
-        raise StorageError(_newer_revision_message(current))
+        raise SchemaError(_newer_revision_message(current), current=current)
     before = current
     # Alembic narrates every step at INFO ("Context impl", "Will assume transactional DDL",
     # one line per revision): one line of our own says what happened
@@ -158,7 +181,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     level = alembic_log.level
     alembic_log.setLevel(max(level, logging.WARNING))
     try:
-        with engine.begin() as conn:
+        with database_errors(), engine.begin() as conn:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, revision)
     finally:
@@ -171,8 +194,8 @@ def ensure_schema(engine: Engine) -> None:
     """Migrate an empty database; refuse one whose schema is behind or unknown. Then finish
     as ``abandoned`` the runs a dead process left ``running`` (the stale-run sweep: every
     command that writes comes through here)."""
-    _ensure_schema(engine)
-    from drift_monitor.storage.queries import Store
+    with database_errors():
+        _ensure_schema(engine)
 
     swept = Store(engine).sweep_stale_runs()
     if swept:
@@ -189,11 +212,11 @@ def _ensure_schema(engine: Engine) -> None:
     if current is None:
         tables = set(inspect(engine).get_table_names()) - {"alembic_version"}
         if tables:
-            raise StorageError(f"the database {safe_url(str(engine.url))} has tables but no "
-                               "drift-monitor schema version; refusing to touch it")
+            raise SchemaError(f"the database {safe_url(str(engine.url))} has tables but no "
+                              "drift-monitor schema version; refusing to touch it")
         upgrade(engine)
         return
     if not _known_revision(engine, current):
-        raise StorageError(_newer_revision_message(current))
-    raise StorageError(f"the database schema is at revision {current}, older than {head}: run "
-                       "'drift-monitor db upgrade'")
+        raise SchemaError(_newer_revision_message(current), current=current, head=head)
+    raise SchemaError(f"the database schema is at revision {current}, older than {head}: run "
+                      "'drift-monitor db upgrade'", current=current, head=head)

@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, and_, delete, func, select, update
+from sqlalchemy import and_, delete, func, select, update
 
+from drift_monitor.storage.base import StoreBase
+from drift_monitor.storage.rows import NotificationRow, row_of
 from drift_monitor.storage.tables import (
     BaselineRun,
     Check,
@@ -40,10 +42,8 @@ class PruneReport:
                 "kept_baseline_runs": self.kept_baseline_runs, "dry_run": self.dry_run}
 
 
-class OpsQueries:
-    """Mixed into Store; ``self.engine`` is the Store's engine."""
-
-    engine: Engine
+class OpsQueries(StoreBase):
+    """Mixed into Store."""
 
     # --- round outcomes (the outage rule) -------------------------------------------------
 
@@ -56,7 +56,7 @@ class OpsQueries:
         runs = (select(Run.id).where(Run.target_id == target_id, Run.status != "running",
                                      Run.trigger.not_in(("confirmation", "compare")))
                 .order_by(Run.id.desc()).limit(limit))
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             run_ids = list(conn.execute(runs).scalars())
             if not run_ids:
                 return []
@@ -95,13 +95,13 @@ class OpsQueries:
 
     # --- notifications that failed permanently --------------------------------------------
 
-    def notification(self, notification_id: int) -> dict[str, Any] | None:
+    def notification(self, notification_id: int) -> NotificationRow | None:
         q = (select(Notification, Target.name.label("target"))
              .outerjoin(Target, Target.id == Notification.target_id)
              .where(Notification.id == notification_id))
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             row = conn.execute(q).first()
-            return dict(row._mapping) if row else None
+            return row_of(NotificationRow, row) if row else None
 
     def retry_notifications(self, ids: list[int] | None, now: datetime) -> list[int]:
         """Put failed notifications (``ids``, or every failed one when None) back to pending,
@@ -109,7 +109,7 @@ class OpsQueries:
         cond = [Notification.status == "failed"]
         if ids is not None:
             cond.append(Notification.id.in_(ids))
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             found = list(conn.execute(select(Notification.id).where(*cond)
                                       .order_by(Notification.id)).scalars())
             if found:
@@ -122,7 +122,7 @@ class OpsQueries:
     def drop_notification(self, notification_id: int, now: datetime) -> bool:
         """Mark a failed or pending notification ``dropped`` (never sent, kept for the
         record); False when it does not exist or was already delivered or dropped."""
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             return conn.execute(
                 update(Notification)
                 .where(Notification.id == notification_id,
@@ -140,7 +140,7 @@ class OpsQueries:
              .where(Notification.status == "failed", Notification.last_attempt_at >= start,
                     Notification.last_attempt_at < end)
              .order_by(Notification.id))
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return [dict(r._mapping) for r in conn.execute(q)]
 
     # --- retention ------------------------------------------------------------------------
@@ -159,7 +159,7 @@ class OpsQueries:
         def more() -> bool:
             return max_batches is None or batches < max_batches
 
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             kept = 0
             if runs_before is not None:
                 kept = int(conn.execute(
@@ -184,7 +184,7 @@ class OpsQueries:
                 return PruneReport(n_resp, n_runs, kept, True)
         if responses_before is not None:
             while more():
-                with self.engine.begin() as conn:
+                with self._write() as conn:
                     ids = list(conn.execute(
                         select(Response.id).where(Response.created_at < responses_before,
                                                   Response.run_id.not_in(pinned))
@@ -198,7 +198,7 @@ class OpsQueries:
                 batches += 1
         if runs_before is not None:
             while more():
-                with self.engine.begin() as conn:
+                with self._write() as conn:
                     ids = list(conn.execute(
                         select(Run.id).where(Run.started_at < runs_before,
                                              Run.status != "running", Run.id.not_in(pinned))

@@ -33,6 +33,7 @@ from drift_monitor.config import Config
 from drift_monitor.detection.findings import DIMENSIONS
 from drift_monitor.errors import ConfigError, DriftMonitorError, OperationError
 from drift_monitor.storage.queries import Store
+from drift_monitor.storage.rows import as_dict
 from drift_monitor.web import auth
 
 HERE = Path(__file__).resolve().parent
@@ -137,9 +138,9 @@ def create_app(config: Config, store: Store, *, actions: bool, token: str | None
     def silences(request: Request) -> Response:
         from drift_monitor.alerting.operations import silence_state
 
-        rows = store.silences(now=now(), active_only=False, limit=100)
-        for s in rows:
-            s["state"] = silence_state(s, now())
+        # the page's view of a silence: its row and its state now
+        rows = [{**as_dict(s), "state": silence_state(s, now())}
+                for s in store.silences(now=now(), active_only=False, limit=100)]
         return page(request, "silences.html", rows=rows,
                     targets=[t.name for t in config.targets()], now=now())
 
@@ -192,7 +193,7 @@ def create_app(config: Config, store: Store, *, actions: bool, token: str | None
                     until=str(form.get("until", "")) or None)
         except (OperationError, ConfigError) as exc:
             return error(request, 400, getattr(exc, "detail", None) or str(exc))
-        return back(request, "/silences", f"silence {s['id']} added")
+        return back(request, "/silences", f"silence {s.id} added")
 
     async def expire(request: Request) -> Response:
         from drift_monitor.alerting.operations import expire_silence

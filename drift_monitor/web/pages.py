@@ -15,6 +15,7 @@ from drift_monitor.digest.build import effect_series
 from drift_monitor.digest.charts import charts_for, svg
 from drift_monitor.errors import OperationError
 from drift_monitor.storage.queries import Store
+from drift_monitor.storage.rows import IncidentRow, as_dict
 
 CHART_POINTS = 240  # per chart: a point every 3 hours over 30 days, every 1.5 days over a year
 MAX_DIFF_CHARS = 20_000  # beyond this a text is shown whole but not diffed (difflib is O(n²))
@@ -22,7 +23,7 @@ _TOKENS = re.compile(r"\s+|\w+|[^\w\s]")
 _CLIPPED = re.compile(r" \[\.\.\. \d+ more chars\]$")
 SORTS = {"name": lambda r: r.name,
          "state": lambda r: (STATES.index(r.state), r.name),
-         "last_run": lambda r: (r.last_run["started_at"].timestamp() if r.last_run else 0.0),
+         "last_run": lambda r: (r.last_run.started_at.timestamp() if r.last_run else 0.0),
          "errors": lambda r: -(r.error_rate_24h or 0.0),
          "cost": lambda r: -(r.cost_today_usd or 0.0)}
 
@@ -69,13 +70,14 @@ def target_page(config: Config, store: Store, name: str, now: datetime, *,
     ctx["runs"] = store.recent_runs(tid, limit=50)
     accepted = store.accepted_incidents(tid)
     history = store.baseline_history(tid)[:20]
-    actors = store.baseline_actors([b["id"] for b in history])
-    ctx["baselines"] = [{**b, "accepted_incidents": accepted.get(b["id"], []),
-                         "by": actors.get(b["id"], "drift-monitor" if b["reason"] == "automatic"
+    actors = store.baseline_actors([b.id for b in history])
+    # the page's view of a baseline: its summary, the incidents it accepted, who pinned it
+    ctx["baselines"] = [{**as_dict(b), "accepted_incidents": accepted.get(b.id, []),
+                         "by": actors.get(b.id, "drift-monitor" if b.reason == "automatic"
                                           else "-")}
                         for b in history]
     if status.last_run is not None:
-        ctx["probes"] = store.probe_versions_of_run(status.last_run["id"])
+        ctx["probes"] = store.probe_versions_of_run(status.last_run.id)
     ctx["incidents"] = store.target_incidents(tid, limit=30)
     if t.control:
         from drift_monitor.alerting.control import control_lines
@@ -138,27 +140,30 @@ def whole_text(store: Store, run_ids: list[int], probe: str, clipped: str) -> st
     return clipped
 
 
-def incident_page(store: Store, incident: dict[str, Any], now: datetime) -> dict[str, Any]:
-    events = store.incident_events(incident["id"])
-    findings = (store.check_findings(incident["target_id"], incident["last_check_id"],
-                                     incident["dimension"])
-                if incident["last_check_id"] else [])
-    runs = (store.check_run_ids(incident["last_check_id"]) if incident["last_check_id"]
+def incident_page(store: Store, incident: IncidentRow, now: datetime) -> dict[str, Any]:
+    events = store.incident_events(incident.id)
+    findings = (store.check_findings(incident.target_id, incident.last_check_id,
+                                     incident.dimension)
+                if incident.last_check_id else [])
+    runs = (store.check_run_ids(incident.last_check_id) if incident.last_check_id
             else ([], []))
+    # the page's view of a finding: its row and the word diffs of its examples
+    shown = []
     for f in findings:
-        f["diffs"] = []
-        for ex in f["examples"] or []:
+        diffs = []
+        for ex in f.examples or []:
             probe = ex.get("probe", "")
             before = whole_text(store, runs[0], probe, ex.get("before") or "")
             after = whole_text(store, runs[1], probe, ex.get("after") or "")
-            f["diffs"].append({"probe": probe, "pair": word_diff(before, after)})
+            diffs.append({"probe": probe, "pair": word_diff(before, after)})
+        shown.append({**as_dict(f), "diffs": diffs})
     notifications = store.incident_notifications(
-        incident["id"], [e["dedup_key"] for e in events if e["dedup_key"]])
-    silences = store.silences(now=now, active_only=True, target=incident["target"])
-    return {"i": incident, "events": events, "findings": findings,
+        incident.id, [e.dedup_key for e in events if e.dedup_key])
+    silences = store.silences(now=now, active_only=True, target=incident.target)
+    return {"i": incident, "events": events, "findings": shown,
             "notifications": notifications,
-            "actions": store.operator_actions(incident_id=incident["id"]),
-            "silence": covering_silence(silences, incident["dimension"])}
+            "actions": store.operator_actions(incident_id=incident.id),
+            "silence": covering_silence(silences, incident.dimension)}
 
 
 def compare_report(config: Config, store: Store, pinned: str, candidate: str,

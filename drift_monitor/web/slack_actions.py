@@ -86,12 +86,12 @@ def handler(config: Any, store: Any, secret: str, now: Callable[[], datetime],
                 text = f"Incident #{incident_id} acknowledged by {actor}: no repeats until it " \
                        "changes."
             elif kind == SILENCE_4H:
-                s = add_silence(config, store, target=incident["target"],
-                                dimension=incident["dimension"], actor=actor, now=now(),
+                s = add_silence(config, store, target=str(incident.target),
+                                dimension=incident.dimension, actor=actor, now=now(),
                                 reason=f"silenced from Slack (incident #{incident_id})",
                                 for_="4h")
-                text = (f"{incident['target']}/{incident['dimension']} silenced until "
-                        f"{s['ends_at']:%Y-%m-%d %H:%M} UTC by {actor} (silence {s['id']}).")
+                text = (f"{incident.target}/{incident.dimension} silenced until "
+                        f"{s.ends_at:%Y-%m-%d %H:%M} UTC by {actor} (silence {s.id}).")
             else:
                 return PlainTextResponse("unknown action\n", status_code=400)
         except (OperationError, ConfigError) as exc:

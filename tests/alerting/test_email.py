@@ -123,7 +123,7 @@ def test_permanent_smtp_replies_fail_visibly_and_are_not_retried(
     assert deliver(config, sqlite_store, now=clock).attempts == []
     assert smtp.messages == []
     (failed,) = sqlite_store.notifications(status="failed")
-    assert failed["channel"] == "email"
+    assert failed.channel == "email"
 
 
 def test_a_recipient_refused_while_others_got_it_is_named(

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from drift_monitor.alerting.incidents import IncidentBook, Policy, Reason, accept_hook
 from drift_monitor.config import Config
 from drift_monitor.storage.queries import Store
+from drift_monitor.storage.rows import NotificationRow
 from drift_monitor.storage.tables import Check, Incident, Notification
 from tests.alerting.conftest import CheckResult, Clock, finding, make_config, record_check
 
@@ -27,7 +28,7 @@ def reasons(decisions: list) -> list[str]:
     return [d.reason.value for d in decisions]
 
 
-def queued(store: Store) -> list[dict]:
+def queued(store: Store) -> list[NotificationRow]:
     return list(reversed(store.notifications()))
 
 
@@ -45,12 +46,12 @@ def test_incident_notifies_when_it_opens_then_only_after_repeat_interval(
     assert reasons(record_check(config, store, drift, clock)) == ["already_notified"]
 
     sent = queued(store)
-    assert [n["reason"] for n in sent] == ["first_notification", "repeat_interval_elapsed"]
-    assert all(n["channel"] == "console" and n["status"] == "pending" for n in sent)
+    assert [n.reason for n in sent] == ["first_notification", "repeat_interval_elapsed"]
+    assert all(n.channel == "console" and n.status == "pending" for n in sent)
     (incident,) = store.incidents()
-    assert incident["status"] == "open" and incident["notifications"] == 2
-    events = store.incident_events(incident["id"])
-    assert [(e["action"], e["reason"], e["notified"]) for e in events] == [
+    assert incident.status == "open" and incident.notifications == 2
+    events = store.incident_events(incident.id)
+    assert [(e.action, e.reason, e.notified) for e in events] == [
         ("open", "first_notification", True), ("update", "already_notified", False),
         ("update", "already_notified", False), ("update", "repeat_interval_elapsed", True),
         ("update", "already_notified", False)]
@@ -72,7 +73,7 @@ def test_a_new_suite_or_a_higher_severity_is_a_change_worth_a_message(
     clock.advance(minutes=10)
     # a suite dropping out, or a different probe of the same metric, is not news
     assert reasons(record_check(config, store, escalated, clock)) == ["already_notified"]
-    assert [n["reason"] for n in queued(store)] == ["first_notification", "changed", "changed"]
+    assert [n.reason for n in queued(store)] == ["first_notification", "changed", "changed"]
 
 
 def test_one_clean_check_resolves_and_says_so_once(config: Config, store: Store,
@@ -84,15 +85,15 @@ def test_one_clean_check_resolves_and_says_so_once(config: Config, store: Store,
     clock.advance(hours=1)
     assert record_check(config, store, [], clock) == []  # nothing open, nothing to say
     resolved = queued(store)[-1]
-    assert resolved["kind"] == "resolved" and resolved["payload"]["dimensions"] == ["formatting"]
+    assert resolved.kind == "resolved" and resolved.payload["dimensions"] == ["formatting"]
     (incident,) = store.incidents()
-    assert incident["status"] == "resolved"
-    assert incident["closed_at"] == clock.t - timedelta(hours=1)
+    assert incident.status == "resolved"
+    assert incident.closed_at == clock.t - timedelta(hours=1)
 
     # drifting again later is a new incident with its own first message
     clock.advance(hours=1)
     assert reasons(record_check(config, store, [finding()], clock)) == ["first_notification"]
-    assert [i["status"] for i in store.incidents()] == ["resolved", "open"]
+    assert [i.status for i in store.incidents()] == ["resolved", "open"]
 
 
 def test_an_unconfirmed_finding_holds_the_incident_without_paging(
@@ -101,7 +102,7 @@ def test_an_unconfirmed_finding_holds_the_incident_without_paging(
     clock.advance(hours=5)
     decisions = record_check(config, store, [finding(confirmed=False)], clock)
     assert [(d.action, d.reason) for d in decisions] == [("hold", Reason.HELD)]
-    assert store.incidents()[0]["status"] == "open" and len(queued(store)) == 1
+    assert store.incidents()[0].status == "open" and len(queued(store)) == 1
 
 
 def test_info_and_findings_below_min_severity_never_page(tmp_path: Path, store: Store,
@@ -124,15 +125,15 @@ def test_one_check_drifting_in_two_dimensions_sends_one_message(
     assert sorted((d.dimension, d.reason.value) for d in decisions) == [
         ("answers", "first_notification"), ("formatting", "first_notification")]
     (message,) = queued(store)
-    assert message["payload"]["dimensions"] == ["answers", "formatting"]
-    assert message["dedup_key"] == "alert/1:first_notification:1+2:first_notification:1/console"
+    assert message.payload["dimensions"] == ["answers", "formatting"]
+    assert message.dedup_key == "alert/1:first_notification:1+2:first_notification:1/console"
 
 
 def test_no_notify_records_incidents_but_queues_nothing(config: Config, store: Store,
                                                         clock: Clock) -> None:
     decisions = record_check(config, store, [finding()], clock, notify=False)
     assert reasons(decisions) == ["notify_disabled"]
-    assert store.incidents()[0]["status"] == "open" and queued(store) == []
+    assert store.incidents()[0].status == "open" and queued(store) == []
     clock.advance(minutes=5)
     # the first check that may notify announces the incident nobody was told about
     assert reasons(record_check(config, store, [finding()], clock)) == ["first_notification"]
@@ -146,13 +147,13 @@ def test_baseline_accept_closes_open_incidents_as_accepted(config: Config, store
     run = store.create_run(tid, 1)
     clock.advance(hours=1)
     hook = accept_hook(config, store, "support-bot", tid, now=clock)
-    store.pin_baseline(tid, [run], reason="accept",
-                       same_transaction=lambda conn, bid: hook(conn, bid, [run]))
+    with store.transaction() as tx:
+        hook(tx, tx.pin_baseline(tid, [run], reason="accept"), [run])
     (incident,) = store.incidents()
-    assert incident["status"] == "accepted" and incident["accepted_baseline_id"] is not None
+    assert incident.status == "accepted" and incident.accepted_baseline_id is not None
     accepted = queued(store)[-1]
-    assert accepted["kind"] == "accepted" and accepted["reason"] == "accepted"
-    assert accepted["payload"]["baseline_runs"] == [run]
+    assert accepted.kind == "accepted" and accepted.reason == "accepted"
+    assert accepted.payload["baseline_runs"] == [run]
 
 
 def test_closing_an_incident_nobody_was_told_about_stays_silent(
@@ -177,8 +178,9 @@ def test_the_same_decision_queued_twice_is_deduplicated(config: Config, store: S
                                                         clock: Clock) -> None:
     record_check(config, store, [finding()], clock)
     (row,) = queued(store)
-    again = {k: row[k] for k in ("dedup_key", "channel", "kind", "reason", "payload", "status",
-                                 "attempts", "created_at", "next_attempt_at")}
+    again = {k: getattr(row, k) for k in ("dedup_key", "channel", "kind", "reason", "payload",
+                                          "status", "attempts", "created_at",
+                                          "next_attempt_at")}
     assert store.enqueue_notification(again) is False
     assert len(queued(store)) == 1
 
@@ -188,16 +190,15 @@ def test_a_failed_check_transaction_leaves_no_incident_and_no_notification(
     tid = store.upsert_target("support-bot", "replay", "gpt-3.5-turbo")
     result = CheckResult(target="support-bot", findings=[finding()], drift=True)
 
-    def fails_after_queueing(conn, check_id):  # type: ignore[no-untyped-def]
-        IncidentBook(store, conn, channels=["console"], now=clock()).apply_check(
+    with pytest.raises(RuntimeError), store.transaction() as tx:
+        check_id = tx.save_check({"target_id": tid, "status": "drift", "drift": True,
+                                  "window_run_ids": [], "baseline_run_ids": [],
+                                  "baseline_responses": 0, "window_responses": 0,
+                                  "model_string_changed": False, "tests_run": 0, "notes": []},
+                                 [])
+        IncidentBook(tx, channels=["console"], now=clock()).apply_check(
             result, tid, check_id, policy=Policy.from_config(config), notify=True)
         raise RuntimeError("the database went away mid-transaction")
-
-    with pytest.raises(RuntimeError):
-        store.save_check({"target_id": tid, "status": "drift", "drift": True,
-                          "window_run_ids": [], "baseline_run_ids": [], "baseline_responses": 0,
-                          "window_responses": 0, "model_string_changed": False,
-                          "tests_run": 0, "notes": []}, [], same_transaction=fails_after_queueing)
     with store.engine.connect() as conn:
         for table in (Check, Incident, Notification):
             assert conn.execute(select(func.count()).select_from(table)).scalar_one() == 0

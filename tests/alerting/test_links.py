@@ -29,14 +29,14 @@ def test_alert_links_to_its_incident_and_target(tmp_path: Path, store: Store,
     record_check(config, store, [finding()], clock)
     (n,) = store.notifications(status="pending")
     (incident,) = store.incidents()
-    url = f"{BASE}/incidents/{incident['id']}"
-    assert n["payload"]["links"] == {"target": f"{BASE}/targets/support-bot",
-                                     "incidents": {str(incident["id"]): url},
+    url = f"{BASE}/incidents/{incident.id}"
+    assert n.payload["links"] == {"target": f"{BASE}/targets/support-bot",
+                                     "incidents": {str(incident.id): url},
                                      "interactive": False}
-    blocks = json.dumps(alert_blocks(n["payload"]))
-    assert f"<{url}|Incident #{incident['id']} in the console>" in blocks
+    blocks = json.dumps(alert_blocks(n.payload))
+    assert f"<{url}|Incident #{incident.id} in the console>" in blocks
     assert f"<{BASE}/targets/support-bot|support-bot history>" in blocks
-    assert url in render_payload(n["payload"])
+    assert url in render_payload(n.payload)
 
 
 def test_resolution_links_too(tmp_path: Path, store: Store, clock: Clock) -> None:
@@ -44,8 +44,8 @@ def test_resolution_links_too(tmp_path: Path, store: Store, clock: Clock) -> Non
     record_check(config, store, [finding()], clock)
     clock.advance(hours=1)
     record_check(config, store, [], clock)
-    resolved = next(n for n in store.notifications() if n["kind"] == "resolved")
-    assert f"{BASE}/incidents/" in json.dumps(closed_blocks(resolved["payload"]))
+    resolved = next(n for n in store.notifications() if n.kind == "resolved")
+    assert f"{BASE}/incidents/" in json.dumps(closed_blocks(resolved.payload))
 
 
 def test_digest_links_to_the_console(tmp_path: Path, store: Store, clock: Clock) -> None:
@@ -63,6 +63,6 @@ def test_without_public_url_no_links(tmp_path: Path, store: Store, clock: Clock)
     config = make_config(tmp_path)
     record_check(config, store, [finding()], clock)
     (n,) = store.notifications(status="pending")
-    assert "links" not in n["payload"]
-    assert "in the console" not in json.dumps(alert_blocks(n["payload"]))
+    assert "links" not in n.payload
+    assert "in the console" not in json.dumps(alert_blocks(n.payload))
     assert "links" not in build_digest(config, store, now=clock)

@@ -17,15 +17,18 @@ from drift_monitor.config import Config
 from drift_monitor.detection.findings import DIMENSIONS
 from drift_monitor.detection.result import CheckResult
 from drift_monitor.storage.queries import Store
+from drift_monitor.storage.rows import IncidentRow
 from tests.alerting.conftest import Clock, finding, make_config, record_check
 from tests.fakes.slack import FakeSlack
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
-def incident(i: int, dimension: str) -> dict:
-    return {"id": i, "dimension": dimension, "severity": "critical", "opened_at": NOW,
-            "summary": "s"}
+def incident(i: int, dimension: str) -> IncidentRow:
+    return IncidentRow(id=i, target_id=1, dimension=dimension, status="open",
+                       severity="critical", summary="s", finding_keys=[], notified_keys=[],
+                       notified_severity=None, notified_channels=None, opened_at=NOW,
+                       updated_at=NOW)
 
 
 def assert_within_slack_limits(blocks: list[dict]) -> None:
@@ -116,7 +119,7 @@ def test_resolution_and_acceptance_messages_name_the_incidents(
     record_check(config, sqlite_store, [finding()], clock)
     clock.advance(hours=2)
     record_check(config, sqlite_store, [], clock)
-    resolved = sqlite_store.notifications()[0]["payload"]
+    resolved = sqlite_store.notifications()[0].payload
     blocks = bk.closed_blocks(resolved)
     assert blocks[0]["text"]["text"] == ":white_check_mark: Resolved on support-bot: formatting"
     assert "open from 2026-03-02 09:00 UTC to 2026-03-02 11:00 UTC" in blocks[2]["text"]["text"]

@@ -42,12 +42,12 @@ def test_an_incident_triggers_once_and_its_resolution_resolves_it(
         config: Config, store: Store, pagerduty: FakePagerDuty, clock: Clock) -> None:
     record_check(config, store, two_dimensions(), clock)
     assert deliver(config, store, now=clock).delivered == 1  # one message, two events
-    formatting, tone = sorted(store.incidents(), key=lambda i: i["dimension"])
-    keys = {dedup_key("support-bot", {"dimension": i["dimension"], "incident_id": i["id"]})
+    formatting, tone = sorted(store.incidents(), key=lambda i: i.dimension)
+    keys = {dedup_key("support-bot", {"dimension": i.dimension, "incident_id": i.id})
             for i in (formatting, tone)}
     assert set(pagerduty.incidents) == keys
     assert {i["status"] for i in pagerduty.incidents.values()} == {"triggered"}
-    critical = pagerduty.incidents[f"drift-monitor/support-bot/formatting/{formatting['id']}"]
+    critical = pagerduty.incidents[f"drift-monitor/support-bot/formatting/{formatting.id}"]
     assert critical["severity"] == "critical"
     assert critical["summary"].startswith("Drift on support-bot: formatting (critical): "
                                           "code_fence_rate moved")
@@ -107,7 +107,7 @@ def test_an_unknown_routing_key_is_a_permanent_failure_shown_with_pagerdutys_err
     assert "'routing_key' is invalid" in (a.error or "")
     assert deliver(config, sqlite_store, now=clock).attempts == []
     (failed,) = sqlite_store.notifications(status="failed")
-    assert failed["channel"] == "pagerduty" and pagerduty.incidents == {}
+    assert failed.channel == "pagerduty" and pagerduty.incidents == {}
 
 
 def test_when_one_of_two_events_fails_the_retry_sends_both_and_pagerduty_dedups(

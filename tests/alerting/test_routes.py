@@ -79,7 +79,7 @@ def test_critical_pages_pagerduty_warning_goes_to_slack_and_resolutions_follow(
         finding(),  # formatting, critical
         finding(dimension="tone", metric="sentiment_mean", severity="warning")], clock)
     assert deliver(config, store, now=clock).delivered == 2
-    channels = {n["channel"]: n["payload"]["dimensions"] for n in store.notifications()}
+    channels = {n.channel: n.payload["dimensions"] for n in store.notifications()}
     assert channels == {"pagerduty": ["formatting"], "slack": ["tone"]}
     (page,) = pagerduty.events
     assert page["event_action"] == "trigger" and page["payload"]["severity"] == "critical"
@@ -122,7 +122,7 @@ def test_an_escalated_incident_resolves_everywhere_it_was_announced(
     record_check(config, sqlite_store, [], clock)
     assert deliver(config, sqlite_store, now=clock).delivered == 4
     (incident,) = sqlite_store.incidents()
-    assert incident["notified_channels"] == ["slack", "pagerduty"]
+    assert incident.notified_channels == ["slack", "pagerduty"]
     assert [e["event_action"] for e in pagerduty.events] == ["trigger", "resolve"]
     assert [m["text"].split(" on ")[0] for m in slack.messages] == ["DRIFT", "RESOLVED"]
 

@@ -38,7 +38,7 @@ def config(tmp_path: Path, receiver: WebhookReceiver, monkeypatch: pytest.Monkey
 
 
 def statuses(store: Store) -> list[tuple[str, int]]:
-    return [(n["status"], n["attempts"]) for n in reversed(store.notifications())]
+    return [(n.status, n.attempts) for n in reversed(store.notifications())]
 
 
 def test_every_message_arrives_signed_and_the_receiver_verifies_each(
@@ -53,8 +53,8 @@ def test_every_message_arrives_signed_and_the_receiver_verifies_each(
     assert tid is not None
     run = store.create_run(tid, 1)  # baseline accept closes the tone incident
     hook = accept_hook(config, store, "support-bot", tid, now=clock)
-    store.pin_baseline(tid, [run], reason="accept",
-                       same_transaction=lambda conn, bid: hook(conn, bid, [run]))
+    with store.transaction() as tx:
+        hook(tx, tx.pin_baseline(tid, [run], reason="accept"), [run])
     queue_digest(config, store, build_digest(config, store, now=clock), now=clock)
     report = deliver(config, store, now=clock)
     assert report.delivered == 5 and report.pending == 0
@@ -100,7 +100,7 @@ def test_a_receiver_with_another_secret_rejects_it_and_the_failure_is_permanent(
         assert deliver(config, sqlite_store, now=clock).attempts == []
         assert len(other.received) == 1, "a permanent failure is never retried"
         (failed,) = sqlite_store.notifications(status="failed")
-        assert failed["channel"] == "webhook"
+        assert failed.channel == "webhook"
     finally:
         other.stop()
 

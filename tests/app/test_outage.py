@@ -161,7 +161,7 @@ def test_an_expired_key_pages_within_three_rounds_and_resolves_when_fixed(
 
     store = Store(make_engine(db_url))
     (incident,) = [i for i in store.incidents(status="open")]
-    assert incident["dimension"] == "operational"
+    assert incident.dimension == "operational"
     run = store.runs("bot", limit=1)[0]
     assert run.status == "failed" and run.failures_by_kind == {"auth": 16}
 
@@ -178,7 +178,7 @@ def test_an_expired_key_pages_within_three_rounds_and_resolves_when_fixed(
     assert c["window"]["runs"] == [store.runs("bot", limit=1)[0].id]
     assert store.incidents(status="open") == [], c["findings"]
     (closed,) = store.incidents()
-    assert closed["status"] == "resolved"
+    assert closed.status == "resolved"
     code, out = cli(config, "notify")
     assert "RESOLVED on bot: operational" in out
     store.engine.dispose()
@@ -218,9 +218,9 @@ def test_an_outage_check_never_resolves_or_repeats_another_dimensions_incident(
            "tests_run": 0, "notes": []}
     clock.advance(minutes=5)
     check_saver(config, store, now=clock)(row, [_finding_row(f)], result)
-    open_dims = sorted(i["dimension"] for i in store.incidents(status="open"))
+    open_dims = sorted(i.dimension for i in store.incidents(status="open"))
     assert open_dims == ["formatting", "operational"]
-    alert = store.notifications(limit=1)[0]["payload"]
+    alert = store.notifications(limit=1)[0].payload
     assert alert["dimensions"] == ["operational"] and alert["outage"] is True
     text = render_payload(alert)
     assert "an outage, not a behaviour change" in text

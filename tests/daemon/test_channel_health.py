@@ -70,7 +70,7 @@ def test_a_pagerduty_key_that_stopped_working_shows_in_health_and_metrics(
         assert samples[("drift_monitor_channel_notifications",
                         (("channel", "console"), ("status", "delivered")))] == 1
         (failed,) = store.notifications(status="failed")
-        assert "'routing_key' is invalid" in failed["last_error"]
+        assert "'routing_key' is invalid" in failed.last_error
         d.stop()
         assert REVOKED_KEY not in d.log_path.read_text()
         assert len(pagerduty.received) == 1

@@ -21,16 +21,16 @@ def _slot_table(store, target: str) -> dict[datetime, dict]:
     rows = store.slot_claims(target)
     by_slot: dict[datetime, dict] = {}
     for r in rows:
-        assert r["scheduled_for"] not in by_slot, "a slot has two rows"
-        by_slot[r["scheduled_for"]] = r
+        assert r.scheduled_for not in by_slot, "a slot has two rows"
+        by_slot[r.scheduled_for] = r
     return by_slot
 
 
 def _runs_per_slot(store, target: str) -> dict[datetime, int]:
     counts: dict[datetime, int] = {}
     for run in store.runs(target, limit=500):
-        claim_slot = next((c["scheduled_for"] for c in store.slot_claims(target)
-                           if c["run_id"] == run.id), None)
+        claim_slot = next((c.scheduled_for for c in store.slot_claims(target)
+                           if c.run_id == run.id), None)
         if claim_slot is not None:
             counts[claim_slot] = counts.get(claim_slot, 0) + 1
     return counts
@@ -57,12 +57,12 @@ def test_two_daemons_on_postgresql_run_20_slots_once_each_with_no_gap(
     window = [s for s in sorted(table) if s >= both_up + timedelta(seconds=1)][:20]
     # no gap: 20 consecutive seconds, every one with its row
     assert len(window) == 20 and window[-1] - window[0] == timedelta(seconds=19)
-    done = [s for s in window if table[s]["status"] == "done"]
-    assert len(done) >= 18, [(s, table[s]["status"], table[s]["note"]) for s in window]
+    done = [s for s in window if table[s].status == "done"]
+    assert len(done) >= 18, [(s, table[s].status, table[s].note) for s in window]
     # no duplicate: one run per slot, and the daemons shared the work
     per_slot = _runs_per_slot(store, "alpha")
     assert all(per_slot.get(s) == 1 for s in done)
-    owners = {table[s]["daemon_id"] for s in done}
+    owners = {table[s].daemon_id for s in done}
     assert owners <= {_daemon_id(a), _daemon_id(b)}
 
 
@@ -86,8 +86,8 @@ def test_sigkill_of_one_daemon_the_other_carries_on_within_two_ticks(
     assert len(after) >= 3
     b_id = _daemon_id(b)
     for s in after:
-        assert table[s]["status"] == "done" and table[s]["daemon_id"] == b_id, table[s]
-    assert all(r["status"] != "running" for r in table.values() if r["scheduled_for"]
+        assert table[s].status == "done" and table[s].daemon_id == b_id, table[s]
+    assert all(r.status != "running" for r in table.values() if r.scheduled_for
                < killed_at - timedelta(seconds=4))
 
 

@@ -73,7 +73,7 @@ def test_a_failing_target_degrades_healthz_zeroes_its_up_gauge_and_pages(
     while time.monotonic() < deadline and not store.incidents(status="open"):
         time.sleep(0.3)
     (incident,) = store.incidents(status="open")
-    assert incident["dimension"] == "operational" and incident["target"] == "bad"
+    assert incident.dimension == "operational" and incident.target == "bad"
     # a failed round is a warning, not an info line, and names its fields
     finished = [e for e in d.events() if e.get("event") == "round finished"
                 and e.get("target") == "bad"]

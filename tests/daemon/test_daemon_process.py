@@ -32,18 +32,18 @@ def test_rounds_happen_on_time_and_each_slot_is_recorded(tmp_path, daemons, stor
     store = store_for(_sqlite(tmp_path))
     for name in ("alpha", "beta"):
         rows = store.slot_claims(name)
-        slots = [r["scheduled_for"] for r in rows]
+        slots = [r.scheduled_for for r in rows]
         assert len(slots) >= 4
         # consecutive one-second slots: no gap, no duplicate
         assert all(b - a == timedelta(seconds=1) for a, b in zip(slots, slots[1:], strict=False))
-        done = [r for r in rows if r["status"] == "done"]
+        done = [r for r in rows if r.status == "done"]
         assert len(done) >= len(rows) - 1, rows
         runs = {r.id: r for r in store.runs(name, limit=100)}
         for r in done:
-            run = runs[r["run_id"]]
+            run = runs[r.run_id]
             assert run.status == "complete" and run.trigger == "schedule"
             # started for its slot, never before it (how soon after is the machine's load)
-            assert run.started_at >= r["scheduled_for"]
+            assert run.started_at >= r.scheduled_for
 
 
 def test_sigterm_mid_round_exits_0_and_leaves_no_half_written_run(tmp_path, daemons,
@@ -74,8 +74,8 @@ def test_sigterm_mid_round_exits_0_and_leaves_no_half_written_run(tmp_path, daem
     assert run.status in ("partial", "failed") and run.finished_at is not None
     assert 0 < run.ok < 40
     assert len(store.responses(run.id)) == run.ok + run.failed
-    (claim,) = [c for c in store.slot_claims("alpha") if c["trigger"] == "catch_up"]
-    assert claim["status"] == "interrupted" and claim["run_id"] == run.id
+    (claim,) = [c for c in store.slot_claims("alpha") if c.trigger == "catch_up"]
+    assert claim.status == "interrupted" and claim.run_id == run.id
     assert any(e.get("event") == "round interrupted by shutdown" for e in d.events())
 
 
@@ -93,15 +93,15 @@ def test_restart_after_downtime_runs_one_catch_up_round_and_records_missed_slots
     d2.signal(signal.SIGTERM)
     assert d2.wait(timeout=12) == 0
     rows = store_for(_sqlite(tmp_path)).slot_claims("alpha")
-    catch_up = [r for r in rows if r["trigger"] == "catch_up"]
-    assert len(catch_up) == 1 and catch_up[0]["status"] == "done"
+    catch_up = [r for r in rows if r.trigger == "catch_up"]
+    assert len(catch_up) == 1 and catch_up[0].status == "done"
     # the downtime's slots are recorded missed (a slot after the catch-up may be missed too on
     # a busy machine, when it fires while the catch-up round still runs)
-    downtime = [r for r in rows if r["scheduled_for"] < catch_up[0]["scheduled_for"]
-                and r["trigger"] == "schedule" and r["status"] == "missed"]
+    downtime = [r for r in rows if r.scheduled_for < catch_up[0].scheduled_for
+                and r.trigger == "schedule" and r.status == "missed"]
     assert len(downtime) >= 2
-    assert sum(r["trigger"] == "catch_up" for r in rows) == 1
-    slots = [r["scheduled_for"] for r in rows]
+    assert sum(r.trigger == "catch_up" for r in rows) == 1
+    slots = [r.scheduled_for for r in rows]
     assert all(b - a == timedelta(seconds=2) for a, b in zip(slots, slots[1:], strict=False))
 
 
@@ -156,10 +156,10 @@ def test_the_daemon_delivers_queued_notifications_from_the_outbox(tmp_path, daem
     ensure_schema(store.engine)
     config = load_config(config_path)
     (key,) = queue_digest(config, store, build_digest(config, store))
-    assert store.notification_by_key(key)["status"] == "pending"
+    assert store.notification_by_key(key).status == "pending"
     d = daemons(config_path)
     d.wait_event("scheduler started", timeout=40)
     deadline = time.monotonic() + 10
-    while store.notification_by_key(key)["status"] == "pending" and time.monotonic() < deadline:
+    while store.notification_by_key(key).status == "pending" and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert store.notification_by_key(key)["status"] == "delivered"
+    assert store.notification_by_key(key).status == "delivered"

@@ -53,13 +53,13 @@ def test_a_slot_is_claimed_once_and_missed_slots_never_overwrite_claims(db_url) 
         earlier = [slot - timedelta(minutes=m) for m in (2, 1)]
         assert store.record_missed("a", [*earlier, slot], now=T, note="down") == 2
         rows = store.slot_claims("a")
-        assert [r["status"] for r in rows] == ["missed", "missed", "running"]
+        assert [r.status for r in rows] == ["missed", "missed", "running"]
         assert store.last_slot("a") == slot and store.last_slot("a", before=slot) == earlier[1]
         # the lease ran out: the claim is abandoned by exactly one daemon
         later = T + timedelta(seconds=10)
-        assert [c["target"] for c in store.expired_claims(later)] == ["a", "b"]
-        assert store.abandon_claim(rows[-1]["id"], later, "dead")
-        assert not store.abandon_claim(rows[-1]["id"], later, "dead")
+        assert [c.target for c in store.expired_claims(later)] == ["a", "b"]
+        assert store.abandon_claim(rows[-1].id, later, "dead")
+        assert not store.abandon_claim(rows[-1].id, later, "dead")
     finally:
         engine.dispose()
 

@@ -102,7 +102,7 @@ def test_retry_all_failed_and_drop(project: Path, slack: FakeSlack, db_url: str,
     body = json.loads(out)
     assert body["counts"] == {"delivered": 1, "dropped": 1} and body["pending"] == 0
     store = Store(make_engine(db_url))
-    assert store.notification(first)["status"] == "dropped"  # kept for the record
+    assert store.notification(first).status == "dropped"  # kept for the record
     store.engine.dispose()
     code, out = cli(project, "notify", "retry")
     assert code == 2 and "--all-failed" in out

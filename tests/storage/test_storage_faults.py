@@ -184,7 +184,7 @@ def test_db_upgrade_on_a_database_from_a_newer_version_says_so(
 def test_a_row_the_database_refuses_is_stored_as_malformed_and_the_batch_survives(
         db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     # bounds off: a value they do not know about must still cost only its own row
-    import drift_monitor.storage.queries as q
+    import drift_monitor.storage.run_queries as q
 
     monkeypatch.setattr(q, "bound_response_row", lambda row: dict(row))
     store = _store(db_url)

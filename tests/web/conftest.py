@@ -55,7 +55,7 @@ def hostile(config: Config, store: Store, clock: Clock) -> int:
     object.__setattr__(f, "summary", f"answers now say {XSS_SCRIPT}")
     record_check(config, store, [f], clock)
     (incident,) = store.incidents()
-    return int(incident["id"])
+    return int(incident.id)
 
 
 Client = Callable[..., TestClient]

@@ -110,7 +110,7 @@ def test_pages_navigation_and_a_console_silence(browser: Any, db_url: str,
         page.locator("#compare").get_by_role("button", name="Compare report").click()
         assert "/compare?" in page.url
         assert "quiet-bot" in page.content() and page.locator("h1").count() >= 1
-        page.goto(served.url + f"/incidents/{store.incidents()[-1]['id']}")
+        page.goto(served.url + f"/incidents/{store.incidents()[-1].id}")
         page.get_by_role("link", name="Digest").click()
         assert page.get_by_role("heading", name="Drift digest").is_visible()
         page.go_back()
@@ -132,7 +132,7 @@ def test_pages_navigation_and_a_console_silence(browser: Any, db_url: str,
         again = in_thread(drift_round, config, store)
         assert again.drift
         assert len(store.notifications()) == before  # held back: nothing queued
-        last = [store.incident_events(i["id"])[-1]["reason"]
+        last = [store.incident_events(i.id)[-1].reason
                 for i in store.incidents(status="open")]
         assert "silenced" in last and not set(last) - {"silenced", "already_notified"}
         page.goto(served.url + "/silences")

@@ -114,13 +114,13 @@ def test_actions_need_a_matching_csrf_token(client: Client, store: Store, hostil
                   data={**form, "csrf": "forged"}).status_code == 403
     assert c.post(f"/incidents/{hostile}/ack", data={**form, "csrf": csrf},
                   headers={"Origin": "https://evil.example"}).status_code == 403
-    assert store.incident(hostile)["acked_at"] is None
+    assert store.incident(hostile).acked_at is None
     ok = c.post(f"/incidents/{hostile}/ack", data={**form, "csrf": csrf},
                 headers={"Origin": "http://127.0.0.1"})
     assert ok.status_code == 303 and ok.headers["location"].startswith(f"/incidents/{hostile}")
     row = store.incident(hostile)
-    assert row["acked_by"] == "alice" and row["ack_note"] == "on it"
-    assert store.operator_actions()[0]["action"] == "ack"
+    assert row.acked_by == "alice" and row.ack_note == "on it"
+    assert store.operator_actions()[0].action == "ack"
 
 
 def test_bearer_clients_need_no_csrf(client: Client, store: Store, hostile: int) -> None:
@@ -129,8 +129,8 @@ def test_bearer_clients_need_no_csrf(client: Client, store: Store, hostile: int)
                                   "actor": "ci"},
                headers={"Authorization": f"Bearer {TOKEN}"})
     assert r.status_code == 303
-    (s,) = store.silences(now=store.incident(hostile)["opened_at"])
-    assert s["created_by"] == "ci"
+    (s,) = store.silences(now=store.incident(hostile).opened_at)
+    assert s.created_by == "ci"
 
 
 def test_get_never_changes_anything(client: Client, store: Store, hostile: int) -> None:

@@ -53,7 +53,7 @@ def test_numbers_of_the_last_24_hours_and_of_today(config: Config, store: Store)
     assert s.error_rate_24h == pytest.approx(1 / 6)
     assert s.cost_today_usd == pytest.approx(0.03)  # only the run since 00:00 UTC
     assert s.model_strings_24h == {"gpt-a": 2, "gpt-b": 3}
-    assert s.state == "ok" and s.last_run is not None and s.last_run["ok_count"] == 3
+    assert s.state == "ok" and s.last_run is not None and s.last_run.ok_count == 3
 
 
 def test_states_first_match_wins(config: Config, store: Store) -> None:
@@ -77,5 +77,5 @@ def test_states_first_match_wins(config: Config, store: Store) -> None:
                           reason="known", actor="a", now=NOW - timedelta(minutes=1),
                           for_="1h")
     s = status(config, store)
-    assert s.state == "silenced" and s.open_incidents[0]["silenced_by"] == silence["id"]
+    assert s.state == "silenced" and s.open_incidents[0]["silenced_by"] == silence.id
     assert status(config, store, NOW + timedelta(hours=1)).state == "drifting"  # silence over

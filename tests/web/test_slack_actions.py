@@ -36,7 +36,7 @@ def slack_config(config: Config, monkeypatch: pytest.MonkeyPatch) -> Config:
 @pytest.fixture
 def incident(slack_config: Config, store: Store, clock: Clock) -> int:
     record_check(slack_config, store, [finding()], clock)
-    return int(store.incidents()[0]["id"])
+    return int(store.incidents()[0].id)
 
 
 def signed(body: str, *, secret: str = SECRET, at: int | None = None) -> dict[str, str]:
@@ -61,7 +61,7 @@ def client(config: Config, store: Store, clock: Clock) -> TestClient:
 
 def test_alerts_carry_the_buttons(slack_config: Config, store: Store, incident: int) -> None:
     (n,) = store.notifications(status="pending")
-    actions = [b for b in alert_blocks(n["payload"]) if b["type"] == "actions"]
+    actions = [b for b in alert_blocks(n.payload) if b["type"] == "actions"]
     (block,) = actions
     assert [e["text"]["text"] for e in block["elements"]] == ["Silence 4h", "Acknowledge"]
     assert {e["value"] for e in block["elements"]} == {str(incident)}
@@ -73,7 +73,7 @@ def test_acknowledge_button(slack_config: Config, store: Store, clock: Clock,
     r = client(slack_config, store, clock).post("/slack/actions", content=body,
                                                 headers=signed(body))
     assert r.status_code == 200 and "acknowledged by slack:alice" in r.json()["text"]
-    assert store.incident(incident)["acked_by"] == "slack:alice"
+    assert store.incident(incident).acked_by == "slack:alice"
 
 
 def test_silence_button(slack_config: Config, store: Store, clock: Clock,
@@ -83,8 +83,8 @@ def test_silence_button(slack_config: Config, store: Store, clock: Clock,
                                                 headers=signed(body))
     assert r.status_code == 200 and "silenced until" in r.json()["text"]
     (s,) = store.silences(now=clock())
-    assert s["created_by"] == "slack:bob" and s["dimension"] == "formatting"
-    assert (s["ends_at"] - s["starts_at"]).total_seconds() == 4 * 3600
+    assert s.created_by == "slack:bob" and s.dimension == "formatting"
+    assert (s.ends_at - s.starts_at).total_seconds() == 4 * 3600
 
 
 def test_bad_signatures_stale_timestamps_and_replays_are_refused(
@@ -119,7 +119,7 @@ def test_without_a_signing_secret_there_is_no_endpoint_and_no_button(
         config: Config, store: Store, clock: Clock, tmp_path: Path) -> None:
     record_check(config, store, [finding()], clock)
     (n,) = store.notifications(status="pending")
-    assert not [b for b in alert_blocks(n["payload"]) if b["type"] == "actions"]
+    assert not [b for b in alert_blocks(n.payload) if b["type"] == "actions"]
     body = click("drift_ack", 1)
     assert client(config, store, clock).post("/slack/actions", content=body,
                                              headers=signed(body)).status_code == 404

@@ -36,7 +36,7 @@ def fast(config: Config, **kw: object) -> dict[str, SlackChannel]:
 
 
 def statuses(store: Store) -> list[tuple[str, int]]:
-    return [(n["status"], n["attempts"]) for n in reversed(store.notifications())]
+    return [(n.status, n.attempts) for n in reversed(store.notifications())]
 
 
 def test_webhook_alert_arrives_once_as_block_kit(webhook_config: Config, sqlite_store: Store,
@@ -94,7 +94,7 @@ def test_slack_outage_delays_but_never_loses_the_alert(webhook_config: Config,
     report = deliver(webhook_config, sqlite_store, now=clock, channels=fast(webhook_config))
     assert report.pending == 1 and slack.messages == []
     assert statuses(sqlite_store) == [("pending", 1)]
-    assert "HTTP 500" in (sqlite_store.notifications()[0]["last_error"] or "")
+    assert "HTTP 500" in (sqlite_store.notifications()[0].last_error or "")
     clock.advance(seconds=30)
     report = deliver(webhook_config, sqlite_store, now=clock, channels=fast(webhook_config))
     assert report.delivered == 1 and len(slack.messages) == 1
@@ -223,7 +223,7 @@ def test_a_missing_secret_is_a_config_error_that_leaves_the_outbox_untouched(
     with pytest.raises(ConfigError, match="TEST_SLACK_WEBHOOK is not set"):
         deliver(config, sqlite_store, now=clock)
     assert statuses(sqlite_store) == [("pending", 0)]
-    assert sqlite_store.notifications()[0]["claimed_until"] is None
+    assert sqlite_store.notifications()[0].claimed_until is None
 
 
 def test_no_secret_reaches_the_database_logs_or_messages(
