@@ -56,7 +56,7 @@ PROMISES: dict[int, tuple[str, list[str]]] = {
             "test_permanent_errors_are_marked_failed_and_never_retried",
             "alerting/test_incidents.py::"
             "test_a_failed_check_transaction_leaves_no_incident_and_no_notification",
-            "alerting/test_channel_secrets.py::"
+            "alerting/channels/test_channel_secrets.py::"
             "test_a_malformed_webhook_url_fails_permanently_without_quoting_it",
         ]),
     5: ("an incident notifies once when it opens, again after repeat_interval or a change, "
@@ -97,7 +97,7 @@ PROMISES: dict[int, tuple[str, list[str]]] = {
         "test_check_on_a_read_only_database_exits_2_with_one_line",
         "storage/test_storage_faults.py::"
         "test_db_upgrade_on_a_database_from_a_newer_version_says_so",
-        "test_stale_runs.py::"
+        "storage/test_stale_runs.py::"
         "test_a_kill_9_probe_leaves_a_run_the_next_command_finishes_as_abandoned",
         "test_config.py::test_unknown_key_is_an_error_with_its_line",
     ]),
@@ -105,7 +105,7 @@ PROMISES: dict[int, tuple[str, list[str]]] = {
         "alerting/channels/slack/test_slack_delivery.py::test_no_secret_reaches_the_database_logs_or_messages",
         "daemon/test_slots_and_logs.py::test_log_lines_are_one_line_and_never_hold_a_secret",
         "test_input_bounds.py::test_cli_debug_logs_never_show_a_key_embedded_in_base_url",
-        "alerting/test_channel_secrets.py::"
+        "alerting/channels/test_channel_secrets.py::"
         "test_a_malformed_webhook_url_fails_permanently_without_quoting_it",
         "test_config.py::test_a_pasted_key_value_is_never_echoed",
     ]),
