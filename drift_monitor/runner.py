@@ -32,6 +32,7 @@ from drift_monitor.errors import (
     StorageError,
     StorageUnavailable,
 )
+from drift_monitor.features import persist
 from drift_monitor.probes import Probe
 from drift_monitor.providers import make_provider
 from drift_monitor.providers._limits import DailyBudget, RateLimiter
@@ -99,8 +100,6 @@ class ResponseWriter:
     def _write(self, items: list[tuple[dict[str, Any], dict[str, Any] | None]]) -> None:
         """In the worker thread: compute each answer's features, then store answers and
         features in one transaction (features are measured when a response is stored)."""
-        from drift_monitor.features import persist
-
         rows = [bound_response_row(row) for row, _ in items]
         feats = [_features(row, expect) for row, (_, expect) in zip(rows, items, strict=True)]
         version = persist.current_version()
@@ -154,8 +153,6 @@ def _features(row: dict[str, Any], expect: dict[str, Any] | None) -> dict[str, A
     a feature bug must not cost the answer."""
     if not row.get("ok"):
         return None
-    from drift_monitor.features import persist
-
     try:
         return persist.compute(row["text"], expect)
     except Exception as exc:

@@ -32,7 +32,10 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from drift_monitor.alerting.control import control_status
+from drift_monitor.alerting.links import add_links
 from drift_monitor.alerting.message import alert_payload, closed_payload
+from drift_monitor.alerting.operations import covering_silence
 from drift_monitor.alerting.routes import Router, make_router
 from drift_monitor.clock import Clock, utc_now
 from drift_monitor.config import Config, parse_duration
@@ -184,8 +187,6 @@ class IncidentBook:
             for channel, group in by_channel.items():
                 body = payload(group)
                 if self.public_url:
-                    from drift_monitor.alerting.links import add_links
-
                     add_links(body, self.public_url, interactive=self.interactive)
                 added = self.tx.enqueue({
                     "dedup_key": f"{key}/{channel}", "channel": channel, "kind": kind,
@@ -275,8 +276,6 @@ class IncidentBook:
     def hold_back(self, target: str, alerts: list[Announcement]) -> list[Announcement]:
         """Alerts with a notifying reason that a silence in force covers become ``silenced``
         (recorded with the silence's id, nothing queued)."""
-        from drift_monitor.alerting.operations import covering_silence
-
         if not any(a.reason in NOTIFYING for a in alerts):
             return alerts
         silences = self.tx.active_silences(target, self.now)
@@ -357,8 +356,6 @@ def check_saver(config: Config, store: Store, *, notify: bool = True, now: Clock
 
     def save(check_row: dict[str, Any], rows: list[dict[str, Any]],
              result: CheckResult) -> int:
-        from drift_monitor.alerting.control import control_status
-
         target = next((t for t in config.settings.targets if t.name == result.target), None)
         at = now()
         # read before the transaction: the control's check is another target's, already stored

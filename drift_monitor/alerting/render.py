@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from drift_monitor.alerting.links import text_links
 from drift_monitor.digest.text import render_digest_text
 from drift_monitor.probes import probe_name
 
@@ -107,8 +108,6 @@ REASON_WORDS = {"first_notification": "new", "changed": "changed",
 
 def render_payload(p: dict[str, Any]) -> str:
     """An outbox payload (alert, resolved, accepted or digest) as plain text."""
-    from drift_monitor.alerting.links import text_links
-
     kind = p.get("kind")
     if kind == "digest":
         return render_digest_text(p)

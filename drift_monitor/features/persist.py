@@ -8,15 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from drift_monitor.features import FEATURE_SET_VERSION, compute_features
+
 
 def compute(text: str | None, expect: dict[str, Any] | None) -> dict[str, Any]:
     """Every feature of one response's text (None counts as the empty answer)."""
-    from drift_monitor.features import compute_features
-
     return compute_features(text or "", expect)
 
 
 def current_version() -> str:
-    from drift_monitor.features import FEATURE_SET_VERSION
-
     return str(FEATURE_SET_VERSION)
