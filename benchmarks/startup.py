@@ -1,6 +1,6 @@
 """Start-up time of the command line: `--help` and `validate`, each in fresh processes.
 
-    python benchmarks/startup.py [--runs 15] [--top 15] [--no-importtime]
+    python benchmarks/startup.py [--runs 15] [--top 15] [--no-importtime] [--before CHECKOUT]
 
 Runs, round-robin so a burst of load on a shared machine hits every command alike:
 
@@ -65,9 +65,9 @@ def console_script() -> str | None:
     return str(beside) if beside.exists() else shutil.which("drift-monitor")
 
 
-def environment() -> dict[str, str]:
+def environment(root: Path = ROOT) -> dict[str, str]:
     env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env["PYTHONPATH"] = str(root) + os.pathsep + env.get("PYTHONPATH", "")
     env.pop("DRIFT_MONITOR_CONFIG", None)
     # an installed package has its .pyc files: compiling drift_monitor's sources on every run
     # would time the compiler (the warm-up run writes them)
@@ -111,6 +111,10 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=15, help="fresh processes per command")
     parser.add_argument("--top", type=int, default=15, help="modules shown per path")
     parser.add_argument("--no-importtime", action="store_true")
+    parser.add_argument("--before", type=Path, metavar="CHECKOUT",
+                        help="a checkout of an earlier revision (git worktree add DIR REV): "
+                             "its --help and validate run interleaved with these, so before "
+                             "and after are measured under the same load")
     args = parser.parse_args()
 
     env = environment()
@@ -128,14 +132,21 @@ def main() -> None:
         commands["python -m drift_monitor validate"] = [py, "-m", "drift_monitor", "validate"]
         if script:
             commands["drift-monitor validate"] = [script, "validate"]
+        envs = {name: env for name in commands}
+        if args.before:
+            before_env = environment(args.before.resolve())
+            for what in ("--help", "validate"):
+                name = f"before: python -m drift_monitor {what}"
+                commands[name] = [py, "-m", "drift_monitor", what]
+                envs[name] = before_env
 
-        for argv in commands.values():  # warm the disk cache and the .pyc files
-            time_once(argv, tmp, env)
+        for name, argv in commands.items():  # warm the disk cache and the .pyc files
+            time_once(argv, tmp, envs[name])
         times: dict[str, list[float]] = {name: [] for name in commands}
         cpus: dict[str, list[float]] = {name: [] for name in commands}
         for _ in range(args.runs):
             for name, argv in commands.items():
-                wall, cpu = time_once(argv, tmp, env)
+                wall, cpu = time_once(argv, tmp, envs[name])
                 times[name].append(wall)
                 cpus[name].append(cpu)
 
@@ -147,7 +158,8 @@ def main() -> None:
               f"{'cpu':>6}  goal (median wall)")
         for name, ts in times.items():
             med = statistics.median(ts)
-            goal = next((g for key, g in GOALS.items() if name.endswith(key)), None)
+            goal = next((g for key, g in GOALS.items()
+                         if name.endswith(key) and not name.startswith("before")), None)
             verdict = "" if goal is None else f"<= {goal:.2f} s " + (
                 "ok" if med <= goal else "MISSED")
             print(f"{name:34} {med:7.3f} {min(ts):7.3f} {med - bare:7.3f} {med / bare:6.1f} "

@@ -199,6 +199,7 @@ def test_a_suite_name_over_its_column_is_refused(
 
 # --- user regexes ------------------------------------------------------------------------
 
+@pytest.mark.slow  # a subprocess waits out the regex deadline
 def test_a_pathological_probe_regex_cannot_freeze_probe(
         tmp_path: Path, caplog: pytest.LogCaptureFixture, hostile_env: None) -> None:
     """The campaign's pattern, and one the regex engine cannot optimise away (it needs the

@@ -30,6 +30,7 @@ def _modules_after(code: str, env: dict[str, str] | None = None) -> set[str]:
     return set(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
+@pytest.mark.slow  # fresh interpreters in subprocesses
 def test_importing_the_package_and_help_import_no_cloud_sdk() -> None:
     loaded = _modules_after(
         "import drift_monitor, drift_monitor.cli, drift_monitor.runner, drift_monitor.config\n"
@@ -99,6 +100,7 @@ def test_validate_passes_cloud_targets_and_names_a_missing_key_variable(
     assert code == 2 and "AZ_KEY_UNSET is not set" in out and "targets.2.api_key_env" in out
 
 
+@pytest.mark.slow  # fresh interpreters in subprocesses
 @pytest.mark.parametrize("module,extra,target", [
     ("botocore", "bedrock", {"provider": "bedrock", "region": "us-east-1",
                              "model": "anthropic.claude-3-haiku-20240307-v1:0"}),
@@ -123,6 +125,7 @@ def test_a_missing_extra_is_advice_not_a_traceback(
     assert not (tmp_path / "dm.db").exists() or command == "probe"
 
 
+@pytest.mark.slow  # fresh interpreters in subprocesses
 def test_a_target_of_a_cloud_kind_imports_its_sdk_only_when_it_runs(
         tmp_path: Path, fake_server: Callable[..., FakeLLMServer],
         cloud_credentials: Setup) -> None:

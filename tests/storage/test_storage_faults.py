@@ -83,6 +83,7 @@ def test_a_postgresql_outage_mid_round_delays_writes_but_loses_no_answer(
     store.engine.dispose()
 
 
+@pytest.mark.slow  # waits out a lock or a retry budget: seconds
 def test_an_sqlite_file_locked_past_its_busy_timeout_is_waited_for(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DRIFT_TEST_PROVIDER_KEY", "sk-test-key-123456")
@@ -242,6 +243,7 @@ def test_a_write_refused_for_a_broken_schema_is_not_retried() -> None:
     assert calls == [1]
 
 
+@pytest.mark.slow  # waits out a lock or a retry budget: seconds
 def test_a_round_whose_writes_give_up_is_finished_partial_with_a_note_and_one_line(
         tmp_path: Path, caplog: pytest.LogCaptureFixture, hostile_env: None,
         monkeypatch: pytest.MonkeyPatch) -> None:
