@@ -18,21 +18,21 @@ path loaded (none should be: they are imported where they are used).
 
 Goals (issue 12): ``--help`` <= 0.25 s, ``validate`` <= 0.5 s.
 
-Figures on this machine, 2 December 2026, 7 runs each, load average 3.5-5 on 2 cores (four
-other sessions were running their tests): wall times swing with the load, so compare the CPU
-column and the ratios. The bare interpreter took 0.09-0.12 s CPU here (~0.02 s when idle).
+Figures on this machine, 2 December 2026, 9 runs each, load average 0.4-0.8, before and after
+interleaved in one run (`python benchmarks/startup.py --runs 9 --before /work/wt-before`, the
+checkout of cf0bd35, the last commit before issue 12):
 
                                       wall median     CPU median
-    before (main at a3c8e0a)
-      python -m drift_monitor --help     2.59 s        0.71 s
-      drift-monitor validate             5.20 s        2.54 s
-    after (lazy root group, config not imported for --help)
-      python -m drift_monitor --help     0.27 s        0.18 s
-      drift-monitor validate             3.90 s        2.12 s
-    after, plus the validate-path edits in other owners' modules (branch arch-startup-others:
-    lazy channel registry, no SQLAlchemy for URLs, make_provider beside provider_class)
-      python -m drift_monitor --help     0.14 s        0.14 s
-      drift-monitor validate             1.29 s        0.97 s
+    python -c pass                       0.090 s        0.088 s
+    before  python -m drift_monitor --help     0.560 s        0.558 s
+    after   python -m drift_monitor --help     0.172 s        0.169 s   (goal 0.25 s: met)
+    before  python -m drift_monitor validate   2.220 s        2.206 s
+    after   python -m drift_monitor validate   1.007 s        0.999 s   (goal 0.5 s: missed)
+
+`--help` imports 143 modules and no heavy library. `validate` still spends ~0.3 s importing
+drift_monitor.config (pydantic building the settings and probe models), ~0.09 s in jsonschema
+(the default library's JSON Schema probes are checked) and ~0.3 s loading and validating the
+652 probes.
 """
 
 from __future__ import annotations
